@@ -1,0 +1,386 @@
+"""Configuration (FR-011): defaults in code, ``settings.toml``, ``--config``, ``QORCH_*``.
+
+The schema is a tree of attrs classes whose fields carry their default, their bounds and
+a one-line description. From it we derive
+
+* the dynaconf validators that check every value at start-up,
+* the embedded defaults (so qorch runs with no file at all), and
+* ``settings.toml`` itself (``qorch config show --toml``; a test keeps the file equal).
+
+Layers, lowest first: embedded defaults; one settings file (``--config FILE``, else
+``$QORCH_CONFIG``, else ``./settings.toml`` if present); environment variables
+``QORCH_<SECTION>__<KEY>`` (values parsed as TOML, e.g. ``QORCH_PLUGINS__BLOCKED='["x"]'``).
+A bad value stops start-up with a :class:`~qorch.errors.ConfigError` that names the key,
+the value, where it came from and what was expected. Unknown keys are errors too, with a
+suggestion, so a typo never silently falls back to a default.
+
+Plugin options live under ``[plugins.<kind>.<name>]`` and are checked by the plugin
+system (:func:`qorch.plugins.PluginSystem.check_config`), not here.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+import typing
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from qorch.errors import ConfigError
+
+ENV_PREFIX = "QORCH"
+ENV_CONFIG_FILE = "QORCH_CONFIG"
+DEFAULT_FILE = "settings.toml"
+
+
+def setting(
+    default: Any,
+    doc: str,
+    *,
+    ge: float | None = None,
+    le: float | None = None,
+    choices: tuple[str, ...] | None = None,
+) -> Any:
+    """Declare one setting: its default, a one-line description and its bounds."""
+    meta = {"doc": doc, "ge": ge, "le": le, "choices": choices}
+    if isinstance(default, list):
+        return attrs.field(factory=lambda: list(default), metadata=meta)
+    return attrs.field(default=default, metadata=meta)
+
+
+@attrs.frozen
+class PathsSettings:
+    """Where qorch keeps its files."""
+
+    data_dir: str = setting(".qorch", "directory for the store and node identities")
+
+
+@attrs.frozen
+class LimitsSettings:
+    """Input limits (FR-014), checked before anything is parsed."""
+
+    max_qasm_bytes: int = setting(1_048_576, "largest circuit source accepted, in bytes", ge=1)
+    max_qubits: int = setting(1024, "most qubits a circuit may declare", ge=1)
+    max_operations: int = setting(
+        200_000, "most operations a circuit may hold after custom gates are expanded", ge=1
+    )
+
+
+@attrs.frozen
+class LoggingSettings:
+    """Structured logs (FR-012)."""
+
+    level: str = setting(
+        "INFO",
+        "lowest level written",
+        choices=("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"),
+    )
+    format: str = setting(
+        "auto", "text on a terminal and JSON lines otherwise, or force one",
+        choices=("auto", "text", "json"),
+    )
+
+
+@attrs.frozen
+class StoreSettings:
+    """Persistence (FR-010)."""
+
+    backend: str = setting("sqlite", "store implementation, by name (see `qorch plugins`)")
+
+
+@attrs.frozen
+class PluginsSettings:
+    """Plugin selection. Options of implementation N of kind K: ``[plugins.K.N]``."""
+
+    blocked: list[str] = setting(
+        [], "plugins (entry-point names) or implementations ('kind:name') not to load"
+    )
+
+
+@attrs.frozen
+class Settings:
+    """The whole validated configuration. ``plugin_options[kind][name]`` is raw."""
+
+    paths: PathsSettings = attrs.field(factory=PathsSettings)
+    limits: LimitsSettings = attrs.field(factory=LimitsSettings)
+    logging: LoggingSettings = attrs.field(factory=LoggingSettings)
+    store: StoreSettings = attrs.field(factory=StoreSettings)
+    plugins: PluginsSettings = attrs.field(factory=PluginsSettings)
+    plugin_options: dict[str, dict[str, dict[str, Any]]] = attrs.field(factory=dict)
+    sources: dict[str, str] = attrs.field(factory=dict, eq=False, repr=False)
+
+    def data_path(self) -> Path:
+        """The data directory as a path (not created)."""
+        return Path(self.paths.data_dir).expanduser()
+
+    def options_for(self, kind: str, name: str) -> dict[str, Any]:
+        """Raw options table ``[plugins.<kind>.<name>]`` (empty if absent)."""
+        return dict(self.plugin_options.get(kind, {}).get(name, {}))
+
+
+@attrs.frozen
+class SettingSpec:
+    """One leaf of the schema: dotted key, python type, default and constraints."""
+
+    key: str
+    type: Any
+    default: Any
+    doc: str
+    ge: float | None
+    le: float | None
+    choices: tuple[str, ...] | None
+
+    def expected(self) -> str:
+        """Human description of what a valid value looks like."""
+        base = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+        text = base.get(self.type, "a list of strings")
+        if self.choices:
+            text = "one of " + ", ".join(repr(c) for c in self.choices)
+        if self.ge is not None:
+            text += f" >= {self.ge:g}"
+        if self.le is not None:
+            text += f" <= {self.le:g}"
+        return text
+
+    def accepts(self, value: Any) -> bool:
+        """True if ``value`` satisfies this spec."""
+        if self.type is bool:
+            ok = isinstance(value, bool)
+        elif self.type is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif self.type is float:
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+        elif self.type is str:
+            ok = isinstance(value, str)
+        else:
+            ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        if not ok:
+            return False
+        if self.choices and value not in self.choices:
+            return False
+        if self.ge is not None and value < self.ge:
+            return False
+        return not (self.le is not None and value > self.le)
+
+
+def schema() -> list[SettingSpec]:
+    """Every setting the kernel knows, in file order."""
+    specs = []
+    hints = typing.get_type_hints(Settings)
+    for section in attrs.fields(Settings):
+        if section.name in ("plugin_options", "sources"):
+            continue
+        cls = hints[section.name]
+        field_hints = typing.get_type_hints(cls)
+        for f in attrs.fields(cls):
+            default = f.default.factory() if isinstance(f.default, attrs.Factory) else f.default
+            specs.append(
+                SettingSpec(
+                    key=f"{section.name}.{f.name}",
+                    type=field_hints[f.name] if field_hints[f.name] in (int, float, bool, str)
+                    else list,
+                    default=default,
+                    doc=f.metadata["doc"],
+                    ge=f.metadata["ge"],
+                    le=f.metadata["le"],
+                    choices=f.metadata["choices"],
+                )
+            )
+    return specs
+
+
+def defaults() -> dict[str, dict[str, Any]]:
+    """The embedded defaults as nested ``{section: {key: value}}``."""
+    out: dict[str, dict[str, Any]] = {}
+    for spec in schema():
+        section, key = spec.key.split(".", 1)
+        out.setdefault(section, {})[key] = spec.default
+    return out
+
+
+def _env_name(key: str) -> str:
+    return ENV_PREFIX + "_" + key.upper().replace(".", "__")
+
+
+def _config_file(explicit: str | os.PathLike[str] | None) -> Path | None:
+    if explicit is not None:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError([f"config file {str(path)!r} does not exist or is not a file"])
+        return path
+    if os.environ.get(ENV_CONFIG_FILE):
+        return _config_file(os.environ[ENV_CONFIG_FILE])
+    path = Path(DEFAULT_FILE)
+    return path if path.is_file() else None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in data.items():
+        key = f"{prefix}{k}".lower()
+        if isinstance(v, dict) and v:
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def load_settings(config_file: str | os.PathLike[str] | None = None) -> Settings:
+    """Load, layer and validate the configuration; raise :class:`ConfigError` if invalid.
+
+    ``config_file`` is the ``--config`` argument. Every problem is reported at once.
+    """
+    from dynaconf import Dynaconf, ValidationError, Validator
+
+    path = _config_file(config_file)
+    file_data = _read_toml(path) if path else {}
+    file_keys = set(_flatten(file_data))
+    env_keys = {
+        name[len(ENV_PREFIX) + 1 :].lower().replace("__", "."): name
+        for name in os.environ
+        if name.upper().startswith(ENV_PREFIX + "_") and name.upper() != ENV_CONFIG_FILE
+    }
+
+    dyn = Dynaconf(
+        envvar_prefix=ENV_PREFIX,
+        settings_files=[str(path)] if path else [],
+        environments=False,
+        merge_enabled=True,
+        load_dotenv=False,
+        core_loaders=["TOML"],
+        ignore_unknown_envvars=False,
+    )
+    specs = schema()
+
+    def source(key: str) -> str:
+        if key in env_keys:
+            return f"environment variable {env_keys[key]}"
+        if key in file_keys:
+            return str(path)
+        return "built-in default"
+
+    problems: list[str] = []
+    known = {s.key for s in specs}
+    loaded = {**{k: None for k in file_keys}, **{k: None for k in env_keys}}
+    for key in sorted(loaded):
+        if key in known:
+            continue
+        if key.startswith("plugins.") and key.count(".") >= 2:
+            continue  # [plugins.<kind>.<name>] tables: checked by the plugin system
+        hint = difflib.get_close_matches(key, known, n=1)
+        problems.append(
+            f"unknown setting {key!r} (from {source(key)})"
+            + (f"; did you mean {hint[0]!r}?" if hint else "")
+            + ("; plugin options belong in a table [plugins.<kind>.<name>]"
+               if key.startswith("plugins.") else "")
+        )
+
+    by_key = {}
+    for spec in specs:
+        validator = Validator(
+            spec.key,
+            default=spec.default,
+            condition=spec.accepts,
+            messages={"condition": spec.key},
+        )
+        by_key[spec.key] = spec
+        dyn.validators.register(validator)
+    try:
+        dyn.validators.validate_all()
+    except ValidationError as exc:
+        for _validator, message in exc.details:
+            spec = by_key.get(message.split(" ", 1)[0])
+            if spec is None:  # pragma: no cover - dynaconf's own message for an odd case
+                problems.append(message)
+                continue
+            value = dyn.get(spec.key)
+            problems.append(
+                f"{spec.key} = {value!r} (from {source(spec.key)}): expected {spec.expected()}"
+            )
+    if problems:
+        raise ConfigError(problems)
+
+    sections: dict[str, dict[str, Any]] = {}
+    for spec in specs:
+        section, key = spec.key.split(".", 1)
+        sections.setdefault(section, {})[key] = dyn.get(spec.key)
+    raw_plugins = dyn.get("plugins") or {}
+    plugin_options: dict[str, dict[str, dict[str, Any]]] = {}
+    for kind, tables in raw_plugins.items():
+        if str(kind).lower() == "blocked":
+            continue
+        plugin_options[str(kind).lower()] = {
+            str(name).lower(): _plain(opts) for name, opts in dict(tables).items()
+        }
+    from qorch.converters import converter
+
+    built = converter.structure(sections, Settings)
+    return attrs.evolve(
+        built,
+        plugin_options=plugin_options,
+        sources={s.key: source(s.key) for s in specs},
+    )
+
+
+def _plain(value: Any) -> Any:
+    """Dynaconf boxes → plain dicts/lists, keys lower-cased."""
+    if isinstance(value, dict):
+        return {str(k).lower(): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def settings_as_dict(settings: Settings) -> dict[str, Any]:
+    """The effective settings as nested plain data, plugin options under ``plugins``."""
+    from qorch.converters import converter
+
+    data = converter.unstructure(settings)
+    data.pop("sources", None)
+    options = data.pop("plugin_options", {})
+    data["plugins"].update(options)
+    return data
+
+
+def to_toml(data: dict[str, Any], docs: dict[str, str] | None = None) -> str:
+    """Render nested settings as TOML, with ``# doc`` comments where ``docs`` has them."""
+    docs = docs or {}
+    lines: list[str] = []
+
+    def emit(table: dict[str, Any], path: list[str]) -> None:
+        scalars = {k: v for k, v in table.items() if not isinstance(v, dict)}
+        tables = {k: v for k, v in table.items() if isinstance(v, dict)}
+        if path and (scalars or not tables):
+            lines.append(f"\n[{'.'.join(path)}]")
+        for k, v in scalars.items():
+            doc = docs.get(".".join([*path, k]))
+            if doc:
+                lines.append(f"# {doc}")
+            lines.append(f"{k} = {_toml_value(v)}")
+        for k, v in tables.items():
+            emit(v, [*path, k])
+
+    emit(data, [])
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} as TOML")

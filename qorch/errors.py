@@ -1,0 +1,137 @@
+"""Structured errors of the kernel (FR-003, FR-011, FR-014).
+
+Every error a user can cause is a :class:`QorchError` with a machine-readable ``kind``
+and a message that says what was wrong and where. The command line and (later) the HTTP
+API render these; neither ever shows a traceback for them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+#: The kinds of :class:`CircuitError` (FR-003, FR-014).
+CIRCUIT_ERROR_KINDS = ("syntax", "semantic", "unsupported", "limit", "encoding")
+
+
+class QorchError(Exception):
+    """Base class of every error qorch reports to a user (never shown as a traceback)."""
+
+    kind: str = "error"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The error as a JSON-able mapping with at least ``kind`` and ``message``."""
+        return {"kind": self.kind, "message": str(self)}
+
+
+@attrs.frozen
+class SourceLocation:
+    """Where in a source text something is: 1-based ``line`` and ``column``.
+
+    ``source_line`` is the text of that line (without its newline), for display.
+    """
+
+    line: int | None = None
+    column: int | None = None
+    source_line: str | None = None
+
+    @classmethod
+    def in_text(cls, text: str, line: int | None, column: int | None) -> SourceLocation:
+        """Locate 1-based ``line``/``column`` in ``text``, filling in ``source_line``."""
+        source_line = None
+        if line is not None and text:
+            lines = text.splitlines()
+            if 1 <= line <= len(lines):
+                source_line = lines[line - 1]
+        return cls(line=line, column=column, source_line=source_line)
+
+
+class CircuitError(QorchError):
+    """A circuit input was rejected (FR-003): one structured validation error.
+
+    ``kind`` is one of ``syntax``, ``semantic``, ``unsupported``, ``limit``, ``encoding``;
+    ``line`` and ``column`` are 1-based (``None`` when the problem has no single place,
+    e.g. a limit on the whole input); ``source_line`` is the offending line's text.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        message: str,
+        location: SourceLocation | None = None,
+    ) -> None:
+        if kind not in CIRCUIT_ERROR_KINDS:
+            raise ValueError(f"unknown circuit error kind {kind!r}")
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.location = location or SourceLocation()
+
+    @property
+    def line(self) -> int | None:
+        """1-based line of the problem, if it has one."""
+        return self.location.line
+
+    @property
+    def column(self) -> int | None:
+        """1-based column of the problem, if it has one."""
+        return self.location.column
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"kind", "message", "line", "column", "source_line"}``."""
+        return {
+            "kind": self.kind,
+            "message": self.message,
+            "line": self.location.line,
+            "column": self.location.column,
+            "source_line": self.location.source_line,
+        }
+
+    def __str__(self) -> str:
+        where = ""
+        if self.location.line is not None:
+            where = f"line {self.location.line}"
+            if self.location.column is not None:
+                where += f", column {self.location.column}"
+            where += ": "
+        return f"{self.kind} error: {where}{self.message}"
+
+
+class ConfigError(QorchError):
+    """Configuration is invalid (FR-011): names the key, the value, its source, what was expected."""
+
+    kind = "config"
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"kind": "config", "message", "problems": [...]}``."""
+        return {"kind": self.kind, "message": str(self), "problems": self.problems}
+
+
+class PluginError(QorchError):
+    """A plugin could not be loaded, registered or selected."""
+
+    kind = "plugin"
+
+
+class UnknownImplementation(PluginError):
+    """Config or a caller asked for an implementation name that is not registered."""
+
+    def __init__(self, kind: str, name: str, available: list[str], broken: list[str]) -> None:
+        self.impl_kind = kind
+        self.name = name
+        self.available = available
+        msg = f"no {kind} named {name!r}; available: {', '.join(available) or '(none)'}"
+        if broken:
+            msg += "; plugins that failed to load: " + "; ".join(broken)
+        super().__init__(msg)
+
+
+class StoreError(QorchError):
+    """The store refused an operation (missing record, illegal transition, schema not current)."""
+
+    kind = "store"

@@ -1,0 +1,127 @@
+"""Implementations by kind and name (DESIGN §4).
+
+A :class:`Registry` holds what plugins registered through the ``qorch_register_*``
+hooks. Configuration and callers look implementations up by ``(kind, name)``; an unknown
+name fails with the list of available names (and the plugins that failed to load, which
+might have provided it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from qorch.errors import PluginError, UnknownImplementation
+
+
+@attrs.frozen
+class Kind:
+    """One kind of implementation: its name, registration hook and config selector.
+
+    ``selector`` is the dotted settings key that picks one implementation by name
+    (``None`` when the kind is chosen per call, e.g. parsers by input format).
+    """
+
+    name: str
+    hook: str
+    title: str
+    selector: str | None = None
+
+
+#: Every kind, in the order ``qorch plugins`` lists them. Later issues add selectors.
+KINDS: tuple[Kind, ...] = (
+    Kind("parser", "qorch_register_parsers", "circuit parsers"),
+    Kind("cost_model", "qorch_register_cost_models", "cost models"),
+    Kind("placement", "qorch_register_placement_strategies", "placement strategies"),
+    Kind("transport", "qorch_register_transports", "transports"),
+    Kind("fallback", "qorch_register_fallback_policies", "fallback policies"),
+    Kind("store", "qorch_register_stores", "stores", selector="store.backend"),
+    Kind("node_type", "qorch_register_node_types", "node types"),
+    Kind("fault", "qorch_register_fault_injectors", "fault injectors"),
+)
+KINDS_BY_NAME = {k.name: k for k in KINDS}
+
+
+@attrs.frozen
+class Implementation:
+    """A registered implementation and where it came from."""
+
+    kind: str
+    name: str
+    obj: Any = attrs.field(eq=False, repr=False)
+    options: type | None
+    plugin: str
+    distribution: str
+    version: str
+    summary: str
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-able description (what ``qorch plugins --json`` prints)."""
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "plugin": self.plugin,
+            "distribution": self.distribution,
+            "version": self.version,
+            "summary": self.summary,
+            "options": self.options.__name__ if self.options else None,
+        }
+
+
+@attrs.frozen
+class BrokenPlugin:
+    """A plugin that failed to load or register, reported instead of crashing."""
+
+    plugin: str
+    distribution: str
+    version: str
+    stage: str
+    error: str
+
+    def describe(self) -> str:
+        """One line: plugin, distribution and the error."""
+        return f"{self.plugin} ({self.distribution} {self.version}) failed to {self.stage}: {self.error}"
+
+
+class Registry:
+    """Implementations by ``(kind, name)``."""
+
+    def __init__(self) -> None:
+        self._items: dict[tuple[str, str], Implementation] = {}
+        self.broken: list[BrokenPlugin] = []
+
+    def add(self, impl: Implementation) -> None:
+        """Add ``impl``; a second implementation with the same kind and name is an error."""
+        if impl.kind not in KINDS_BY_NAME:
+            raise PluginError(f"unknown kind {impl.kind!r}")
+        key = (impl.kind, impl.name)
+        if key in self._items:
+            old = self._items[key]
+            raise PluginError(
+                f"duplicate {impl.kind} name {impl.name!r}: registered by plugin "
+                f"{old.plugin!r} ({old.distribution}) and by plugin {impl.plugin!r} "
+                f"({impl.distribution})"
+            )
+        self._items[key] = impl
+
+    def get(self, kind: str, name: str) -> Implementation:
+        """The implementation ``name`` of ``kind``, or :class:`UnknownImplementation`."""
+        try:
+            return self._items[(kind, name)]
+        except KeyError:
+            raise UnknownImplementation(
+                kind, name, self.names(kind), [b.describe() for b in self.broken]
+            ) from None
+
+    def names(self, kind: str) -> list[str]:
+        """Sorted names registered for ``kind``."""
+        return sorted(n for (k, n) in self._items if k == kind)
+
+    def of_kind(self, kind: str) -> list[Implementation]:
+        """Implementations of ``kind``, sorted by name."""
+        return [self._items[(kind, n)] for n in self.names(kind)]
+
+    def all(self) -> list[Implementation]:
+        """Every implementation, in :data:`KINDS` order then by name."""
+        return [impl for kind in KINDS for impl in self.of_kind(kind.name)]
