@@ -12,6 +12,7 @@ import datetime as dt
 import enum
 from typing import Any
 
+import attrs
 import cattrs
 from cattrs.preconf.json import make_converter
 
@@ -34,11 +35,58 @@ converter.register_unstructure_hook(dt.datetime, lambda d: d.isoformat())
 converter.register_unstructure_hook(enum.Enum, lambda e: e.value)
 
 
-def structure_errors(exc: Exception, prefix: str = "") -> list[str]:
-    """Flatten a cattrs structuring error into ``"path: message"`` lines.
+_PRIMITIVES = {
+    bool: ("true or false", lambda v: isinstance(v, bool)),
+    int: ("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+    float: ("a number", lambda v: isinstance(v, int | float) and not isinstance(v, bool)),
+    str: ("a string", lambda v: isinstance(v, str)),
+}
 
-    ``prefix`` is prepended to every path, e.g. ``"plugins.store.sqlite"``.
+
+def structure_options(raw: dict[str, Any], cls: type, where: str) -> Any:
+    """Structure a config table into attrs class ``cls``, strictly, reporting every problem.
+
+    Unlike a plain ``converter.structure`` it never coerces (``"5"`` is not an integer,
+    ``5.7`` is not one either), runs each field's attrs validator on its own, and raises
+    :class:`~qorch.errors.ConfigError` with one line per bad key:
+    ``where.key = value: expected ...``.
     """
+    from qorch.errors import ConfigError
+
+    attrs.resolve_types(cls)
+    fields = attrs.fields_dict(cls)
+    problems = [
+        f"{where}.{key}: unknown option; {cls.__name__} has {', '.join(fields) or 'none'}"
+        for key in raw if key not in fields
+    ]
+    values: dict[str, Any] = {}
+    for name, field in fields.items():
+        if name not in raw:
+            continue
+        value = raw[name]
+        primitive = _PRIMITIVES.get(field.type)  # type: ignore[arg-type]
+        if primitive is not None and not primitive[1](value):
+            problems.append(f"{where}.{name} = {value!r}: expected {primitive[0]}")
+            continue
+        try:
+            value = converter.structure(value, field.type)  # type: ignore[arg-type]
+            if field.validator is not None:
+                field.validator(None, field, value)
+        except (ValueError, TypeError, cattrs.BaseValidationError) as exc:
+            problems.append(f"{where}.{name} = {value!r}: {_reason(exc)}")
+            continue
+        values[name] = value
+    if problems:
+        raise ConfigError(problems)
+    try:
+        return cls(**values)
+    except (ValueError, TypeError) as exc:  # a cross-field check in __attrs_post_init__
+        raise ConfigError([f"{where}: {exc}"]) from None
+
+
+def _reason(exc: Exception) -> str:
     if isinstance(exc, cattrs.BaseValidationError):
-        return list(cattrs.transform_error(exc, path=prefix or "$"))
-    return [f"{prefix or '$'}: {exc}"]
+        return "; ".join(cattrs.transform_error(exc))
+    if exc.args and isinstance(exc.args[0], str):
+        return exc.args[0]  # attrs validators put the message first, then the attribute
+    return str(exc) or type(exc).__name__

@@ -30,7 +30,7 @@ BUILTIN = "builtin"
 
 def _summary(obj: Any) -> str:
     doc = getattr(obj, "__doc__", None) or getattr(type(obj), "__doc__", None) or ""
-    return doc.strip().splitlines()[0] if doc.strip() else ""
+    return doc.strip().splitlines()[0].replace("``", "") if doc.strip() else ""
 
 
 class PluginSystem:
@@ -172,7 +172,7 @@ class PluginSystem:
 
         Raises :class:`ConfigError` with the exact key of any bad value.
         """
-        from qorch.converters import converter, structure_errors
+        from qorch.converters import structure_options
 
         impl = self.get(kind, name)
         raw = self.settings.options_for(kind, name)
@@ -181,10 +181,7 @@ class PluginSystem:
             if raw:
                 raise ConfigError([f"[{where}]: {kind} {name!r} takes no options"])
             return None
-        try:
-            return converter.structure(raw, impl.options)
-        except Exception as exc:
-            raise ConfigError([f"[{where}] {line}" for line in structure_errors(exc, where)])
+        return structure_options(raw, impl.options, where)
 
     def check_config(self) -> None:
         """Validate every selection and options table at start-up (FR-011).

@@ -31,6 +31,24 @@ def load_circuit(
 ) -> Circuit:
     """Parse ``data`` into a :class:`~qorch.ir.Circuit` or raise :class:`CircuitError`.
 
+    Same arguments as :func:`load_circuit_as`, which also says which parser read it.
+    """
+    return load_circuit_as(
+        data, plugins=plugins, limits=limits, format=format, origin=origin, directory=directory
+    )[1]
+
+
+def load_circuit_as(
+    data: bytes | str | object,
+    *,
+    plugins: PluginSystem,
+    limits: LimitsSettings | None = None,
+    format: str = "auto",
+    origin: str = "<input>",
+    directory: Path | None = None,
+) -> tuple[str, Circuit]:
+    """Parse ``data``; return ``(parser name, circuit)`` or raise :class:`CircuitError`.
+
     Args:
         data: OpenQASM source (``bytes`` are decoded as UTF-8) or a circuit object.
         plugins: where the parsers come from.
@@ -64,7 +82,7 @@ def load_circuit(
         circuit.validate()
     except ValueError as exc:
         raise CircuitError("semantic", f"parser {name!r} produced an invalid circuit: {exc}")
-    return circuit
+    return name, circuit
 
 
 def _no_parser(source: CircuitSource, format: str) -> CircuitError:

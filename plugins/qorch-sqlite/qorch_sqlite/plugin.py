@@ -16,10 +16,21 @@ SYNCHRONOUS = ("off", "normal", "full", "extra")
 class SqliteOptions:
     """Options of the sqlite store: ``[plugins.store.sqlite]``."""
 
-    filename: str = "qorch.sqlite3"
-    journal_mode: str = attrs.field(default="wal", validator=attrs.validators.in_(JOURNAL_MODES))
-    synchronous: str = attrs.field(default="normal", validator=attrs.validators.in_(SYNCHRONOUS))
-    busy_timeout_ms: int = attrs.field(default=5000, validator=attrs.validators.ge(0))
+    filename: str = attrs.field(
+        default="qorch.sqlite3", metadata={"doc": "database file, relative to paths.data_dir"}
+    )
+    journal_mode: str = attrs.field(
+        default="wal", validator=attrs.validators.in_(JOURNAL_MODES),
+        metadata={"doc": "SQLite journal mode: " + ", ".join(JOURNAL_MODES)},
+    )
+    synchronous: str = attrs.field(
+        default="normal", validator=attrs.validators.in_(SYNCHRONOUS),
+        metadata={"doc": "SQLite synchronous level: " + ", ".join(SYNCHRONOUS)},
+    )
+    busy_timeout_ms: int = attrs.field(
+        default=5000, validator=attrs.validators.ge(0),
+        metadata={"doc": "how long a writer waits for the database lock, in milliseconds"},
+    )
 
 
 def create_store(options: SqliteOptions, *, data_dir: Path) -> object:

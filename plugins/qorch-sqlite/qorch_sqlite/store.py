@@ -121,7 +121,7 @@ class SqliteStore(Store):
             self.db.close()
 
     def _router(self) -> _Router:
-        logging.getLogger("peewee_migrate").setLevel(logging.WARNING)
+        logging.getLogger("peewee_migrate").setLevel(logging.ERROR)
         return _Router(self.db, migrate_dir=MIGRATIONS_DIR, migrate_table=MIGRATE_TABLE)
 
     def status(self) -> MigrationStatus:

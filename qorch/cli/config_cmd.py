@@ -1,0 +1,71 @@
+"""``qorch config show``: the effective configuration and where each value came from (FR-011)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from qorch.cli.app import started
+from qorch.config import schema, settings_as_dict, to_toml
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``qorch config show``."""
+    with started(args) as app:
+        settings = app.settings
+        data = effective_settings(app)
+        option_docs = _option_docs(app)
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    docs = {s.key: s.doc for s in schema()} | option_docs
+    if args.toml:
+        print(to_toml(data, docs), end="")
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="effective configuration")
+    for col in ("key", "value", "source", "meaning"):
+        table.add_column(col, overflow="fold")
+    for spec in schema():
+        section, key = spec.key.split(".", 1)
+        table.add_row(spec.key, json.dumps(data[section][key]), settings.sources[spec.key],
+                      spec.doc)
+    for kind, tables in data["plugins"].items():
+        if kind == "blocked":
+            continue
+        for name, options in tables.items():
+            for key, value in options.items():
+                configured = key in settings.options_for(kind, name)
+                table.add_row(f"plugins.{kind}.{name}.{key}", json.dumps(value),
+                              "configured" if configured else "plugin default",
+                              option_docs.get(f"plugins.{kind}.{name}.{key}", ""))
+    Console().print(table)
+    return 0
+
+
+def effective_settings(app: object) -> dict:
+    """Every setting, plus the effective options of every implementation that has options."""
+    from qorch.converters import converter
+
+    data = settings_as_dict(app.settings)  # type: ignore[attr-defined]
+    for impl in app.plugins.registry.all():  # type: ignore[attr-defined]
+        if impl.options is not None:
+            options = converter.unstructure(app.plugins.options(impl.kind, impl.name))  # type: ignore[attr-defined]
+            data["plugins"].setdefault(impl.kind, {})[impl.name] = options
+    return data
+
+
+def _option_docs(app: object) -> dict[str, str]:
+    """``plugins.<kind>.<name>.<field>`` -> the field's doc, for options classes that have one."""
+    import attrs
+
+    docs: dict[str, str] = {}
+    for impl in app.plugins.registry.all():  # type: ignore[attr-defined]
+        if impl.options is None:
+            continue
+        for field in attrs.fields(impl.options):
+            if "doc" in field.metadata:
+                docs[f"plugins.{impl.kind}.{impl.name}.{field.name}"] = field.metadata["doc"]
+    return docs

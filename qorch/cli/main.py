@@ -1,0 +1,118 @@
+"""Entry point of the ``qorch`` command: argument parsing and error handling only.
+
+Each command lives in its own module, imported only when that command runs, so that
+``qorch --help`` loads nothing but ``argparse`` (measured by ``qorch bench cli-startup``).
+Every :class:`~qorch.errors.QorchError` is printed as one clear message with exit status
+2; an unexpected exception is reported in one line with exit status 1, never as a
+traceback (the traceback goes to the debug log).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from qorch import __version__
+
+#: command -> "module:function" run with the parsed arguments
+COMMANDS = {
+    "parse": "qorch.cli.parse_cmd:run",
+    "plugins": "qorch.cli.plugins_cmd:run",
+    "config": "qorch.cli.config_cmd:run",
+    "db": "qorch.cli.db_cmd:run",
+    "bench": "qorch.cli.bench_cmd:run",
+}
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    g = common.add_argument_group("global options")
+    g.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
+                   help="settings file (default: $QORCH_CONFIG, else ./settings.toml)")
+    g.add_argument("--log-json", action="store_true", default=argparse.SUPPRESS,
+                   help="write logs as JSON lines")
+    g.add_argument("--log-level", metavar="LEVEL", default=argparse.SUPPRESS, type=str.upper,
+                   choices=("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"),
+                   help="lowest log level (default: logging.level)")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (cheap: no qorch module beyond this one is imported)."""
+    common = _common()
+    parser = argparse.ArgumentParser(
+        prog="qorch", parents=[common],
+        description="Orchestrate quantum circuits across a network of QPU service nodes.",
+    )
+    parser.add_argument("--version", action="version", version=f"qorch {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("parse", parents=[common], help="parse circuits and describe them",
+                       description="Parse OpenQASM 2/3 files (FR-003) and describe them.")
+    p.add_argument("files", nargs="+", metavar="FILE", help="circuit files; '-' reads stdin")
+    p.add_argument("--format", default="auto",
+                   help="auto (from the OPENQASM header), qasm2, qasm3, or a plugin's format")
+    p.add_argument("--json", action="store_true", help="one JSON object per input (JSON Lines)")
+    p.add_argument("--emit", choices=("qasm3", "qasm2"), help="also print the circuit re-emitted")
+
+    p = sub.add_parser("plugins", parents=[common], help="list plugin implementations by kind")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("config", parents=[common], help="show the effective configuration")
+    csub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    show = csub.add_parser("show", parents=[common], help="every setting, its value and source")
+    fmt = show.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="nested JSON of the effective values")
+    fmt.add_argument("--toml", action="store_true", help="a complete, commented settings file")
+
+    data_dir = argparse.ArgumentParser(add_help=False)
+    data_dir.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS,
+                          help="data directory (default: paths.data_dir)")
+    p = sub.add_parser("db", parents=[common, data_dir], help="manage the store's schema (FR-010)")
+    dsub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    db_common = [common, data_dir]
+    up = dsub.add_parser("upgrade", parents=db_common, help="apply pending migrations")
+    up.add_argument("--target", metavar="NAME", help="stop after this migration")
+    down = dsub.add_parser("downgrade", parents=db_common, help="roll back migrations")
+    down.add_argument("--steps", type=int, default=1, metavar="N", help="how many (default 1)")
+    st = dsub.add_parser("status", parents=db_common, help="applied and pending migrations")
+    st.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("bench", parents=[common], help="run a benchmark; results in bench/results/")
+    bsub = p.add_subparsers(dest="action", metavar="BENCHMARK", required=True)
+    cs = bsub.add_parser("cli-startup", parents=[common], help="time `qorch --help`")
+    cs.add_argument("--runs", type=int, default=30, metavar="N", help="timed runs (default 30)")
+    cs.add_argument("--out", default="bench/results", metavar="DIR", help="results directory")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit status."""
+    args = build_parser().parse_args(argv)
+    module, func = COMMANDS[args.command].split(":")
+    try:
+        handler = getattr(importlib.import_module(module), func)
+        return int(handler(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:
+        from qorch.errors import QorchError
+
+        if isinstance(exc, QorchError):
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        from loguru import logger
+
+        logger.opt(exception=exc).debug("unexpected error")
+        print(f"internal error: {type(exc).__name__}: {exc} "
+              "(rerun with --log-level DEBUG for details)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
