@@ -8,12 +8,27 @@ import qiskit only when they parse.
 
 from __future__ import annotations
 
+import re
+
+from loguru import logger
+
 from qorch.builtin.parsers import Qasm2, Qasm3, QiskitObject
 from qorch.hookspecs import Register, hookimpl
 from qorch.ingest.source import CircuitSource
 
 #: major version in an ``OPENQASM x.y;`` header -> parser name
 VERSION_PARSERS = {"2": "qasm2", "3": "qasm3"}
+#: statements only one dialect has, for programs without a header (see decision 0002)
+_DIALECT_MARKERS = {
+    "qasm2": re.compile(r'^\s*(?:qreg|creg)\s+\w+\s*\[|^\s*include\s+"qelib1\.inc"', re.M),
+    "qasm3": re.compile(r'^\s*(?:qubit|bit)\s*[\[\s]|^\s*include\s+"stdgates\.inc"', re.M),
+}
+
+
+def sniff_dialect(text: str) -> str | None:
+    """The one dialect whose declarations a header-less program uses, else ``None``."""
+    found = [name for name, marker in _DIALECT_MARKERS.items() if marker.search(text)]
+    return found[0] if len(found) == 1 else None
 
 
 @hookimpl
@@ -26,7 +41,13 @@ def qorch_register_parsers(register: Register) -> None:
 
 @hookimpl(trylast=True)
 def qorch_select_parser(source: CircuitSource, format: str) -> str | None:
-    """Built-in detection: objects → ``qiskit``; text by ``format`` or its version header."""
+    """Built-in detection: objects → ``qiskit``; text by ``format`` or its version header.
+
+    A program without a header is read in the one dialect its declarations belong to
+    (``qreg``/``creg``/``qelib1.inc`` → OpenQASM 2, ``qubit``/``bit``/``stdgates.inc`` →
+    OpenQASM 3), as qiskit's own OpenQASM 2 reader does; otherwise nothing claims it and
+    the caller reports the missing header.
+    """
     if source.obj is not None:
         return "qiskit" if type(source.obj).__name__ == "QuantumCircuit" else None
     if format in ("qasm2", "qasm3"):
@@ -34,6 +55,9 @@ def qorch_select_parser(source: CircuitSource, format: str) -> str | None:
     if format != "auto":
         return None
     version, _line = source.header()
-    if version is None:
-        return None
-    return VERSION_PARSERS.get(version.split(".")[0])
+    if version is not None:
+        return VERSION_PARSERS.get(version.split(".")[0])
+    dialect = sniff_dialect(source.text or "")
+    if dialect is not None:
+        logger.warning("{} has no OPENQASM header; reading it as {}", source.origin, dialect)
+    return dialect

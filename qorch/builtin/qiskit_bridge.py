@@ -38,6 +38,11 @@ from qorch.ir import Circuit, Condition, Operation, Register
 Locator = Callable[[str], SourceLocation | None]
 
 _SKIPPED = {"global_phase"}  # a global phase changes no outcome; the IR does not keep it
+#: control flow the IR cannot hold -> the keyword that introduces it in source text
+_CONTROL_FLOW = {
+    "while_loop": "while", "for_loop": "for", "switch_case": "switch", "box": "box",
+    "break_loop": "break", "continue_loop": "continue",
+}
 
 
 @cache
@@ -106,6 +111,10 @@ class _Converter:
         if isinstance(op, IfElseOp):
             self.add_if(op, qubits, clbits, condition)
             return
+        if name in _CONTROL_FLOW:
+            keyword = _CONTROL_FLOW[name]
+            raise self.error("unsupported", f"'{keyword}' is not supported: qorch runs "
+                             "straight-line circuits with per-operation conditions", keyword)
         if isinstance(op, Measure | Reset | Barrier):
             if name == "barrier" and condition is not None:
                 return  # a conditional barrier constrains nothing
