@@ -210,3 +210,11 @@ def test_qiskit_circuit_with_unbound_parameter_is_unsupported(plugins):
 
 def test_other_objects_are_refused(plugins):
     assert reject(plugins, object()).kind == "unsupported"
+
+
+def test_a_gate_defined_under_a_standard_name_is_that_gate_only_if_it_acts_the_same(plugins):
+    same = Q3 + "gate rzz(t) a, b { cx a, b; rz(t) b; cx a, b; }\nqubit[2] q;\nrzz(0.3) q[0], q[1];\n"
+    assert load_circuit(same, plugins=plugins).operations == (
+        Operation("rzz", [0, 1], params=[0.3]),)
+    impostor = Q3 + "gate rzz(t) a, b { cx a, b; }\nqubit[2] q;\nrzz(0.3) q[0], q[1];\n"
+    assert load_circuit(impostor, plugins=plugins).operations == (Operation("cx", [0, 1]),)

@@ -38,6 +38,7 @@ class Qasm2Parser:
         """Parse ``source.text``; raise :class:`CircuitError` for any problem."""
         import qiskit.qasm2 as qasm2
 
+        from qorch.builtin.qasm_emit import own_definitions
         from qorch.builtin.qiskit_bridge import from_qiskit
 
         text = source.text or ""
@@ -50,7 +51,10 @@ class Qasm2Parser:
             )
         except qasm2.QASM2ParseError as exc:
             raise _to_circuit_error(str(exc), text) from None
-        return from_qiskit(qc, limits, locate=lambda word: locate_word(text, word))
+        return from_qiskit(
+            qc, limits, locate=lambda word: locate_word(text, word),
+            trusted=own_definitions(text, 2),
+        )
 
 
 def _to_circuit_error(message: str, text: str) -> CircuitError:

@@ -170,6 +170,7 @@ class Qasm3Parser:
         from openqasm3.parser import QASM3ParsingError
         from qiskit_qasm3_import.exceptions import ConversionError
 
+        from qorch.builtin.qasm_emit import own_definitions
         from qorch.builtin.qiskit_bridge import from_qiskit
 
         text = source.text or ""
@@ -185,7 +186,10 @@ class Qasm3Parser:
             qc = _converter_class()().convert(program, source=text).circuit
         except ConversionError as exc:
             raise _positioned(_kind(exc.message), exc.message, _POSITION, text) from None
-        return from_qiskit(qc, limits, locate=lambda word: locate_word(text, word))
+        return from_qiskit(
+            qc, limits, locate=lambda word: locate_word(text, word),
+            trusted=own_definitions(text, 3),
+        )
 
 
 _UNSUPPORTED = ("not supported", "unsupported", "only ", "is required to handle")

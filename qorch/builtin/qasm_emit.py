@@ -11,6 +11,7 @@ wider than one bit; emitting one is an ``unsupported`` :class:`CircuitError`.
 from __future__ import annotations
 
 import math
+import re
 from functools import cache
 
 from qorch.errors import CircuitError
@@ -41,14 +42,19 @@ def number(value: float) -> str:
     return text
 
 
+_IDENTIFIER = re.compile(r"^[a-z][A-Za-z0-9_]*$")
+
+
 def _names(circuit: Circuit, reserved: frozenset[str]) -> dict[str, str]:
-    """Register names that clash with a keyword or a gate in scope get a suffix."""
+    """Register names as written: a name that clashes with a keyword or a gate in scope,
+    or that is not a plain lower-case identifier (which qiskit's readers require), is
+    written as ``r_<name>`` (made unique)."""
     taken = {r.name for r in (*circuit.qregs, *circuit.cregs)} | set(reserved)
     out = {}
     for reg in (*circuit.qregs, *circuit.cregs):
         name = reg.name
-        if name in reserved:
-            name = reg.name + "_r"
+        if name in reserved or not _IDENTIFIER.match(name):
+            name = "r_" + re.sub(r"\W", "_", reg.name)
             while name in taken:
                 name += "_"
             taken.add(name)
@@ -189,3 +195,20 @@ def _expr(value: object) -> str:
             return number(float(value))
         return str(value).replace("**", "^")
     return number(float(value))  # type: ignore[arg-type]
+
+
+_GATE_DEF = re.compile(r"\bgate\s+([A-Za-z_]\w*)[^{;]*\{[^}]*\}")
+
+
+def own_definitions(text: str, version: int) -> frozenset[str]:
+    """Names of gates that ``text`` defines exactly as :func:`gate_definition` writes them.
+
+    A parser can take such a gate as the standard gate of that name without comparing
+    unitaries (which, for huge angles, floating point cannot confirm).
+    """
+    found = set()
+    for m in _GATE_DEF.finditer(text):
+        name = m.group(1)
+        if name in GATES and " ".join(m.group(0).split()) == gate_definition(name, version):
+            found.add(name)
+    return frozenset(found)

@@ -76,10 +76,12 @@ def standard_gate(name: str, params: Sequence[float] = ()) -> Gate:
 
 class _Converter:
     def __init__(
-        self, qc: QuantumCircuit, limits: LimitsSettings, locate: Locator, name: str
+        self, qc: QuantumCircuit, limits: LimitsSettings, locate: Locator, name: str,
+        trusted: frozenset[str],
     ) -> None:
         self.qc = qc
         self.name = name
+        self.trusted = trusted
         self.limits = limits
         self.locate = locate
         self.ops: list[Operation] = []
@@ -179,6 +181,8 @@ class _Converter:
         info = GATES.get(op.name)
         if info is None or info.num_qubits != op.num_qubits or info.num_params != len(params):
             return None
+        if op.name in self.trusted:
+            return op.name
         key = (op.name, params)
         if key not in self._std_cache:
             self._std_cache[key] = _same_unitary(op, standard_gate(op.name, params))
@@ -252,12 +256,13 @@ def _registers(
 
 def from_qiskit(
     qc: QuantumCircuit, limits: LimitsSettings, locate: Locator | None = None,
-    name: str = "",
+    name: str = "", trusted: frozenset[str] = frozenset(),
 ) -> Circuit:
     """Convert a qiskit circuit to IR, expanding non-IR gates; raise CircuitError if impossible.
 
     ``locate`` finds a construct in the source text for error positions; ``name`` becomes
-    the IR circuit's name.
+    the IR circuit's name; ``trusted`` names custom gates known to be the standard gate of
+    that name (qorch's own exported definitions), which skips the unitary comparison.
     """
     if qc.num_qubits > limits.max_qubits:
         raise CircuitError(
@@ -269,7 +274,7 @@ def from_qiskit(
             "unsupported", f"circuit has unbound parameters: {names}",
             (locate or (lambda _n: None))(sorted(p.name for p in qc.parameters)[0]),
         )
-    return _Converter(qc, limits, locate or (lambda _n: None), name).run()
+    return _Converter(qc, limits, locate or (lambda _n: None), name, trusted).run()
 
 
 def to_qiskit(circuit: Circuit) -> QuantumCircuit:
