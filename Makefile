@@ -27,7 +27,7 @@ demo: $(STAMP)
 	$(BIN)/qorch plugins
 	$(BIN)/qorch parse examples/circuits/*.qasm
 	$(BIN)/qorch parse --emit qasm3 examples/circuits/bell.qasm
-	$(BIN)/qorch parse examples/circuits/broken_index.qasm || true
+	$(BIN)/qorch parse examples/invalid/broken_index.qasm || true
 	$(BIN)/qorch db --data-dir $(DEMO_DIR) upgrade
 	$(BIN)/qorch db --data-dir $(DEMO_DIR) status
 

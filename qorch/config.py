@@ -79,7 +79,8 @@ class LoggingSettings:
         choices=("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"),
     )
     format: str = setting(
-        "auto", "text on a terminal and JSON lines otherwise, or force one",
+        "auto",
+        "text on a terminal and JSON lines otherwise, or force one",
         choices=("auto", "text", "json"),
     )
 
@@ -180,7 +181,8 @@ def schema() -> list[SettingSpec]:
             specs.append(
                 SettingSpec(
                     key=f"{section.name}.{f.name}",
-                    type=field_hints[f.name] if field_hints[f.name] in (int, float, bool, str)
+                    type=field_hints[f.name]
+                    if field_hints[f.name] in (int, float, bool, str)
                     else list,
                     default=default,
                     doc=f.metadata["doc"],
@@ -281,8 +283,11 @@ def load_settings(config_file: str | os.PathLike[str] | None = None) -> Settings
         problems.append(
             f"unknown setting {key!r} (from {source(key)})"
             + (f"; did you mean {hint[0]!r}?" if hint else "")
-            + ("; plugin options belong in a table [plugins.<kind>.<name>]"
-               if key.startswith("plugins.") else "")
+            + (
+                "; plugin options belong in a table [plugins.<kind>.<name>]"
+                if key.startswith("plugins.")
+                else ""
+            )
         )
 
     by_key = {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import typing
 from typing import Any
 
 import attrs
@@ -21,10 +22,7 @@ converter = make_converter(forbid_extra_keys=True)
 
 
 def _structure_datetime(value: Any, _type: type) -> dt.datetime:
-    if isinstance(value, dt.datetime):
-        parsed = value
-    else:
-        parsed = dt.datetime.fromisoformat(str(value))
+    parsed = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)
     return parsed
@@ -57,7 +55,8 @@ def structure_options(raw: dict[str, Any], cls: type, where: str) -> Any:
     fields = attrs.fields_dict(cls)
     problems = [
         f"{where}.{key}: unknown option; {cls.__name__} has {', '.join(fields) or 'none'}"
-        for key in raw if key not in fields
+        for key in raw
+        if key not in fields
     ]
     values: dict[str, Any] = {}
     for name, field in fields.items():
@@ -65,6 +64,8 @@ def structure_options(raw: dict[str, Any], cls: type, where: str) -> Any:
             continue
         value = raw[name]
         primitive = _PRIMITIVES.get(field.type)  # type: ignore[arg-type]
+        if typing.get_origin(field.type) in (list, tuple, set, frozenset):
+            primitive = ("a list", lambda v: isinstance(v, list))
         if primitive is not None and not primitive[1](value):
             problems.append(f"{where}.{name} = {value!r}: expected {primitive[0]}")
             continue

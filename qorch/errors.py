@@ -99,7 +99,7 @@ class CircuitError(QorchError):
 
 
 class ConfigError(QorchError):
-    """Configuration is invalid (FR-011): names the key, the value, its source, what was expected."""
+    """Invalid configuration (FR-011): names the key, the value, its source, what was expected."""
 
     kind = "config"
 

@@ -74,8 +74,14 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", stream: TextIO | N
     if fmt == "json":
         logger.add(lambda m: stream.write(_json_line(m.record) + "\n"), level=level)
     else:
-        logger.add(stream, level=level, format=_TEXT_FORMAT, colorize=stream.isatty(),
-                   backtrace=False, diagnose=False)
+        logger.add(
+            stream,
+            level=level,
+            format=_TEXT_FORMAT,
+            colorize=stream.isatty(),
+            backtrace=False,
+            diagnose=False,
+        )
     logging.basicConfig(handlers=[_InterceptHandler()], level=logging.WARNING, force=True)
     return fmt
 

@@ -102,7 +102,10 @@ class PluginSystem:
         if self.pm.has_plugin(name):
             first = self._dists.get(name, ("?", ""))[0]
             self._break(
-                name, dist, version, "register",
+                name,
+                dist,
+                version,
+                "register",
                 PluginError(f"plugin name {name!r} is already taken by distribution {first}"),
             )
             return
@@ -128,7 +131,10 @@ class PluginSystem:
         found: list[Implementation] = []
 
         def register(
-            name: str, implementation: Any, *, options: type | None = None,
+            name: str,
+            implementation: Any,
+            *,
+            options: type | None = None,
             summary: str | None = None,
         ) -> None:
             if not isinstance(name, str) or not name:
@@ -137,8 +143,13 @@ class PluginSystem:
                 raise PluginError(f"options of {kind} {name!r} must be an attrs class")
             found.append(
                 Implementation(
-                    kind=kind, name=name, obj=implementation, options=options,
-                    plugin=plugin, distribution=dist, version=version,
+                    kind=kind,
+                    name=name,
+                    obj=implementation,
+                    options=options,
+                    plugin=plugin,
+                    distribution=dist,
+                    version=version,
                     summary=summary if summary is not None else _summary(implementation),
                 )
             )
@@ -235,8 +246,7 @@ class PluginSystem:
             except Exception as exc:
                 if fatal:
                     raise PluginError(
-                        f"plugin {impl.plugin_name!r} failed in {hook}: "
-                        f"{type(exc).__name__}: {exc}"
+                        f"plugin {impl.plugin_name!r} failed in {hook}: {type(exc).__name__}: {exc}"
                     ) from exc
                 logger.opt(exception=exc).error(
                     "plugin {} raised in {}: {}", impl.plugin_name, hook, exc
@@ -267,17 +277,18 @@ class PluginSystem:
     def describe(self) -> dict[str, Any]:
         """Everything ``qorch plugins --json`` prints: kinds, implementations, broken."""
         return {
-            "kinds": {
-                k.name: [i.describe() for i in self.registry.of_kind(k.name)] for k in KINDS
-            },
+            "kinds": {k.name: [i.describe() for i in self.registry.of_kind(k.name)] for k in KINDS},
             "plugins": [
                 {"name": n, "distribution": d, "version": v}
                 for n, (d, v) in sorted(self._dists.items())
             ],
             "broken": [
                 {
-                    "plugin": b.plugin, "distribution": b.distribution, "version": b.version,
-                    "stage": b.stage, "error": b.error,
+                    "plugin": b.plugin,
+                    "distribution": b.distribution,
+                    "version": b.version,
+                    "stage": b.stage,
+                    "error": b.error,
                 }
                 for b in self.broken
             ],

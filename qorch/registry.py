@@ -81,7 +81,8 @@ class BrokenPlugin:
 
     def describe(self) -> str:
         """One line: plugin, distribution and the error."""
-        return f"{self.plugin} ({self.distribution} {self.version}) failed to {self.stage}: {self.error}"
+        where = f"{self.plugin} ({self.distribution} {self.version})"
+        return f"{where} failed to {self.stage}: {self.error}"
 
 
 class Registry:

@@ -38,9 +38,10 @@ def test_cli_startup_benchmark_writes_its_file(tmp_path, capsys):
 
 def test_help_imports_nothing_heavy():
     """What keeps `qorch --help` fast: the entry module imports only argparse."""
-    code = ("import sys, qorch.cli.main as m; m.build_parser(); "
-            "print([x for x in ('qiskit', 'dynaconf', 'loguru', 'peewee', 'rich', 'pluggy', "
-            "'attrs') if x in sys.modules])")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True)
+    code = (
+        "import sys, qorch.cli.main as m; m.build_parser(); "
+        "print([x for x in ('qiskit', 'dynaconf', 'loguru', 'peewee', 'rich', 'pluggy', "
+        "'attrs') if x in sys.modules])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"

@@ -23,18 +23,33 @@ def run(capsys, *argv) -> tuple[int, str, str]:
 def test_parse_json_lines_with_summary_and_errors(capsys, tmp_path):
     bad = tmp_path / "bad.qasm"
     bad.write_bytes(b"OPENQASM 2.0;\nqreg q[1];\nx \xfe;\n")
-    code, out, _ = run(capsys, "parse", "--json", str(EXAMPLES / "ghz5.qasm"), str(bad),
-                       str(tmp_path / "missing.qasm"))
+    code, out, _ = run(
+        capsys,
+        "parse",
+        "--json",
+        str(EXAMPLES / "ghz5.qasm"),
+        str(bad),
+        str(tmp_path / "missing.qasm"),
+    )
     assert code == 2
     ghz, enc, missing = (json.loads(line) for line in out.splitlines())
     assert ghz["file"].endswith("ghz5.qasm") and ghz["format"] == "qasm2"
-    assert (ghz["num_qubits"], ghz["num_clbits"], ghz["num_ops"], ghz["num_measurements"],
-            ghz["depth"]) == (5, 5, 10, 5, 6)
+    assert (
+        ghz["num_qubits"],
+        ghz["num_clbits"],
+        ghz["num_ops"],
+        ghz["num_measurements"],
+        ghz["depth"],
+    ) == (5, 5, 10, 5, 6)
     assert ghz["ops_by_name"] == {"cx": 4, "h": 1, "measure": 5}
-    assert ghz["registers"] == [{"name": "q", "kind": "quantum", "size": 5},
-                                {"name": "c", "kind": "classical", "size": 5}]
-    assert enc["error"]["kind"] == "encoding" and (enc["error"]["line"],
-                                                   enc["error"]["column"]) == (3, 3)
+    assert ghz["registers"] == [
+        {"name": "q", "kind": "quantum", "size": 5},
+        {"name": "c", "kind": "classical", "size": 5},
+    ]
+    assert enc["error"]["kind"] == "encoding" and (
+        enc["error"]["line"],
+        enc["error"]["column"],
+    ) == (3, 3)
     assert missing["error"]["kind"] == "io"
 
 
@@ -49,15 +64,23 @@ def test_parse_exit_zero_and_emit(capsys):
 def test_parse_reads_stdin(capsys, monkeypatch):
     import io
 
-    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(
-        b'OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[3] q;\nccx q[0], q[1], q[2];\n')))
+    monkeypatch.setattr(
+        sys,
+        "stdin",
+        io.TextIOWrapper(
+            io.BytesIO(
+                b'OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[3] q;\nccx q[0], q[1], q[2];\n'
+            )
+        ),
+    )
     code, out, _ = run(capsys, "parse", "--json", "-")
     assert code == 0 and json.loads(out)["ops_by_name"] == {"ccx": 1}
 
 
 def test_parse_table_shows_the_error_with_a_caret(capsys):
-    code, out, _ = run(capsys, "parse", str(EXAMPLES / "broken_index.qasm"),
-                       str(EXAMPLES / "bell.qasm"))
+    code, out, _ = run(
+        capsys, "parse", str(EXAMPLES / "broken_index.qasm"), str(EXAMPLES / "bell.qasm")
+    )
     assert code == 2
     assert "out-of-range" in out and "cx q[0],q[2];" in out
     assert "          ^" in out  # column 11
@@ -75,7 +98,10 @@ def test_plugins_json_lists_defaults_with_distributions(capsys):
     assert code == 0
     data = json.loads(out)
     assert {i["name"]: i["distribution"] for i in data["kinds"]["parser"]} == {
-        "qasm2": "qorch", "qasm3": "qorch", "qiskit": "qorch"}
+        "qasm2": "qorch",
+        "qasm3": "qorch",
+        "qiskit": "qorch",
+    }
     assert data["kinds"]["store"][0]["distribution"] == "qorch-sqlite"
     code, out, _ = run(capsys, "plugins")
     assert "qorch-sqlite" in out and "circuit parsers" in out
@@ -84,21 +110,21 @@ def test_plugins_json_lists_defaults_with_distributions(capsys):
 def test_config_show_json_toml_and_table(capsys, monkeypatch):
     monkeypatch.setenv("QORCH_LIMITS__MAX_QUBITS", "77")
     code, out, _ = run(capsys, "config", "show", "--json")
+    assert code == 0
     data = json.loads(out)
     assert data["limits"]["max_qubits"] == 77
     assert data["plugins"]["store"]["sqlite"]["journal_mode"] == "wal"
     code, out, _ = run(capsys, "config", "show", "--toml")
-    assert "max_qubits = 77" in out and "[plugins.store.sqlite]" in out
+    assert code == 0 and "max_qubits = 77" in out and "[plugins.store.sqlite]" in out
     code, out, _ = run(capsys, "config", "show")
-    assert "77" in out and "environment" in out
+    assert code == 0 and "77" in out and "environment" in out
 
 
 def test_bad_configuration_stops_every_command(capsys, monkeypatch):
     monkeypatch.setenv("QORCH_LIMITS__MAX_QUBITS", "many")
     code, out, err = run(capsys, "plugins")
     assert code == 2 and out == ""
-    assert "limits.max_qubits = 'many' (from environment variable QORCH_LIMITS__MAX_QUBITS)" \
-        in err
+    assert "limits.max_qubits = 'many' (from environment variable QORCH_LIMITS__MAX_QUBITS)" in err
     assert "Traceback" not in err
 
 

@@ -62,8 +62,9 @@ def test_bad_environment_value_names_key_value_source_and_expectation(monkeypatc
 
 def test_every_bad_value_in_a_file_is_reported_at_once(tmp_path):
     cfg = tmp_path / "bad.toml"
-    cfg.write_text("[limits]\nmax_qasm_bytes = 0\nmax_qubits = 2.5\n"
-                   "[logging]\nlevel = 'LOUD'\nformat = true\n")
+    cfg.write_text(
+        "[limits]\nmax_qasm_bytes = 0\nmax_qubits = 2.5\n[logging]\nlevel = 'LOUD'\nformat = true\n"
+    )
     got = problems(config_file=cfg)
     assert got == [
         f"limits.max_qasm_bytes = 0 (from {cfg}): expected an integer >= 1",
@@ -84,8 +85,9 @@ def test_unknown_keys_are_errors_with_a_suggestion(tmp_path, monkeypatch):
     cfg.write_text("[limits]\nmax_qubit = 3\n[plugins]\nstore = 1\n")
     monkeypatch.setenv("QORCH_LOGGING__LEVLE", "DEBUG")
     got = problems(config_file=cfg)
-    assert f"unknown setting 'limits.max_qubit' (from {cfg}); did you mean 'limits.max_qubits'?" \
-        in got
+    assert (
+        f"unknown setting 'limits.max_qubit' (from {cfg}); did you mean 'limits.max_qubits'?" in got
+    )
     assert any("logging.levle" in p and "QORCH_LOGGING__LEVLE" in p for p in got)
     assert any("'plugins.store'" in p and "[plugins.<kind>.<name>]" in p for p in got)
 
@@ -111,8 +113,14 @@ def test_the_repository_settings_toml_holds_every_default():
     data = tomllib.loads((REPO / "settings.toml").read_text())
     plugin_tables = data["plugins"].pop("store")
     assert data == defaults()
-    assert plugin_tables == {"sqlite": {"filename": "qorch.sqlite3", "journal_mode": "wal",
-                                        "synchronous": "normal", "busy_timeout_ms": 5000}}
+    assert plugin_tables == {
+        "sqlite": {
+            "filename": "qorch.sqlite3",
+            "journal_mode": "wal",
+            "synchronous": "normal",
+            "busy_timeout_ms": 5000,
+        }
+    }
 
 
 def test_every_setting_is_documented_and_bounded_sensibly():

@@ -82,8 +82,13 @@ def _unitary_part(qc: QuantumCircuit) -> tuple[QuantumCircuit, list[tuple[int, i
     return gates, measured
 
 
-SMALL = [f for f in FILES if f not in MALFORMED and f.stat().st_size < 40_000
-         and int(re.search(r"_n(\d+)", f.name).group(1)) <= 8]
+SMALL = [
+    f
+    for f in FILES
+    if f not in MALFORMED
+    and f.stat().st_size < 40_000
+    and int(re.search(r"_n(\d+)", f.name).group(1)) <= 8
+]
 
 
 @pytest.mark.parametrize("path", SMALL, ids=rel)

@@ -9,15 +9,21 @@ from qorch.registry import KINDS
 from tests.conftest import REPO
 
 HOOKS = sorted(
-    name for name, obj in vars(hookspecs).items()
+    name
+    for name, obj in vars(hookspecs).items()
     if name.startswith("qorch_") and inspect.isfunction(obj)
 )
 
 
 def test_there_are_hooks_for_every_kind_and_lifecycle():
     assert {k.hook for k in KINDS} <= set(HOOKS)
-    assert {"qorch_select_parser", "qorch_configure", "qorch_startup", "qorch_shutdown",
-            "qorch_on_job_state"} <= set(HOOKS)
+    assert {
+        "qorch_select_parser",
+        "qorch_configure",
+        "qorch_startup",
+        "qorch_shutdown",
+        "qorch_on_job_state",
+    } <= set(HOOKS)
 
 
 def test_every_hook_has_a_docstring_with_an_example():

@@ -9,9 +9,15 @@ from qorch.ir import Circuit, Condition, Operation, Register, depth, register_of
 
 def bell() -> Circuit:
     return Circuit(
-        [Register("q", 2)], [Register("c", 2)],
-        [Operation("h", [0]), Operation("cx", [0, 1]), Operation("barrier", [0, 1]),
-         Operation("measure", [0], [0]), Operation("measure", [1], [1])],
+        [Register("q", 2)],
+        [Register("c", 2)],
+        [
+            Operation("h", [0]),
+            Operation("cx", [0, 1]),
+            Operation("barrier", [0, 1]),
+            Operation("measure", [0], [0]),
+            Operation("measure", [1], [1]),
+        ],
     )
 
 
@@ -20,15 +26,21 @@ def test_summary_counts_and_depth():
     assert (s.num_qubits, s.num_clbits, s.num_ops, s.num_measurements) == (2, 2, 4, 2)
     assert s.ops_by_name == {"cx": 1, "h": 1, "measure": 2}
     assert s.depth == 3
-    assert s.registers == [{"name": "q", "kind": "quantum", "size": 2},
-                           {"name": "c", "kind": "classical", "size": 2}]
+    assert s.registers == [
+        {"name": "q", "kind": "quantum", "size": 2},
+        {"name": "c", "kind": "classical", "size": 2},
+    ]
 
 
 def test_condition_reads_its_clbits_for_depth():
-    c = Circuit([Register("q", 2)], [Register("c", 1)], [
-        Operation("measure", [0], [0]),
-        Operation("x", [1], condition=Condition([0], 1, "c")),
-    ])
+    c = Circuit(
+        [Register("q", 2)],
+        [Register("c", 1)],
+        [
+            Operation("measure", [0], [0]),
+            Operation("x", [1], condition=Condition([0], 1, "c")),
+        ],
+    )
     assert depth(c) == 2  # without the condition wire the x would share layer 1
 
 

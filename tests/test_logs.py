@@ -34,8 +34,11 @@ def test_json_lines_carry_correlation_ids(stream):
     first, second, third = lines(stream)
     assert first["message"] == "compiling" and first["level"] == "INFO"
     assert (first["request_id"], first["job_id"]) == ("r1", "j1") and "fragment_id" not in first
-    assert (second["job_id"], second["fragment_id"], second["extra"]) == ("j1", "f3",
-                                                                          {"node": "n2"})
+    assert (second["job_id"], second["fragment_id"], second["extra"]) == (
+        "j1",
+        "f3",
+        {"node": "n2"},
+    )
     assert "job_id" not in third
 
 
@@ -55,8 +58,11 @@ def test_ids_follow_into_child_tasks(stream):
 
     trio.run(main)
     got = lines(stream)
-    assert {(g["job_id"], g["fragment_id"]) for g in got} == {("j9", "f0"), ("j9", "f1"),
-                                                              ("j9", "f2")}
+    assert {(g["job_id"], g["fragment_id"]) for g in got} == {
+        ("j9", "f0"),
+        ("j9", "f1"),
+        ("j9", "f2"),
+    }
 
 
 def test_auto_is_json_off_a_terminal_and_text_can_be_forced(stream):

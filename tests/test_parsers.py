@@ -32,31 +32,69 @@ CASES = [
     ("blank", "  \n\n", "syntax", 1, 1, "empty input"),
     ("no header", "h q[0];\n", "syntax", 1, 1, "missing version header"),
     ("unknown version", "// hi\nOPENQASM 4.0;\nqubit q;", "unsupported", 2, 1, "version 4.0"),
-    ("q2 undeclared", Q2 + "qreg q[2];\nmeasure q[0] -> c[0];\n", "semantic", 4, 17,
-     "'c' is not defined"),
+    (
+        "q2 undeclared",
+        Q2 + "qreg q[2];\nmeasure q[0] -> c[0];\n",
+        "semantic",
+        4,
+        17,
+        "'c' is not defined",
+    ),
     ("q2 out of range", Q2 + "qreg q[2];\ncx q[0],q[5];\n", "semantic", 4, 11, "out-of-range"),
     ("q2 arity", Q2 + "qreg q[2];\ncx q[0];\n", "semantic", 4, 1, "takes 2 quantum"),
     ("q2 duplicate", Q2 + "qreg q[2];\nqreg q[3];\n", "semantic", 4, 6, "already defined"),
     ("q2 syntax", Q2 + "qreg q[2]\nh q[0];\n", "syntax", 4, 1, "needed ';'"),
-    ("q3 undeclared", Q3 + "qubit[2] q;\nbit[2] c;\nc[0] = measure r[0];\n", "semantic", 5, 16,
-     "Undefined symbol 'r'"),
-    ("q3 out of range", Q3 + "qubit[2] q;\ncx q[0], q[5];\n", "semantic", 4, 12,
-     "index 5 is out of range for register 'q' of size 2"),
+    (
+        "q3 undeclared",
+        Q3 + "qubit[2] q;\nbit[2] c;\nc[0] = measure r[0];\n",
+        "semantic",
+        5,
+        16,
+        "Undefined symbol 'r'",
+    ),
+    (
+        "q3 out of range",
+        Q3 + "qubit[2] q;\ncx q[0], q[5];\n",
+        "semantic",
+        4,
+        12,
+        "index 5 is out of range for register 'q' of size 2",
+    ),
     ("q3 arity", Q3 + "qubit[2] q;\ncx q[0];\n", "semantic", 4, 1, "'cx' takes 2 qubit"),
     ("q3 params", Q3 + "qubit[2] q;\nrz q[0];\n", "semantic", 4, 1, "'rz' takes 1 parameters"),
-    ("q3 duplicate", Q3 + "qubit[2] q;\nqubit[3] q;\n", "semantic", 4, 10,
-     "'q' is already defined (line 3)"),
+    (
+        "q3 duplicate",
+        Q3 + "qubit[2] q;\nqubit[3] q;\n",
+        "semantic",
+        4,
+        10,
+        "'q' is already defined (line 3)",
+    ),
     ("q3 syntax", Q3 + "qubit[2] q\nh q[0];\n", "syntax", 4, 1, "missing ';'"),
     ("q3 undefined gate", Q3 + "qubit q;\nfoo q;\n", "semantic", 4, 1, "'foo' is not defined"),
-    ("q3 else", Q3 + "qubit[1] q;\nbit[1] c;\nc[0] = measure q[0];\n"
-     "if (c == 1) { x q[0]; } else { z q[0]; }\n", "unsupported", 6, 25, "'else'"),
-    ("q3 while", Q3 + "qubit[1] q;\nbit[1] c;\nwhile (c[0]) { x q[0]; }\n", "unsupported",
-     5, 1, "'while' is not supported"),
+    (
+        "q3 else",
+        Q3 + "qubit[1] q;\nbit[1] c;\nc[0] = measure q[0];\n"
+        "if (c == 1) { x q[0]; } else { z q[0]; }\n",
+        "unsupported",
+        6,
+        25,
+        "'else'",
+    ),
+    (
+        "q3 while",
+        Q3 + "qubit[1] q;\nbit[1] c;\nwhile (c[0]) { x q[0]; }\n",
+        "unsupported",
+        5,
+        1,
+        "'while' is not supported",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("name", "source", "kind", "line", "column", "fragment"), CASES,
-                         ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("name", "source", "kind", "line", "column", "fragment"), CASES, ids=[c[0] for c in CASES]
+)
 def test_rejections_are_structured(plugins, name, source, kind, line, column, fragment):
     err = reject(plugins, source)
     d = err.to_dict()
@@ -103,7 +141,7 @@ def test_statement_limit(plugins):
 def test_expansion_bomb_stops_at_the_operation_limit(plugins):
     # each level doubles: g9 expands to 2**9 = 512 gates
     lines = ["gate g0 a { x a; }"]
-    lines += [f"gate g{i} a {{ g{i-1} a; g{i-1} a; }}" for i in range(1, 10)]
+    lines += [f"gate g{i} a {{ g{i - 1} a; g{i - 1} a; }}" for i in range(1, 10)]
     src = Q2 + "\n".join(lines) + "\nqreg q[1];\ng9 q[0];\n"
     assert len(load_circuit(src, plugins=plugins).operations) == 512
     err = reject(plugins, src, limits=LimitsSettings(max_operations=100))
@@ -123,29 +161,40 @@ def test_custom_gates_expand_and_order_and_mapping_are_kept(plugins):
     assert fmt == "qasm2"
     assert [r.name for r in c.qregs] == ["a", "b"]
     assert c.operations == (
-        Operation("cx", [3, 2]), Operation("cx", [3, 1]), Operation("ccx", [1, 2, 3]),
-        Operation("rzz", [0, 3], params=[math.pi / 4]), Operation("measure", [3], [0]),
+        Operation("cx", [3, 2]),
+        Operation("cx", [3, 1]),
+        Operation("ccx", [1, 2, 3]),
+        Operation("rzz", [0, 3], params=[math.pi / 4]),
+        Operation("measure", [3], [0]),
     )
 
 
 def test_conditions_resets_and_barriers(plugins):
-    src = Q2 + "qreg q[2];\ncreg c[2];\nreset q[0];\nbarrier q;\nmeasure q[0] -> c[0];\n" \
-               "if(c==1) x q[1];\n"
+    src = (
+        Q2 + "qreg q[2];\ncreg c[2];\nreset q[0];\nbarrier q;\nmeasure q[0] -> c[0];\n"
+        "if(c==1) x q[1];\n"
+    )
     c = load_circuit(src, plugins=plugins)
     assert c.operations == (
-        Operation("reset", [0]), Operation("barrier", [0, 1]), Operation("measure", [0], [0]),
+        Operation("reset", [0]),
+        Operation("barrier", [0, 1]),
+        Operation("measure", [0], [0]),
         Operation("x", [1], condition=Condition([0, 1], 1, "c")),
     )
 
 
 def test_qasm3_bit_condition_and_loose_qubit_names(plugins):
-    src = Q3 + "qubit r;\nqubit[2] q;\nbit[2] c;\nc[1] = measure r;\n" \
-               "if (c[1] == true) { h q[0]; cx q[0], q[1]; }\n"
+    src = (
+        Q3 + "qubit r;\nqubit[2] q;\nbit[2] c;\nc[1] = measure r;\n"
+        "if (c[1] == true) { h q[0]; cx q[0], q[1]; }\n"
+    )
     c = load_circuit(src, plugins=plugins)
     assert [(reg.name, reg.size) for reg in c.qregs] == [("r", 1), ("q", 2)]
     cond = Condition([1], 1)
-    assert c.operations[1:] == (Operation("h", [1], condition=cond),
-                                Operation("cx", [1, 2], condition=cond))
+    assert c.operations[1:] == (
+        Operation("h", [1], condition=cond),
+        Operation("cx", [1, 2], condition=cond),
+    )
 
 
 def test_qasm3_id_stays_id(plugins):
@@ -213,8 +262,11 @@ def test_other_objects_are_refused(plugins):
 
 
 def test_a_gate_defined_under_a_standard_name_is_that_gate_only_if_it_acts_the_same(plugins):
-    same = Q3 + "gate rzz(t) a, b { cx a, b; rz(t) b; cx a, b; }\nqubit[2] q;\nrzz(0.3) q[0], q[1];\n"
+    same = (
+        Q3 + "gate rzz(t) a, b { cx a, b; rz(t) b; cx a, b; }\nqubit[2] q;\nrzz(0.3) q[0], q[1];\n"
+    )
     assert load_circuit(same, plugins=plugins).operations == (
-        Operation("rzz", [0, 1], params=[0.3]),)
+        Operation("rzz", [0, 1], params=[0.3]),
+    )
     impostor = Q3 + "gate rzz(t) a, b { cx a, b; }\nqubit[2] q;\nrzz(0.3) q[0], q[1];\n"
     assert load_circuit(impostor, plugins=plugins).operations == (Operation("cx", [0, 1]),)

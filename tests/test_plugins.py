@@ -99,8 +99,11 @@ def test_a_broken_pack_is_reported_and_the_others_still_load(site):
     assert plugins.get("cost_model", "fidelity-only")
     assert plugins.get("store", "sqlite")
     (broken,) = plugins.broken
-    assert (broken.plugin, broken.distribution, broken.stage) == ("brokenpack",
-                                                                  "qorch-brokenpack", "load")
+    assert (broken.plugin, broken.distribution, broken.stage) == (
+        "brokenpack",
+        "qorch-brokenpack",
+        "load",
+    )
     assert "not_a_module_xyz" in broken.error
     plugins.check_config()  # not selected: not fatal
 
@@ -116,40 +119,58 @@ def test_a_broken_pack_is_fatal_when_config_selects_what_it_would_provide(site):
 
 
 def test_a_pack_whose_hook_raises_registers_nothing(site):
-    site("qorch-halfpack", "0.1", "halfpack", "halfpack_mod", """
+    site(
+        "qorch-halfpack",
+        "0.1",
+        "halfpack",
+        "halfpack_mod",
+        """
         from qorch.hookspecs import hookimpl
 
         @hookimpl
         def qorch_register_cost_models(register):
             register("half", object)
             raise ValueError("oops")
-    """)
+    """,
+    )
     plugins = PluginSystem()
     assert "half" not in plugins.registry.names("cost_model")
     assert plugins.broken[0].stage == "register" and "oops" in plugins.broken[0].error
 
 
 def test_a_pack_with_an_unknown_hook_is_broken(site):
-    site("qorch-typo", "0.1", "typo", "typo_mod", """
+    site(
+        "qorch-typo",
+        "0.1",
+        "typo",
+        "typo_mod",
+        """
         from qorch.hookspecs import hookimpl
 
         @hookimpl
         def qorch_register_cost_model(register):
             pass
-    """)
+    """,
+    )
     plugins = PluginSystem()
     assert plugins.broken[0].plugin == "typo"
     assert "qorch_register_cost_model" in plugins.broken[0].error
 
 
 def test_duplicate_names_are_an_error_naming_both_plugins(site):
-    site("qorch-otherstore", "0.2", "otherstore", "otherstore_mod", """
+    site(
+        "qorch-otherstore",
+        "0.2",
+        "otherstore",
+        "otherstore_mod",
+        """
         from qorch.hookspecs import hookimpl
 
         @hookimpl
         def qorch_register_stores(register):
             register("sqlite", object)
-    """)
+    """,
+    )
     with pytest.raises(PluginError) as info:
         PluginSystem()
     msg = str(info.value)
@@ -158,14 +179,20 @@ def test_duplicate_names_are_an_error_naming_both_plugins(site):
 
 
 def test_blocking_a_plugin_or_one_implementation(site):
-    site("qorch-otherstore", "0.2", "otherstore", "otherstore_mod", """
+    site(
+        "qorch-otherstore",
+        "0.2",
+        "otherstore",
+        "otherstore_mod",
+        """
         from qorch.hookspecs import hookimpl
 
         @hookimpl
         def qorch_register_stores(register):
             register("sqlite", object)
             register("other", object)
-    """)
+    """,
+    )
     plugins = PluginSystem(Settings(plugins=PluginsSettings(blocked=["otherstore"])))
     assert plugins.registry.names("store") == ["sqlite"] and not plugins.broken
     plugins = PluginSystem(Settings(plugins=PluginsSettings(blocked=["store:sqlite"])))
@@ -291,8 +318,15 @@ def test_every_registration_hook_reaches_its_kind():
     plugins = PluginSystem(entry_points=False, extra=[("every", EveryHook())])
     names = {k.name: plugins.registry.names(k.name) for k in KINDS}
     assert names["parser"] == ["qasm2", "qasm3", "qiskit", "upper"]
-    for kind, name in [("cost_model", "c"), ("placement", "p"), ("transport", "t"),
-                       ("fallback", "f"), ("store", "s"), ("node_type", "n"), ("fault", "x")]:
+    for kind, name in [
+        ("cost_model", "c"),
+        ("placement", "p"),
+        ("transport", "t"),
+        ("fallback", "f"),
+        ("store", "s"),
+        ("node_type", "n"),
+        ("fault", "x"),
+    ]:
         assert names[kind] == [name], kind
     assert plugins.get("cost_model", "c").distribution == "(local)"
 
@@ -340,15 +374,23 @@ def test_observers_that_raise_are_logged_and_the_others_still_run():
     sink = logger.add(lambda m: messages.append(str(m)), level="ERROR")
     good, bad = EveryHook(), JobObserver()
     plugins = PluginSystem(entry_points=False, extra=[("bad", bad), ("good", good)])
-    plugins.notify("qorch_on_job_state", job_id="j1", old=None, new="QUEUED", at="t",
-                   detail={})
-    plugins.notify("qorch_on_fragment_state", job_id="j1", fragment_id="f0", node="n1",
-                   state="DONE", at="t", detail={})
-    plugins.notify("qorch_on_advert", node_id="n1", accepted=False, reason="stale",
-                   advert={})
+    plugins.notify("qorch_on_job_state", job_id="j1", old=None, new="QUEUED", at="t", detail={})
+    plugins.notify(
+        "qorch_on_fragment_state",
+        job_id="j1",
+        fragment_id="f0",
+        node="n1",
+        state="DONE",
+        at="t",
+        detail={},
+    )
+    plugins.notify("qorch_on_advert", node_id="n1", accepted=False, reason="stale", advert={})
     logger.remove(sink)
-    assert good.calls == [("job", "j1", None, "QUEUED"), ("fragment", "f0", "n1", "DONE"),
-                          ("advert", "n1", False, "stale")]
+    assert good.calls == [
+        ("job", "j1", None, "QUEUED"),
+        ("fragment", "f0", "n1", "DONE"),
+        ("advert", "n1", False, "stale"),
+    ]
     assert any("plugin bad raised in qorch_on_job_state" in m for m in messages)
     with pytest.raises(PluginError):
         plugins.notify("qorch_startup", role="x")
@@ -382,7 +424,8 @@ def test_a_plugin_name_can_only_be_used_once():
 
 
 def test_an_implementation_without_options_refuses_an_options_table():
-    plugins = PluginSystem(Settings(plugin_options={"parser": {"qasm2": {"x": 1}}}),
-                           entry_points=False)
+    plugins = PluginSystem(
+        Settings(plugin_options={"parser": {"qasm2": {"x": 1}}}), entry_points=False
+    )
     with pytest.raises(ConfigError, match="takes no options"):
         plugins.check_config()

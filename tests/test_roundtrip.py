@@ -31,20 +31,28 @@ def circuits(draw, qasm2_only: bool = False) -> Circuit:
         if kind == "gate":
             g = draw(st.sampled_from(gates))
             qubits = draw(st.permutations(range(num_qubits)))[: g.num_qubits]
-            op = Operation(g.name, qubits, (), draw(st.lists(ANGLES, min_size=g.num_params,
-                                                            max_size=g.num_params)))
+            op = Operation(
+                g.name,
+                qubits,
+                (),
+                draw(st.lists(ANGLES, min_size=g.num_params, max_size=g.num_params)),
+            )
         elif kind == "measure" and num_clbits:
-            op = Operation("measure", [draw(st.integers(0, num_qubits - 1))],
-                           [draw(st.integers(0, num_clbits - 1))])
+            op = Operation(
+                "measure",
+                [draw(st.integers(0, num_qubits - 1))],
+                [draw(st.integers(0, num_clbits - 1))],
+            )
         elif kind == "reset":
             op = Operation("reset", [draw(st.integers(0, num_qubits - 1))])
         else:
-            op = Operation("barrier", sorted(draw(st.sets(st.integers(0, num_qubits - 1),
-                                                          min_size=1))))
+            op = Operation(
+                "barrier", sorted(draw(st.sets(st.integers(0, num_qubits - 1), min_size=1)))
+            )
         if cregs and op.name != "barrier" and draw(st.booleans()):
             reg = draw(st.sampled_from(cregs))
             offset = sum(r.size for r in cregs[: cregs.index(reg)])
-            if draw(st.booleans()) or qasm2_only and reg.size > 1:
+            if draw(st.booleans()) or (qasm2_only and reg.size > 1):
                 bits = list(range(offset, offset + reg.size))
                 cond = Condition(bits, draw(st.integers(0, 2**reg.size - 1)), reg.name)
             else:
@@ -72,8 +80,13 @@ def assert_same(back: Circuit, circuit: Circuit) -> None:
         cond = op.condition
         if cond is None or cond.register is None:
             return op
-        return Operation(op.name, op.qubits, op.clbits, op.params,
-                         Condition(cond.clbits, cond.value, renamed[cond.register]))
+        return Operation(
+            op.name,
+            op.qubits,
+            op.clbits,
+            op.params,
+            Condition(cond.clbits, cond.value, renamed[cond.register]),
+        )
 
     assert tuple(original(op) for op in back.operations) == circuit.operations
 
@@ -100,8 +113,9 @@ def test_plain_register_names_are_kept(plugins):
 @pytest.mark.parametrize("emit", [to_qasm2, to_qasm3])
 def test_every_gate_round_trips(plugins, name, emit):
     info = GATES[name]
-    op = Operation(name, range(info.num_qubits), (), [0.1 * (i + 1) for i in
-                                                      range(info.num_params)])
+    op = Operation(
+        name, range(info.num_qubits), (), [0.1 * (i + 1) for i in range(info.num_params)]
+    )
     c = Circuit([Register("q", info.num_qubits)], [], [op])
     assert load_circuit(emit(c), plugins=plugins).operations == (op,)
 
@@ -119,9 +133,21 @@ def test_numbers_are_exact_qasm_literals():
 
 
 def test_qasm2_cannot_condition_on_one_bit_of_a_wide_register():
-    c = Circuit([Register("q", 1)], [Register("c", 2)],
-                [Operation("x", [0], condition=Condition([1], 1))])
+    c = Circuit(
+        [Register("q", 1)], [Register("c", 2)], [Operation("x", [0], condition=Condition([1], 1))]
+    )
     with pytest.raises(CircuitError) as info:
         to_qasm2(c)
     assert info.value.kind == "unsupported"
     assert "if (c[1] == true)" in to_qasm3(c)
+
+
+@settings(max_examples=100, deadline=None)
+@given(circuits())
+def test_qiskit_round_trip_is_lossless(plugins, circuit):
+    """IR → QuantumCircuit (what the simulator will run) → IR is the identity."""
+    from qorch.builtin.qiskit_bridge import to_qiskit
+
+    qc = to_qiskit(circuit)
+    assert (qc.num_qubits, qc.num_clbits) == (circuit.num_qubits, circuit.num_clbits)
+    assert load_circuit(qc, plugins=plugins) == circuit

@@ -1,1 +1,1 @@
-"""Benchmarks (``qorch bench ...``): numbers go to files under ``bench/results/``, never into tests."""
+"""Benchmarks (``qorch bench ...``): numbers go to ``bench/results/``, never into tests."""

@@ -7,6 +7,8 @@ Each is a thin, import-cheap front: the real work (and the qiskit import) happen
 
 from __future__ import annotations
 
+import re
+
 from qorch.config import LimitsSettings
 from qorch.errors import CircuitError
 from qorch.ingest.source import CircuitSource
@@ -52,4 +54,7 @@ class QiskitObject:
             raise CircuitError(
                 "unsupported", f"expected a qiskit QuantumCircuit, got {type(source.obj).__name__}"
             )
-        return from_qiskit(source.obj, limits, name=source.obj.name or "")
+        name = source.obj.name or ""
+        if re.fullmatch(r"circuit-\d+", name):
+            name = ""  # qiskit's generated default, not a name anyone gave
+        return from_qiskit(source.obj, limits, name=name)

@@ -17,9 +17,20 @@ from qorch.ir import Circuit
 
 _POSITION = re.compile(r'^"?(?P<file>[^:"]*):(?P<line>\d+),(?P<col>\d+): (?P<msg>.*?)"?$', re.S)
 _SEMANTIC = (
-    "not defined", "already defined", "out-of-range", "out of range", "takes",
-    "arguments", "mismatched", "must be", "cannot", "is not a", "duplicate", "unknown",
-    "overflow", "too large",
+    "not defined",
+    "already defined",
+    "out-of-range",
+    "out of range",
+    "takes",
+    "arguments",
+    "mismatched",
+    "must be",
+    "cannot",
+    "is not a",
+    "duplicate",
+    "unknown",
+    "overflow",
+    "too large",
 )
 
 
@@ -52,7 +63,9 @@ class Qasm2Parser:
         except qasm2.QASM2ParseError as exc:
             raise _to_circuit_error(str(exc), text) from None
         return from_qiskit(
-            qc, limits, locate=lambda word: locate_word(text, word),
+            qc,
+            limits,
+            locate=lambda word: locate_word(text, word),
             trusted=own_definitions(text, 2),
         )
 
@@ -65,6 +78,8 @@ def _to_circuit_error(message: str, text: str) -> CircuitError:
     line, column = int(m.group("line")), int(m.group("col")) + 1
     if m.group("file") not in ("<input>", ""):
         # The problem is inside an included file: say which, point at nothing here.
-        return CircuitError(classify(msg), f"in included file {m.group('file')}, line "
-                            f"{line}, column {column}: {msg}")
+        return CircuitError(
+            classify(msg),
+            f"in included file {m.group('file')}, line {line}, column {column}: {msg}",
+        )
     return CircuitError(classify(msg), msg, SourceLocation.in_text(text, line, column))

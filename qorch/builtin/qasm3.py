@@ -36,7 +36,7 @@ def _parse_program(text: str) -> Any:
     from openqasm3.parser import QASMNodeVisitor
 
     class FirstError(ErrorListener):  # type: ignore[misc]
-        def syntaxError(self, recognizer, offendingSymbol, line, column, msg, e):  # noqa: N802
+        def syntaxError(self, recognizer, offendingSymbol, line, column, msg, e):
             raise _SyntaxAt(line, column, msg)
 
     lexer = qasm3Lexer(InputStream(text))
@@ -78,8 +78,8 @@ def _converter_class() -> type:
                 if old is not None and old.scope is Scope.GLOBAL:
                     line = old.definer.span.start_line if old.definer and old.definer.span else None
                     raise_from_node(
-                        ident, f"'{ident.name}' is already defined"
-                        + (f" (line {line})" if line else ""),
+                        ident,
+                        f"'{ident.name}' is already defined" + (f" (line {line})" if line else ""),
                     )
             if isinstance(node, ast.QuantumGate):
                 symbol = context.symbol_table.get(node.name.name, node)
@@ -91,12 +91,14 @@ def _converter_class() -> type:
                     gate = symbol.type
                     if len(node.qubits) != gate.n_quantum:
                         raise_from_node(
-                            node, f"'{node.name.name}' takes {gate.n_quantum} qubit arguments, "
+                            node,
+                            f"'{node.name.name}' takes {gate.n_quantum} qubit arguments, "
                             f"but got {len(node.qubits)}",
                         )
                     if len(node.arguments) != gate.n_classical:
                         raise_from_node(
-                            node, f"'{node.name.name}' takes {gate.n_classical} parameters, "
+                            node,
+                            f"'{node.name.name}' takes {gate.n_classical} parameters, "
                             f"but got {len(node.arguments)}",
                         )
             for indexed in _indexed_identifiers(node):
@@ -113,7 +115,8 @@ def _converter_class() -> type:
                         -size <= element.value < size
                     ):
                         raise_from_node(
-                            element, f"index {element.value} is out of range for "
+                            element,
+                            f"index {element.value} is out of range for "
                             f"register '{node.name.name}' of size {size}",
                         )
 
@@ -187,7 +190,9 @@ class Qasm3Parser:
         except ConversionError as exc:
             raise _positioned(_kind(exc.message), exc.message, _POSITION, text) from None
         return from_qiskit(
-            qc, limits, locate=lambda word: locate_word(text, word),
+            qc,
+            limits,
+            locate=lambda word: locate_word(text, word),
             trusted=own_definitions(text, 3),
         )
 

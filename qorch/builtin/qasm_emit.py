@@ -19,15 +19,102 @@ from qorch.gates import GATES
 from qorch.ir import Circuit, Operation
 
 QASM3_RESERVED = frozenset(
-    """OPENQASM include defcalgrammar def cal defcal gate extern box let break continue if
-    else end return for while in switch case default nop pragma input output const
-    readonly mutable qreg qubit creg bool bit int uint float angle complex array void
-    duration stretch gphase inv pow ctrl negctrl durationof delay reset measure barrier
-    true false im dt ns us µs ms s sizeof pi π tau τ euler ℇ U CX""".split()
+    [
+        "OPENQASM",
+        "include",
+        "defcalgrammar",
+        "def",
+        "cal",
+        "defcal",
+        "gate",
+        "extern",
+        "box",
+        "let",
+        "break",
+        "continue",
+        "if",
+        "else",
+        "end",
+        "return",
+        "for",
+        "while",
+        "in",
+        "switch",
+        "case",
+        "default",
+        "nop",
+        "pragma",
+        "input",
+        "output",
+        "const",
+        "readonly",
+        "mutable",
+        "qreg",
+        "qubit",
+        "creg",
+        "bool",
+        "bit",
+        "int",
+        "uint",
+        "float",
+        "angle",
+        "complex",
+        "array",
+        "void",
+        "duration",
+        "stretch",
+        "gphase",
+        "inv",
+        "pow",
+        "ctrl",
+        "negctrl",
+        "durationof",
+        "delay",
+        "reset",
+        "measure",
+        "barrier",
+        "true",
+        "false",
+        "im",
+        "dt",
+        "ns",
+        "us",
+        "µs",
+        "ms",
+        "s",
+        "sizeof",
+        "pi",
+        "π",
+        "tau",
+        "τ",
+        "euler",
+        "ℇ",
+        "U",
+        "CX",
+    ]
 )
 QASM2_RESERVED = frozenset(
-    "OPENQASM include qreg creg gate opaque barrier reset measure if pi U CX sin cos tan "
-    "exp ln sqrt".split()
+    [
+        "OPENQASM",
+        "include",
+        "qreg",
+        "creg",
+        "gate",
+        "opaque",
+        "barrier",
+        "reset",
+        "measure",
+        "if",
+        "pi",
+        "U",
+        "CX",
+        "sin",
+        "cos",
+        "tan",
+        "exp",
+        "ln",
+        "sqrt",
+    ]
 )
 
 
@@ -119,8 +206,11 @@ class _Emitter:
         return f"if({target}=={cond.value}) {body}"
 
     def program(self) -> str:
-        lines = ["OPENQASM 3.0;", 'include "stdgates.inc";'] if self.v == 3 else [
-            "OPENQASM 2.0;", 'include "qelib1.inc";']
+        lines = (
+            ["OPENQASM 3.0;", 'include "stdgates.inc";']
+            if self.v == 3
+            else ["OPENQASM 2.0;", 'include "qelib1.inc";']
+        )
         used = sorted({op.name for op in self.c.operations if op.name in GATES})
         for name in used:
             if self.native(name) is None:

@@ -40,15 +40,22 @@ Locator = Callable[[str], SourceLocation | None]
 _SKIPPED = {"global_phase"}  # a global phase changes no outcome; the IR does not keep it
 #: control flow the IR cannot hold -> the keyword that introduces it in source text
 _CONTROL_FLOW = {
-    "while_loop": "while", "for_loop": "for", "switch_case": "switch", "box": "box",
-    "break_loop": "break", "continue_loop": "continue",
+    "while_loop": "while",
+    "for_loop": "for",
+    "switch_case": "switch",
+    "box": "box",
+    "break_loop": "break",
+    "continue_loop": "continue",
 }
 
 
 @cache
 def _class_names() -> dict[type, str]:
-    names = {gate.base_class: name for name, gate in get_standard_gate_name_mapping().items()
-             if name in GATES}
+    names = {
+        gate.base_class: name
+        for name, gate in get_standard_gate_name_mapping().items()
+        if name in GATES
+    }
     names[C3XGate] = "c3x"
     return names
 
@@ -76,7 +83,11 @@ def standard_gate(name: str, params: Sequence[float] = ()) -> Gate:
 
 class _Converter:
     def __init__(
-        self, qc: QuantumCircuit, limits: LimitsSettings, locate: Locator, name: str,
+        self,
+        qc: QuantumCircuit,
+        limits: LimitsSettings,
+        locate: Locator,
+        name: str,
         trusted: frozenset[str],
     ) -> None:
         self.qc = qc
@@ -88,8 +99,9 @@ class _Converter:
         self.qregs, self.qindex = _registers(qc, qc.qubits, qc.qregs, "q")
         self.cregs, self.cindex = _registers(qc, qc.clbits, qc.cregs, "c")
         self.creg_bits = {
-            r.name: tuple(self.cindex[b] for b in r) for r in qc.cregs if r.name in
-            {reg.name for reg in self.cregs}
+            r.name: tuple(self.cindex[b] for b in r)
+            for r in qc.cregs
+            if r.name in {reg.name for reg in self.cregs}
         }
         self._std_cache: dict[tuple[str, tuple[float, ...]], bool] = {}
 
@@ -104,7 +116,10 @@ class _Converter:
         return Circuit(self.qregs, self.cregs, self.ops, name=self.name)
 
     def add(
-        self, op: Instruction, qubits: tuple[int, ...], clbits: tuple[int, ...],
+        self,
+        op: Instruction,
+        qubits: tuple[int, ...],
+        clbits: tuple[int, ...],
         condition: Condition | None,
     ) -> None:
         name = op.name
@@ -115,13 +130,16 @@ class _Converter:
             return
         if name in _CONTROL_FLOW:
             keyword = _CONTROL_FLOW[name]
-            raise self.error("unsupported", f"'{keyword}' is not supported: qorch runs "
-                             "straight-line circuits with per-operation conditions", keyword)
+            raise self.error(
+                "unsupported",
+                f"'{keyword}' is not supported: qorch runs "
+                "straight-line circuits with per-operation conditions",
+                keyword,
+            )
         if isinstance(op, Measure | Reset | Barrier):
             if name == "barrier" and condition is not None:
                 return  # a conditional barrier constrains nothing
-            self.append(Operation(name, qubits, clbits if name == "measure" else (), (),
-                                  condition))
+            self.append(Operation(name, qubits, clbits if name == "measure" else (), (), condition))
             return
         params = self.params(op)
         ir_name = self.ir_gate_name(op, params)
@@ -189,7 +207,10 @@ class _Converter:
         return op.name if self._std_cache[key] else None
 
     def add_if(
-        self, op: IfElseOp, qubits: tuple[int, ...], clbits: tuple[int, ...],
+        self,
+        op: IfElseOp,
+        qubits: tuple[int, ...],
+        clbits: tuple[int, ...],
         outer: Condition | None,
     ) -> None:
         if outer is not None:
@@ -207,8 +228,9 @@ class _Converter:
             cond = Condition(cond_bits, int(value), reg)
         else:
             raise self.error(
-                "unsupported", "only 'bit == value' and 'register == value' conditions "
-                "are supported", "if",
+                "unsupported",
+                "only 'bit == value' and 'register == value' conditions are supported",
+                "if",
             )
         inner_q = {b: qubits[i] for i, b in enumerate(true_body.qubits)}
         inner_c = {b: clbits[i] for i, b in enumerate(true_body.clbits)}
@@ -240,7 +262,10 @@ def _same_unitary(a: Instruction, b: Instruction) -> bool:
 
 
 def _registers(
-    qc: QuantumCircuit, bits: Sequence[Any], regs: Sequence[Any], fallback: str,
+    qc: QuantumCircuit,
+    bits: Sequence[Any],
+    regs: Sequence[Any],
+    fallback: str,
 ) -> tuple[tuple[Register, ...], dict[Any, int]]:
     index = {b: i for i, b in enumerate(bits)}
     flat = [b for r in regs for b in r]
@@ -255,8 +280,11 @@ def _registers(
 
 
 def from_qiskit(
-    qc: QuantumCircuit, limits: LimitsSettings, locate: Locator | None = None,
-    name: str = "", trusted: frozenset[str] = frozenset(),
+    qc: QuantumCircuit,
+    limits: LimitsSettings,
+    locate: Locator | None = None,
+    name: str = "",
+    trusted: frozenset[str] = frozenset(),
 ) -> Circuit:
     """Convert a qiskit circuit to IR, expanding non-IR gates; raise CircuitError if impossible.
 
@@ -271,7 +299,8 @@ def from_qiskit(
     if qc.parameters:
         names = ", ".join(sorted(p.name for p in qc.parameters))
         raise CircuitError(
-            "unsupported", f"circuit has unbound parameters: {names}",
+            "unsupported",
+            f"circuit has unbound parameters: {names}",
             (locate or (lambda _n: None))(sorted(p.name for p in qc.parameters)[0]),
         )
     return _Converter(qc, limits, locate or (lambda _n: None), name, trusted).run()

@@ -15,9 +15,11 @@ def run(args: argparse.Namespace) -> int:
             return 2
         data = cli_startup(args.runs, args.out)
         h = data["qorch_help"]
-        print(f"qorch --help: median {h['median'] * 1000:.0f} ms, p95 {h['p95'] * 1000:.0f} ms "
-              f"over {h['n']} runs ({data['ratio_median']:.1f}x a bare python start); "
-              f"target p95 < {data['target_p95']} s: "
-              f"{'met' if data['meets_target'] else 'NOT met'}")
+        print(
+            f"qorch --help: median {h['median'] * 1000:.0f} ms, p95 {h['p95'] * 1000:.0f} ms "
+            f"over {h['n']} runs ({data['ratio_median']:.1f}x a bare python start); "
+            f"target p95 < {data['target_p95']} s: "
+            f"{'met' if data['meets_target'] else 'NOT met'}"
+        )
         print(f"written to {data['file']}")
     return 0

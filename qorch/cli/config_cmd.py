@@ -30,17 +30,21 @@ def run(args: argparse.Namespace) -> int:
         table.add_column(col, overflow="fold")
     for spec in schema():
         section, key = spec.key.split(".", 1)
-        table.add_row(spec.key, json.dumps(data[section][key]), settings.sources[spec.key],
-                      spec.doc)
+        table.add_row(
+            spec.key, json.dumps(data[section][key]), settings.sources[spec.key], spec.doc
+        )
     for kind, tables in data["plugins"].items():
         if kind == "blocked":
             continue
         for name, options in tables.items():
             for key, value in options.items():
                 configured = key in settings.options_for(kind, name)
-                table.add_row(f"plugins.{kind}.{name}.{key}", json.dumps(value),
-                              "configured" if configured else "plugin default",
-                              option_docs.get(f"plugins.{kind}.{name}.{key}", ""))
+                table.add_row(
+                    f"plugins.{kind}.{name}.{key}",
+                    json.dumps(value),
+                    "configured" if configured else "plugin default",
+                    option_docs.get(f"plugins.{kind}.{name}.{key}", ""),
+                )
     Console().print(table)
     return 0
 

@@ -25,8 +25,15 @@ def run(args: argparse.Namespace) -> int:
             status = store.status()
     if args.action == "status":
         if getattr(args, "json", False):
-            print(json.dumps({"applied": status.applied, "pending": status.pending,
-                              "current": status.current}))
+            print(
+                json.dumps(
+                    {
+                        "applied": status.applied,
+                        "pending": status.pending,
+                        "current": status.current,
+                    }
+                )
+            )
         else:
             print(f"store: {app.settings.store.backend} in {app.settings.data_path()}")
             print("applied: " + (", ".join(status.applied) or "none"))

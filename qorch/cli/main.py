@@ -29,13 +29,26 @@ COMMANDS = {
 def _common() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     g = common.add_argument_group("global options")
-    g.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
-                   help="settings file (default: $QORCH_CONFIG, else ./settings.toml)")
-    g.add_argument("--log-json", action="store_true", default=argparse.SUPPRESS,
-                   help="write logs as JSON lines")
-    g.add_argument("--log-level", metavar="LEVEL", default=argparse.SUPPRESS, type=str.upper,
-                   choices=("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"),
-                   help="lowest log level (default: logging.level)")
+    g.add_argument(
+        "--config",
+        metavar="FILE",
+        default=argparse.SUPPRESS,
+        help="settings file (default: $QORCH_CONFIG, else ./settings.toml)",
+    )
+    g.add_argument(
+        "--log-json",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="write logs as JSON lines",
+    )
+    g.add_argument(
+        "--log-level",
+        metavar="LEVEL",
+        default=argparse.SUPPRESS,
+        type=str.upper,
+        choices=("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"),
+        help="lowest log level (default: logging.level)",
+    )
     return common
 
 
@@ -43,17 +56,25 @@ def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (cheap: no qorch module beyond this one is imported)."""
     common = _common()
     parser = argparse.ArgumentParser(
-        prog="qorch", parents=[common],
+        prog="qorch",
+        parents=[common],
         description="Orchestrate quantum circuits across a network of QPU service nodes.",
     )
     parser.add_argument("--version", action="version", version=f"qorch {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("parse", parents=[common], help="parse circuits and describe them",
-                       description="Parse OpenQASM 2/3 files (FR-003) and describe them.")
+    p = sub.add_parser(
+        "parse",
+        parents=[common],
+        help="parse circuits and describe them",
+        description="Parse OpenQASM 2/3 files (FR-003) and describe them.",
+    )
     p.add_argument("files", nargs="+", metavar="FILE", help="circuit files; '-' reads stdin")
-    p.add_argument("--format", default="auto",
-                   help="auto (from the OPENQASM header), qasm2, qasm3, or a plugin's format")
+    p.add_argument(
+        "--format",
+        default="auto",
+        help="auto (from the OPENQASM header), qasm2, qasm3, or a plugin's format",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per input (JSON Lines)")
     p.add_argument("--emit", choices=("qasm3", "qasm2"), help="also print the circuit re-emitted")
 
@@ -68,8 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     fmt.add_argument("--toml", action="store_true", help="a complete, commented settings file")
 
     data_dir = argparse.ArgumentParser(add_help=False)
-    data_dir.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS,
-                          help="data directory (default: paths.data_dir)")
+    data_dir.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="data directory (default: paths.data_dir)",
+    )
     p = sub.add_parser("db", parents=[common, data_dir], help="manage the store's schema (FR-010)")
     dsub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     db_common = [common, data_dir]
@@ -109,8 +134,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from loguru import logger
 
         logger.opt(exception=exc).debug("unexpected error")
-        print(f"internal error: {type(exc).__name__}: {exc} "
-              "(rerun with --log-level DEBUG for details)", file=sys.stderr)
+        print(
+            f"internal error: {type(exc).__name__}: {exc} "
+            "(rerun with --log-level DEBUG for details)",
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -36,11 +36,23 @@ def describe_file(name: str, app: Any, fmt: str, emit: str | None) -> dict[str, 
     try:
         data, directory = _read(name, limits.max_qasm_bytes)
     except OSError as exc:
-        return {"file": name, "error": {"kind": "io", "message": exc.strerror or str(exc),
-                                        "line": None, "column": None, "source_line": None}}
+        return {
+            "file": name,
+            "error": {
+                "kind": "io",
+                "message": exc.strerror or str(exc),
+                "line": None,
+                "column": None,
+                "source_line": None,
+            },
+        }
     try:
         parser, circuit = load_circuit_as(
-            data, plugins=app.plugins, limits=limits, format=fmt, origin=name,
+            data,
+            plugins=app.plugins,
+            limits=limits,
+            format=fmt,
+            origin=name,
             directory=directory,
         )
         out: dict[str, Any] = {"file": name, "format": parser, **attrs.asdict(summarize(circuit))}
@@ -68,28 +80,37 @@ def _print_tables(results: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     console = Console()
-    table = Table(title="circuits")
-    table.add_column("file", no_wrap=True)
-    table.add_column("format")
-    for col in ("qubits", "clbits", "ops", "measure", "depth"):
-        table.add_column(col, justify="right")
-    table.add_column("gates", overflow="fold")
+    table = Table(title="circuits", title_justify="left")
+    table.add_column("file", overflow="fold", ratio=2)
+    table.add_column("fmt", no_wrap=True)
+    for col in ("qubits", "clbits", "ops", "meas", "depth"):
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("operations", overflow="fold", ratio=3)
     for r in results:
+        name = Path(r["file"]).name
         if "error" in r:
-            e = r["error"]
-            table.add_row(r["file"], "[red]rejected[/red]", "", "", "", "", "",
-                          f"[red]{e['kind']}[/red]")
+            kind = r["error"]["kind"]
+            table.add_row(name, "[red]--[/red]", "", "", "", "", "", f"[red]{kind} error[/red]")
             continue
-        gates = ", ".join(f"{k}:{v}" for k, v in r["ops_by_name"].items())
-        table.add_row(r["file"], r["format"], str(r["num_qubits"]), str(r["num_clbits"]),
-                      str(r["num_ops"]), str(r["num_measurements"]), str(r["depth"]), gates)
+        ops = " ".join(f"{k}:{v}" for k, v in r["ops_by_name"].items())
+        table.add_row(
+            name,
+            r["format"],
+            str(r["num_qubits"]),
+            str(r["num_clbits"]),
+            str(r["num_ops"]),
+            str(r["num_measurements"]),
+            str(r["depth"]),
+            ops,
+        )
     console.print(table)
     for r in results:
         if "error" in r:
             e = r["error"]
             where = f":{e['line']}:{e['column']}" if e.get("line") else ""
-            console.print(f"[red]{r['file']}{where}: {e['kind']} error:[/red] {e['message']}",
-                          highlight=False, markup=True)
+            console.print(
+                f"[red]{r['file']}{where}: {e['kind']} error:[/red] {e['message']}", highlight=False
+            )
             if e.get("source_line") is not None:
                 console.print(f"    {e['source_line']}", highlight=False, markup=False)
                 if e.get("column"):

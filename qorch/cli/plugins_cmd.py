@@ -27,11 +27,19 @@ def run(args: argparse.Namespace) -> int:
         if not impls:
             table.add_row(kind.title, "[dim](none installed)[/dim]", "", "", "")
         for i, impl in enumerate(impls):
-            table.add_row(kind.title if i == 0 else "", impl["name"], impl["distribution"],
-                          impl["version"], impl["summary"])
+            table.add_row(
+                kind.title if i == 0 else "",
+                impl["name"],
+                impl["distribution"],
+                impl["version"],
+                impl["summary"],
+            )
     console = Console()
     console.print(table)
     for b in info["broken"]:
-        console.print(f"[red]broken plugin[/red] {b['plugin']} ({b['distribution']} "
-                      f"{b['version']}) failed to {b['stage']}: {b['error']}", highlight=False)
+        console.print(
+            f"[red]broken plugin[/red] {b['plugin']} ({b['distribution']} "
+            f"{b['version']}) failed to {b['stage']}: {b['error']}",
+            highlight=False,
+        )
     return 0

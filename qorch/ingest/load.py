@@ -77,11 +77,13 @@ def load_circuit_as(
         raise
     except Exception as exc:  # a parser bug must still not reach the user as a traceback
         logger.opt(exception=exc).debug("parser {} failed on {}", name, origin)
-        raise CircuitError("semantic", f"{name} parser failed: {type(exc).__name__}: {exc}")
+        msg = f"{name} parser failed: {type(exc).__name__}: {exc}"
+        raise CircuitError("semantic", msg) from None
     try:
         circuit.validate()
     except ValueError as exc:
-        raise CircuitError("semantic", f"parser {name!r} produced an invalid circuit: {exc}")
+        msg = f"parser {name!r} produced an invalid circuit: {exc}"
+        raise CircuitError("semantic", msg) from None
     return name, circuit
 
 
@@ -98,8 +100,11 @@ def _no_parser(source: CircuitSource, format: str) -> CircuitError:
             SourceLocation.in_text(source.text, line, 1),
         )
     first = next(
-        (i for i, t in enumerate(source.text.splitlines(), 1)
-         if t.strip() and not t.strip().startswith("//")),
+        (
+            i
+            for i, t in enumerate(source.text.splitlines(), 1)
+            if t.strip() and not t.strip().startswith("//")
+        ),
         1,
     )
     return CircuitError(

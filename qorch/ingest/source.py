@@ -79,8 +79,9 @@ def decode(data: bytes | str, limits: LimitsSettings, origin: str = "<input>") -
         text = data
     text = text.removeprefix("\ufeff")
     if not text.strip():
-        raise CircuitError("syntax", "empty input: expected an OpenQASM program",
-                           SourceLocation(1, 1, ""))
+        raise CircuitError(
+            "syntax", "empty input: expected an OpenQASM program", SourceLocation(1, 1, "")
+        )
     return text
 
 

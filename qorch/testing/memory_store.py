@@ -83,8 +83,13 @@ class MemoryStore(Store):
         return self.jobs.get(job_id)
 
     def transition_job(
-        self, job_id: str, new: JobState, *, at: dt.datetime,
-        error: dict | None = None, result: dict | None = None,
+        self,
+        job_id: str,
+        new: JobState,
+        *,
+        at: dt.datetime,
+        error: dict | None = None,
+        result: dict | None = None,
     ) -> JobRecord:
         """Compare-and-set."""
         self._ready()
@@ -94,7 +99,9 @@ class MemoryStore(Store):
         if not can_transition(job.state, new):
             raise StoreError(f"job {job_id!r}: illegal transition {job.state} -> {new}")
         job = attrs.evolve(
-            job, state=new, updated_at=at,
+            job,
+            state=new,
+            updated_at=at,
             error=error if error is not None else job.error,
             result=result if result is not None else job.result,
         )
@@ -143,7 +150,8 @@ class MemoryStore(Store):
         """Filtered, by window start."""
         self._ready()
         found = [
-            r for r in self.reservations.values()
+            r
+            for r in self.reservations.values()
             if (job_id is None or r.job_id == job_id)
             and (node is None or r.node == node)
             and (state is None or r.state == state)
@@ -171,7 +179,8 @@ class MemoryStore(Store):
         """Newest first."""
         self._ready()
         found = [
-            (r.at, i, r) for i, r in enumerate(self.reports)
+            (r.at, i, r)
+            for i, r in enumerate(self.reports)
             if (subject is None or r.subject == subject) and (since is None or r.at >= since)
         ]
         return [r for _, _, r in sorted(found, key=lambda t: (t[0], t[1]), reverse=True)][:limit]
@@ -187,7 +196,8 @@ class MemoryStore(Store):
         """Newest first."""
         self._ready()
         found = [
-            (s.at, i, s) for i, s in enumerate(self.metrics)
+            (s.at, i, s)
+            for i, s in enumerate(self.metrics)
             if (name is None or s.name == name) and (since is None or s.at >= since)
         ]
         return [s for _, _, s in sorted(found, key=lambda t: (t[0], t[1]), reverse=True)][:limit]

@@ -47,7 +47,10 @@ def at(seconds: float) -> dt.datetime:
 def job(job_id: str, created: float = 0.0, state: JobState = JobState.QUEUED) -> JobRecord:
     """A job record with a small request payload."""
     return JobRecord(
-        job_id=job_id, state=state, created_at=at(created), updated_at=at(created),
+        job_id=job_id,
+        state=state,
+        created_at=at(created),
+        updated_at=at(created),
         request={"qasm": "OPENQASM 3.0;", "shots": 100, "nested": {"a": [1, 2.5, None]}},
     )
 
@@ -55,9 +58,18 @@ def job(job_id: str, created: float = 0.0, state: JobState = JobState.QUEUED) ->
 def reservation(rid: str, node: str = "n1", start: float = 0.0, state: str = "GRANTED"):
     """A reservation record."""
     return ReservationRecord(
-        reservation_id=rid, job_id="j1", fragment_id="f0", attempt=1, node=node,
-        operation="execute", window_start=at(start), window_end=at(start + 1),
-        min_fidelity=0.9, state=state, expires_at=at(start + 5), created_at=at(0),
+        reservation_id=rid,
+        job_id="j1",
+        fragment_id="f0",
+        attempt=1,
+        node=node,
+        operation="execute",
+        window_start=at(start),
+        window_end=at(start + 1),
+        min_fidelity=0.9,
+        state=state,
+        expires_at=at(start + 5),
+        created_at=at(0),
     )
 
 
@@ -154,8 +166,9 @@ class StoreContract:
         assert store.count_jobs() == 5 and store.count_jobs(JobState.FAILED) == 1
         assert [j.job_id for j in store.unfinished_jobs()] == ["j4", "j3", "j2", "j1"]
 
-    @settings(max_examples=40, deadline=None,
-              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @settings(
+        max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    )
     @given(st.lists(st.sampled_from(list(JobState)), max_size=8))
     def test_any_sequence_of_transitions_follows_the_state_machine(self, store, steps):
         jid = f"p{next(_ids)}"
@@ -179,8 +192,16 @@ class StoreContract:
     def test_fragment_attempts_are_upserted(self, store):
         a1 = FragmentRecord("j1", "f1", 1, "RUNNING", node="n1", started_at=at(1))
         store.put_fragment(a1)
-        done = FragmentRecord("j1", "f1", 1, "DONE", node="n1", started_at=at(1),
-                              ended_at=at(2), record={"fidelity": 0.99})
+        done = FragmentRecord(
+            "j1",
+            "f1",
+            1,
+            "DONE",
+            node="n1",
+            started_at=at(1),
+            ended_at=at(2),
+            record={"fidelity": 0.99},
+        )
         store.put_fragment(done)
         a2 = FragmentRecord("j1", "f0", 2, "FAILED", error={"kind": "timeout"})
         store.put_fragment(a2)
@@ -212,8 +233,10 @@ class StoreContract:
     # -- quality and metrics -----------------------------------------------------------
 
     def test_quality_reports_newest_first_with_filters(self, store):
-        reports = [QualityReport("n1", "node", "fidelity", 0.9 + i / 100, at(i), "advert")
-                   for i in range(5)]
+        reports = [
+            QualityReport("n1", "node", "fidelity", 0.9 + i / 100, at(i), "advert")
+            for i in range(5)
+        ]
         reports.append(QualityReport("n1|n2", "link", "rtt_ms", 1.5, at(2), "probe"))
         for r in reports:
             store.add_quality_report(r)
@@ -224,8 +247,9 @@ class StoreContract:
         assert store.list_quality_reports("n1|n2") == [reports[5]]
 
     def test_metrics_newest_first_with_filters(self, store):
-        samples = [MetricSample("queue_depth", float(i), at(i), {"role": "coord"})
-                   for i in range(3)]
+        samples = [
+            MetricSample("queue_depth", float(i), at(i), {"role": "coord"}) for i in range(3)
+        ]
         samples.append(MetricSample("retries", 2.0, at(1)))
         for s in samples:
             store.add_metric(s)

@@ -20,15 +20,18 @@ class SqliteOptions:
         default="qorch.sqlite3", metadata={"doc": "database file, relative to paths.data_dir"}
     )
     journal_mode: str = attrs.field(
-        default="wal", validator=attrs.validators.in_(JOURNAL_MODES),
+        default="wal",
+        validator=attrs.validators.in_(JOURNAL_MODES),
         metadata={"doc": "SQLite journal mode: " + ", ".join(JOURNAL_MODES)},
     )
     synchronous: str = attrs.field(
-        default="normal", validator=attrs.validators.in_(SYNCHRONOUS),
+        default="normal",
+        validator=attrs.validators.in_(SYNCHRONOUS),
         metadata={"doc": "SQLite synchronous level: " + ", ".join(SYNCHRONOUS)},
     )
     busy_timeout_ms: int = attrs.field(
-        default=5000, validator=attrs.validators.ge(0),
+        default=5000,
+        validator=attrs.validators.ge(0),
         metadata={"doc": "how long a writer waits for the database lock, in milliseconds"},
     )
 
@@ -44,6 +47,8 @@ def create_store(options: SqliteOptions, *, data_dir: Path) -> object:
 def qorch_register_stores(register: Register) -> None:
     """Register the SQLite store."""
     register(
-        "sqlite", create_store, options=SqliteOptions,
+        "sqlite",
+        create_store,
+        options=SqliteOptions,
         summary="peewee on one SQLite file (WAL), versioned reversible migrations",
     )

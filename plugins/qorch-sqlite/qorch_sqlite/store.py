@@ -83,9 +83,14 @@ def bind_models(db: pw.Database) -> Any:
     bound = {}
     for model in m.MODELS:
         meta = type("Meta", (), {"database": db, "table_name": model._meta.table_name})
-        bound[model.__name__] = type(model.__name__, (model,), {
-            "Meta": meta, "__module__": __name__,
-        })
+        bound[model.__name__] = type(
+            model.__name__,
+            (model,),
+            {
+                "Meta": meta,
+                "__module__": __name__,
+            },
+        )
     return type("BoundModels", (), bound)
 
 
@@ -166,9 +171,13 @@ class SqliteStore(Store):
     @staticmethod
     def _job(row: Any) -> JobRecord:
         return JobRecord(
-            job_id=row.job_id, state=JobState(row.state), created_at=_dt(row.created_at),
-            updated_at=_dt(row.updated_at), request=_load(row.request),
-            error=_load(row.error), result=_load(row.result),
+            job_id=row.job_id,
+            state=JobState(row.state),
+            created_at=_dt(row.created_at),
+            updated_at=_dt(row.updated_at),
+            request=_load(row.request),
+            error=_load(row.error),
+            result=_load(row.result),
         )
 
     def add_job(self, job: JobRecord) -> None:
@@ -177,9 +186,13 @@ class SqliteStore(Store):
         try:
             with self.db.atomic():
                 self.m.Job.create(
-                    job_id=job.job_id, state=job.state.value, created_at=_ts(job.created_at),
-                    updated_at=_ts(job.updated_at), request=_dump(job.request),
-                    error=_dump(job.error), result=_dump(job.result),
+                    job_id=job.job_id,
+                    state=job.state.value,
+                    created_at=_ts(job.created_at),
+                    updated_at=_ts(job.updated_at),
+                    request=_dump(job.request),
+                    error=_dump(job.error),
+                    result=_dump(job.result),
                 )
         except pw.IntegrityError:
             raise StoreError(f"job {job.job_id!r} already exists") from None
@@ -191,8 +204,13 @@ class SqliteStore(Store):
         return None if row is None else self._job(row)
 
     def transition_job(
-        self, job_id: str, new: JobState, *, at: dt.datetime,
-        error: dict | None = None, result: dict | None = None,
+        self,
+        job_id: str,
+        new: JobState,
+        *,
+        at: dt.datetime,
+        error: dict | None = None,
+        result: dict | None = None,
     ) -> JobRecord:
         """Compare-and-set the state inside one immediate transaction."""
         self._ready()
@@ -238,22 +256,36 @@ class SqliteStore(Store):
         self._ready()
         with self.db.atomic():
             self.m.Fragment.replace(
-                job_id=fragment.job_id, fragment_id=fragment.fragment_id,
-                attempt=fragment.attempt, status=fragment.status, node=fragment.node,
-                started_at=_ts(fragment.started_at), ended_at=_ts(fragment.ended_at),
-                error=_dump(fragment.error), record=_dump(fragment.record),
+                job_id=fragment.job_id,
+                fragment_id=fragment.fragment_id,
+                attempt=fragment.attempt,
+                status=fragment.status,
+                node=fragment.node,
+                started_at=_ts(fragment.started_at),
+                ended_at=_ts(fragment.ended_at),
+                error=_dump(fragment.error),
+                record=_dump(fragment.record),
             ).execute()
 
     def list_fragments(self, job_id: str) -> list[FragmentRecord]:
         """Fragments of a job by id then attempt."""
         self._ready()
-        query = (self.m.Fragment.select().where(self.m.Fragment.job_id == job_id)
-                 .order_by(self.m.Fragment.fragment_id, self.m.Fragment.attempt))
+        query = (
+            self.m.Fragment.select()
+            .where(self.m.Fragment.job_id == job_id)
+            .order_by(self.m.Fragment.fragment_id, self.m.Fragment.attempt)
+        )
         return [
             FragmentRecord(
-                job_id=r.job_id, fragment_id=r.fragment_id, attempt=r.attempt, status=r.status,
-                node=r.node, started_at=_dt(r.started_at), ended_at=_dt(r.ended_at),
-                error=_load(r.error), record=_load(r.record),
+                job_id=r.job_id,
+                fragment_id=r.fragment_id,
+                attempt=r.attempt,
+                status=r.status,
+                node=r.node,
+                started_at=_dt(r.started_at),
+                ended_at=_dt(r.ended_at),
+                error=_load(r.error),
+                record=_load(r.record),
             )
             for r in query
         ]
@@ -263,10 +295,17 @@ class SqliteStore(Store):
     @staticmethod
     def _reservation(r: Any) -> ReservationRecord:
         return ReservationRecord(
-            reservation_id=r.reservation_id, job_id=r.job_id, fragment_id=r.fragment_id,
-            attempt=r.attempt, node=r.node, operation=r.operation,
-            window_start=_dt(r.window_start), window_end=_dt(r.window_end),
-            min_fidelity=r.min_fidelity, state=r.state, expires_at=_dt(r.expires_at),
+            reservation_id=r.reservation_id,
+            job_id=r.job_id,
+            fragment_id=r.fragment_id,
+            attempt=r.attempt,
+            node=r.node,
+            operation=r.operation,
+            window_start=_dt(r.window_start),
+            window_end=_dt(r.window_end),
+            min_fidelity=r.min_fidelity,
+            state=r.state,
+            expires_at=_dt(r.expires_at),
             created_at=_dt(r.created_at),
         )
 
@@ -276,10 +315,17 @@ class SqliteStore(Store):
         r = reservation
         with self.db.atomic():
             self.m.Reservation.replace(
-                reservation_id=r.reservation_id, job_id=r.job_id, fragment_id=r.fragment_id,
-                attempt=r.attempt, node=r.node, operation=r.operation,
-                window_start=_ts(r.window_start), window_end=_ts(r.window_end),
-                min_fidelity=r.min_fidelity, state=r.state, expires_at=_ts(r.expires_at),
+                reservation_id=r.reservation_id,
+                job_id=r.job_id,
+                fragment_id=r.fragment_id,
+                attempt=r.attempt,
+                node=r.node,
+                operation=r.operation,
+                window_start=_ts(r.window_start),
+                window_end=_ts(r.window_end),
+                min_fidelity=r.min_fidelity,
+                state=r.state,
+                expires_at=_ts(r.expires_at),
                 created_at=_ts(r.created_at),
             ).execute()
 
@@ -311,16 +357,22 @@ class SqliteStore(Store):
         self._ready()
         with self.db.atomic():
             self.m.Advert.replace(
-                node_id=advert.node_id, received_at=_ts(advert.received_at),
-                expires_at=_ts(advert.expires_at), advert=_dump(advert.advert),
+                node_id=advert.node_id,
+                received_at=_ts(advert.received_at),
+                expires_at=_ts(advert.expires_at),
+                advert=_dump(advert.advert),
             ).execute()
 
     def list_adverts(self) -> list[AdvertRecord]:
         """Every cached advert by node id."""
         self._ready()
         return [
-            AdvertRecord(node_id=r.node_id, received_at=_dt(r.received_at),
-                         expires_at=_dt(r.expires_at), advert=_load(r.advert))
+            AdvertRecord(
+                node_id=r.node_id,
+                received_at=_dt(r.received_at),
+                expires_at=_dt(r.expires_at),
+                advert=_load(r.advert),
+            )
             for r in self.m.Advert.select().order_by(self.m.Advert.node_id)
         ]
 
@@ -331,8 +383,12 @@ class SqliteStore(Store):
         self._ready()
         with self.db.atomic():
             self.m.QualityReport.create(
-                subject=report.subject, kind=report.kind, metric=report.metric,
-                value=report.value, at=_ts(report.at), source=report.source,
+                subject=report.subject,
+                kind=report.kind,
+                metric=report.metric,
+                value=report.value,
+                at=_ts(report.at),
+                source=report.source,
             )
 
     def list_quality_reports(
@@ -345,10 +401,18 @@ class SqliteStore(Store):
             query = query.where(self.m.QualityReport.subject == subject)
         if since is not None:
             query = query.where(self.m.QualityReport.at >= _ts(since))
-        query = query.order_by(self.m.QualityReport.at.desc(), self.m.QualityReport.id.desc()).limit(limit)
+        query = query.order_by(
+            self.m.QualityReport.at.desc(), self.m.QualityReport.id.desc()
+        ).limit(limit)
         return [
-            QualityReport(subject=r.subject, kind=r.kind, metric=r.metric, value=r.value,
-                          at=_dt(r.at), source=r.source)
+            QualityReport(
+                subject=r.subject,
+                kind=r.kind,
+                metric=r.metric,
+                value=r.value,
+                at=_dt(r.at),
+                source=r.source,
+            )
             for r in query
         ]
 
@@ -356,8 +420,9 @@ class SqliteStore(Store):
         """Append a sample."""
         self._ready()
         with self.db.atomic():
-            self.m.Metric.create(name=sample.name, value=sample.value, at=_ts(sample.at),
-                            labels=_dump(sample.labels))
+            self.m.Metric.create(
+                name=sample.name, value=sample.value, at=_ts(sample.at), labels=_dump(sample.labels)
+            )
 
     def list_metrics(
         self, name: str | None = None, since: dt.datetime | None = None, limit: int = 1000
@@ -370,5 +435,7 @@ class SqliteStore(Store):
         if since is not None:
             query = query.where(self.m.Metric.at >= _ts(since))
         query = query.order_by(self.m.Metric.at.desc(), self.m.Metric.id.desc()).limit(limit)
-        return [MetricSample(name=r.name, value=r.value, at=_dt(r.at), labels=_load(r.labels))
-                for r in query]
+        return [
+            MetricSample(name=r.name, value=r.value, at=_dt(r.at), labels=_load(r.labels))
+            for r in query
+        ]

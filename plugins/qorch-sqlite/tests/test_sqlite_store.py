@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 
-from qorch.model import JobState
-from qorch.testing.store_contract import at, job
 from qorch_sqlite import models
 from qorch_sqlite.plugin import SqliteOptions
 from qorch_sqlite.store import SqliteStore
+
+from qorch.model import JobState
+from qorch.testing.store_contract import at, job
 
 
 def test_database_is_one_wal_file_in_the_data_dir(tmp_path):
