@@ -79,7 +79,10 @@ def test_parse_reads_stdin(capsys, monkeypatch):
 
 def test_parse_table_shows_the_error_with_a_caret(capsys):
     code, out, _ = run(
-        capsys, "parse", str(EXAMPLES / "broken_index.qasm"), str(EXAMPLES / "bell.qasm")
+        capsys,
+        "parse",
+        str(EXAMPLES.parent / "invalid" / "broken_index.qasm"),
+        str(EXAMPLES / "bell.qasm"),
     )
     assert code == 2
     assert "out-of-range" in out and "cx q[0],q[2];" in out
