@@ -8,6 +8,7 @@ structural check of the result. Whatever goes wrong is one :class:`CircuitError`
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from loguru import logger
 
@@ -20,22 +21,12 @@ from qorch.plugins import PluginSystem
 FORMATS = ("auto", "qasm2", "qasm3")
 
 
-def load_circuit(
-    data: bytes | str | object,
-    *,
-    plugins: PluginSystem,
-    limits: LimitsSettings | None = None,
-    format: str = "auto",
-    origin: str = "<input>",
-    directory: Path | None = None,
-) -> Circuit:
+def load_circuit(data: bytes | str | object, **kwargs: Any) -> Circuit:
     """Parse ``data`` into a :class:`~qorch.ir.Circuit` or raise :class:`CircuitError`.
 
-    Same arguments as :func:`load_circuit_as`, which also says which parser read it.
+    Takes the arguments of :func:`load_circuit_as`, which also says which parser read it.
     """
-    return load_circuit_as(
-        data, plugins=plugins, limits=limits, format=format, origin=origin, directory=directory
-    )[1]
+    return load_circuit_as(data, **kwargs)[1]
 
 
 def load_circuit_as(

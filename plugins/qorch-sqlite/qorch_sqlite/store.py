@@ -8,11 +8,14 @@ files) can live in one process, e.g. a coordinator and a test.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import json
 import logging
+import typing
 from pathlib import Path
 from typing import Any
 
+import attrs
 import peewee as pw
 from peewee_migrate import Router
 
@@ -55,6 +58,37 @@ def _dump(value: Any) -> str | None:
 
 def _load(value: str | None) -> Any:
     return None if value is None else json.loads(value)
+
+
+def to_row(record: Any) -> dict[str, Any]:
+    """A record's fields as column values: times as text, payloads as JSON, enums by value."""
+    row = {}
+    for field in attrs.fields(type(record)):
+        value = getattr(record, field.name)
+        if isinstance(value, dt.datetime):
+            value = _ts(value)
+        elif isinstance(value, enum.Enum):
+            value = value.value
+        elif isinstance(value, dict | list):
+            value = _dump(value)
+        row[field.name] = value
+    return row
+
+
+def from_row(cls: type, row: Any) -> Any:
+    """The record of type ``cls`` that :func:`to_row` stored in ``row``."""
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for field in attrs.fields(cls):
+        value, hint = getattr(row, field.name), str(hints[field.name])
+        if value is not None and "datetime" in hint:
+            value = _dt(value)
+        elif "dict" in hint or "list" in hint:
+            value = _load(value)
+        elif isinstance(hints[field.name], type) and issubclass(hints[field.name], enum.Enum):
+            value = hints[field.name](value)
+        values[field.name] = value
+    return cls(**values)
 
 
 class _Router(Router):  # type: ignore[misc]
@@ -168,32 +202,12 @@ class SqliteStore(Store):
 
     # -- jobs ------------------------------------------------------------------------
 
-    @staticmethod
-    def _job(row: Any) -> JobRecord:
-        return JobRecord(
-            job_id=row.job_id,
-            state=JobState(row.state),
-            created_at=_dt(row.created_at),
-            updated_at=_dt(row.updated_at),
-            request=_load(row.request),
-            error=_load(row.error),
-            result=_load(row.result),
-        )
-
     def add_job(self, job: JobRecord) -> None:
         """Insert a job; duplicates raise StoreError."""
         self._ready()
         try:
             with self.db.atomic():
-                self.m.Job.create(
-                    job_id=job.job_id,
-                    state=job.state.value,
-                    created_at=_ts(job.created_at),
-                    updated_at=_ts(job.updated_at),
-                    request=_dump(job.request),
-                    error=_dump(job.error),
-                    result=_dump(job.result),
-                )
+                self.m.Job.create(**to_row(job))
         except pw.IntegrityError:
             raise StoreError(f"job {job.job_id!r} already exists") from None
 
@@ -201,7 +215,7 @@ class SqliteStore(Store):
         """The job or None."""
         self._ready()
         row = self.m.Job.get_or_none(self.m.Job.job_id == job_id)
-        return None if row is None else self._job(row)
+        return None if row is None else from_row(JobRecord, row)
 
     def transition_job(
         self,
@@ -228,214 +242,119 @@ class SqliteStore(Store):
             if result is not None:
                 row.result = _dump(result)
             row.save()
-        return self._job(row)
+        return from_row(JobRecord, row)
+
+    def _jobs(self, state: JobState | None) -> Any:
+        query = self.m.Job.select()
+        return query if state is None else query.where(self.m.Job.state == state.value)
 
     def list_jobs(
         self, state: JobState | None = None, limit: int = 100, offset: int = 0
     ) -> list[JobRecord]:
         """Jobs oldest first."""
         self._ready()
-        query = self.m.Job.select()
-        if state is not None:
-            query = query.where(self.m.Job.state == state.value)
-        query = query.order_by(self.m.Job.created_at, self.m.Job.job_id).limit(limit).offset(offset)
-        return [self._job(r) for r in query]
+        query = self._jobs(state).order_by(self.m.Job.created_at, self.m.Job.job_id)
+        return [from_row(JobRecord, r) for r in query.limit(limit).offset(offset)]
 
     def count_jobs(self, state: JobState | None = None) -> int:
         """Number of jobs."""
         self._ready()
-        query = self.m.Job.select()
-        if state is not None:
-            query = query.where(self.m.Job.state == state.value)
-        return query.count()
+        return self._jobs(state).count()
 
-    # -- fragments -----------------------------------------------------------------------
+    # -- upserted records ----------------------------------------------------------------
+
+    def _replace(self, model: Any, record: Any) -> None:
+        self._ready()
+        with self.db.atomic():
+            model.replace(**to_row(record)).execute()
 
     def put_fragment(self, fragment: FragmentRecord) -> None:
         """Upsert by (job, fragment, attempt)."""
-        self._ready()
-        with self.db.atomic():
-            self.m.Fragment.replace(
-                job_id=fragment.job_id,
-                fragment_id=fragment.fragment_id,
-                attempt=fragment.attempt,
-                status=fragment.status,
-                node=fragment.node,
-                started_at=_ts(fragment.started_at),
-                ended_at=_ts(fragment.ended_at),
-                error=_dump(fragment.error),
-                record=_dump(fragment.record),
-            ).execute()
+        self._replace(self.m.Fragment, fragment)
 
     def list_fragments(self, job_id: str) -> list[FragmentRecord]:
         """Fragments of a job by id then attempt."""
         self._ready()
-        query = (
-            self.m.Fragment.select()
-            .where(self.m.Fragment.job_id == job_id)
-            .order_by(self.m.Fragment.fragment_id, self.m.Fragment.attempt)
-        )
-        return [
-            FragmentRecord(
-                job_id=r.job_id,
-                fragment_id=r.fragment_id,
-                attempt=r.attempt,
-                status=r.status,
-                node=r.node,
-                started_at=_dt(r.started_at),
-                ended_at=_dt(r.ended_at),
-                error=_load(r.error),
-                record=_load(r.record),
-            )
-            for r in query
-        ]
-
-    # -- reservations --------------------------------------------------------------------
-
-    @staticmethod
-    def _reservation(r: Any) -> ReservationRecord:
-        return ReservationRecord(
-            reservation_id=r.reservation_id,
-            job_id=r.job_id,
-            fragment_id=r.fragment_id,
-            attempt=r.attempt,
-            node=r.node,
-            operation=r.operation,
-            window_start=_dt(r.window_start),
-            window_end=_dt(r.window_end),
-            min_fidelity=r.min_fidelity,
-            state=r.state,
-            expires_at=_dt(r.expires_at),
-            created_at=_dt(r.created_at),
-        )
+        f = self.m.Fragment
+        query = f.select().where(f.job_id == job_id).order_by(f.fragment_id, f.attempt)
+        return [from_row(FragmentRecord, r) for r in query]
 
     def put_reservation(self, reservation: ReservationRecord) -> None:
         """Upsert by reservation id."""
-        self._ready()
-        r = reservation
-        with self.db.atomic():
-            self.m.Reservation.replace(
-                reservation_id=r.reservation_id,
-                job_id=r.job_id,
-                fragment_id=r.fragment_id,
-                attempt=r.attempt,
-                node=r.node,
-                operation=r.operation,
-                window_start=_ts(r.window_start),
-                window_end=_ts(r.window_end),
-                min_fidelity=r.min_fidelity,
-                state=r.state,
-                expires_at=_ts(r.expires_at),
-                created_at=_ts(r.created_at),
-            ).execute()
+        self._replace(self.m.Reservation, reservation)
 
     def get_reservation(self, reservation_id: str) -> ReservationRecord | None:
         """The reservation or None."""
         self._ready()
         row = self.m.Reservation.get_or_none(self.m.Reservation.reservation_id == reservation_id)
-        return None if row is None else self._reservation(row)
+        return None if row is None else from_row(ReservationRecord, row)
 
     def list_reservations(
         self, *, job_id: str | None = None, node: str | None = None, state: str | None = None
     ) -> list[ReservationRecord]:
         """Filtered reservations by window start."""
         self._ready()
-        query = self.m.Reservation.select()
-        if job_id is not None:
-            query = query.where(self.m.Reservation.job_id == job_id)
-        if node is not None:
-            query = query.where(self.m.Reservation.node == node)
-        if state is not None:
-            query = query.where(self.m.Reservation.state == state)
-        query = query.order_by(self.m.Reservation.window_start, self.m.Reservation.reservation_id)
-        return [self._reservation(r) for r in query]
-
-    # -- adverts -------------------------------------------------------------------------
+        r = self.m.Reservation
+        query = r.select()
+        for column, value in ((r.job_id, job_id), (r.node, node), (r.state, state)):
+            if value is not None:
+                query = query.where(column == value)
+        query = query.order_by(r.window_start, r.reservation_id)
+        return [from_row(ReservationRecord, row) for row in query]
 
     def put_advert(self, advert: AdvertRecord) -> None:
         """Upsert the advert of a node."""
-        self._ready()
-        with self.db.atomic():
-            self.m.Advert.replace(
-                node_id=advert.node_id,
-                received_at=_ts(advert.received_at),
-                expires_at=_ts(advert.expires_at),
-                advert=_dump(advert.advert),
-            ).execute()
+        self._replace(self.m.Advert, advert)
 
     def list_adverts(self) -> list[AdvertRecord]:
         """Every cached advert by node id."""
         self._ready()
-        return [
-            AdvertRecord(
-                node_id=r.node_id,
-                received_at=_dt(r.received_at),
-                expires_at=_dt(r.expires_at),
-                advert=_load(r.advert),
-            )
-            for r in self.m.Advert.select().order_by(self.m.Advert.node_id)
-        ]
+        query = self.m.Advert.select().order_by(self.m.Advert.node_id)
+        return [from_row(AdvertRecord, r) for r in query]
 
-    # -- quality reports and metrics -------------------------------------------------------
+    # -- append-only series ---------------------------------------------------------------
+
+    def _append(self, model: Any, record: Any) -> None:
+        self._ready()
+        with self.db.atomic():
+            model.create(**to_row(record))
+
+    def _newest(
+        self,
+        model: Any,
+        cls: type,
+        key: Any,
+        value: str | None,
+        since: dt.datetime | None,
+        limit: int,
+    ) -> list[Any]:
+        self._ready()
+        query = model.select()
+        if value is not None:
+            query = query.where(key == value)
+        if since is not None:
+            query = query.where(model.at >= _ts(since))
+        query = query.order_by(model.at.desc(), model.id.desc()).limit(limit)
+        return [from_row(cls, r) for r in query]
 
     def add_quality_report(self, report: QualityReport) -> None:
         """Append a report."""
-        self._ready()
-        with self.db.atomic():
-            self.m.QualityReport.create(
-                subject=report.subject,
-                kind=report.kind,
-                metric=report.metric,
-                value=report.value,
-                at=_ts(report.at),
-                source=report.source,
-            )
+        self._append(self.m.QualityReport, report)
 
     def list_quality_reports(
         self, subject: str | None = None, since: dt.datetime | None = None, limit: int = 1000
     ) -> list[QualityReport]:
         """Newest first."""
-        self._ready()
-        query = self.m.QualityReport.select()
-        if subject is not None:
-            query = query.where(self.m.QualityReport.subject == subject)
-        if since is not None:
-            query = query.where(self.m.QualityReport.at >= _ts(since))
-        query = query.order_by(
-            self.m.QualityReport.at.desc(), self.m.QualityReport.id.desc()
-        ).limit(limit)
-        return [
-            QualityReport(
-                subject=r.subject,
-                kind=r.kind,
-                metric=r.metric,
-                value=r.value,
-                at=_dt(r.at),
-                source=r.source,
-            )
-            for r in query
-        ]
+        q = self.m.QualityReport
+        return self._newest(q, QualityReport, q.subject, subject, since, limit)
 
     def add_metric(self, sample: MetricSample) -> None:
         """Append a sample."""
-        self._ready()
-        with self.db.atomic():
-            self.m.Metric.create(
-                name=sample.name, value=sample.value, at=_ts(sample.at), labels=_dump(sample.labels)
-            )
+        self._append(self.m.Metric, sample)
 
     def list_metrics(
         self, name: str | None = None, since: dt.datetime | None = None, limit: int = 1000
     ) -> list[MetricSample]:
         """Newest first."""
-        self._ready()
-        query = self.m.Metric.select()
-        if name is not None:
-            query = query.where(self.m.Metric.name == name)
-        if since is not None:
-            query = query.where(self.m.Metric.at >= _ts(since))
-        query = query.order_by(self.m.Metric.at.desc(), self.m.Metric.id.desc()).limit(limit)
-        return [
-            MetricSample(name=r.name, value=r.value, at=_dt(r.at), labels=_load(r.labels))
-            for r in query
-        ]
+        m = self.m.Metric
+        return self._newest(m, MetricSample, m.name, name, since, limit)
