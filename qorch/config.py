@@ -86,6 +86,18 @@ class LoggingSettings:
 
 
 @attrs.frozen
+class CompilerSettings:
+    """The distributed compiler (FR-004)."""
+
+    placement: str = setting("partition", "placement strategy, by name (see `qorch plugins`)")
+    cost_model: str = setting("weighted", "cost model, by name (see `qorch plugins`)")
+    min_fidelity: float = setting(
+        0.0, "default lowest gate and link fidelity a job accepts", ge=0.0, le=1.0
+    )
+    seed: int = setting(0, "default seed of the placement search (NFR-001)", ge=0)
+
+
+@attrs.frozen
 class StoreSettings:
     """Persistence (FR-010)."""
 
@@ -108,6 +120,7 @@ class Settings:
     paths: PathsSettings = attrs.field(factory=PathsSettings)
     limits: LimitsSettings = attrs.field(factory=LimitsSettings)
     logging: LoggingSettings = attrs.field(factory=LoggingSettings)
+    compiler: CompilerSettings = attrs.field(factory=CompilerSettings)
     store: StoreSettings = attrs.field(factory=StoreSettings)
     plugins: PluginsSettings = attrs.field(factory=PluginsSettings)
     plugin_options: dict[str, dict[str, dict[str, Any]]] = attrs.field(factory=dict)

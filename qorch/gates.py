@@ -92,6 +92,42 @@ GATES: dict[str, GateInfo] = _table(
     ]
 )
 
+#: For each gate, per qubit: does it commute with Z on that qubit (act diagonally in the
+#: computational basis there)? A qubit shared to another node by cat-entanglement can take
+#: part in any gate diagonal on it; a non-diagonal gate ends the share (DESIGN §7).
+#: Gates of 3+ qubits are decomposed before distribution; ``tests/test_gates.py`` checks
+#: this table against qiskit's matrices.
+_DIAGONAL_1Q = {"id", "z", "s", "sdg", "t", "tdg", "rz", "p", "u1"}
+_DIAGONAL_2Q = {
+    "cx": (True, False),
+    "cy": (True, False),
+    "cz": (True, True),
+    "ch": (True, False),
+    "cs": (True, True),
+    "csdg": (True, True),
+    "csx": (True, False),
+    "cp": (True, True),
+    "crx": (True, False),
+    "cry": (True, False),
+    "crz": (True, True),
+    "cu1": (True, True),
+    "cu3": (True, False),
+    "cu": (True, False),
+    "rzz": (True, True),
+    "rzx": (True, False),
+}
+
+
+def diagonal_on(name: str) -> tuple[bool, ...]:
+    """Per qubit of gate ``name`` (1 or 2 qubits): whether it acts diagonally there."""
+    info = GATES[name]
+    if info.num_qubits == 1:
+        return (name in _DIAGONAL_1Q,)
+    if info.num_qubits == 2:
+        return _DIAGONAL_2Q.get(name, (False, False))
+    raise ValueError(f"{name} acts on {info.num_qubits} qubits; decompose it first")
+
+
 #: Non-gate operations the IR holds besides gates.
 DIRECTIVES = ("measure", "reset", "barrier")
 

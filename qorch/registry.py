@@ -32,8 +32,13 @@ class Kind:
 #: Every kind, in the order ``qorch plugins`` lists them. Later issues add selectors.
 KINDS: tuple[Kind, ...] = (
     Kind("parser", "qorch_register_parsers", "circuit parsers"),
-    Kind("cost_model", "qorch_register_cost_models", "cost models"),
-    Kind("placement", "qorch_register_placement_strategies", "placement strategies"),
+    Kind("cost_model", "qorch_register_cost_models", "cost models", selector="compiler.cost_model"),
+    Kind(
+        "placement",
+        "qorch_register_placement_strategies",
+        "placement strategies",
+        selector="compiler.placement",
+    ),
     Kind("transport", "qorch_register_transports", "transports"),
     Kind("fallback", "qorch_register_fallback_policies", "fallback policies"),
     Kind("store", "qorch_register_stores", "stores", selector="store.backend"),

@@ -109,18 +109,16 @@ def test_plugin_option_tables_are_kept_for_the_plugin_system(tmp_path, monkeypat
 
 
 def test_the_repository_settings_toml_holds_every_default():
-    """settings.toml is exactly the schema's defaults plus the default plugins' options."""
+    """settings.toml is exactly the schema's defaults plus every default plugin's options."""
+    from qorch.cli.app import App
+    from qorch.cli.config_cmd import effective_settings
+    from qorch.plugins import PluginSystem
+
     data = tomllib.loads((REPO / "settings.toml").read_text())
-    plugin_tables = data["plugins"].pop("store")
-    assert data == defaults()
-    assert plugin_tables == {
-        "sqlite": {
-            "filename": "qorch.sqlite3",
-            "journal_mode": "wal",
-            "synchronous": "normal",
-            "busy_timeout_ms": 5000,
-        }
-    }
+    settings = Settings()
+    assert data == effective_settings(App(settings, PluginSystem(settings)))
+    for key, value in defaults().items():
+        assert data[key] == {**value, **{k: v for k, v in data[key].items() if k not in value}}
 
 
 def test_every_setting_is_documented_and_bounded_sensibly():

@@ -36,3 +36,19 @@ def test_native_names_exist_in_the_dialects():
 def test_gate_info_lookup():
     assert gate_info("cx").num_qubits == 2
     assert gate_info("nope") is None
+
+
+def test_diagonality_table_matches_qiskit_matrices():
+    import numpy as np
+    from qiskit.quantum_info import Operator
+
+    from qorch.builtin.qiskit_bridge import standard_gate
+    from qorch.gates import diagonal_on
+
+    z, i = np.diag([1, -1]), np.eye(2)
+    for name, info in GATES.items():
+        if info.num_qubits > 2:
+            continue
+        u = Operator(standard_gate(name, [0.37 * (k + 1) for k in range(info.num_params)])).data
+        zs = [z] if info.num_qubits == 1 else [np.kron(i, z), np.kron(z, i)]  # little-endian
+        assert diagonal_on(name) == tuple(bool(np.allclose(u @ m, m @ u)) for m in zs), name

@@ -39,6 +39,33 @@ def qorch_register_parsers(register: Register) -> None:
     register("qiskit", QiskitObject())
 
 
+@hookimpl
+def qorch_register_cost_models(register: Register) -> None:
+    """Register the weighted (default), fidelity-only and makespan cost models (FR-004)."""
+    from qorch.compile.cost import FidelityOnly, Makespan, WeightedCost, WeightedOptions
+
+    register("weighted", WeightedCost, options=WeightedOptions)
+    register("fidelity-only", FidelityOnly)
+    register("makespan", Makespan)
+
+
+@hookimpl
+def qorch_register_placement_strategies(register: Register) -> None:
+    """Register the greedy, partition (default) and teleport strategies (FR-004)."""
+    from qorch.builtin.strategies import (
+        Greedy,
+        GreedyOptions,
+        Partition,
+        PartitionOptions,
+        Teleport,
+        TeleportOptions,
+    )
+
+    register("greedy", Greedy, options=GreedyOptions)
+    register("partition", Partition, options=PartitionOptions)
+    register("teleport", Teleport, options=TeleportOptions)
+
+
 @hookimpl(trylast=True)
 def qorch_select_parser(source: CircuitSource, format: str) -> str | None:
     """Built-in detection: objects → ``qiskit``; text by ``format`` or its version header.

@@ -19,6 +19,7 @@ from qorch import __version__
 #: command -> "module:function" run with the parsed arguments
 COMMANDS = {
     "parse": "qorch.cli.parse_cmd:run",
+    "compile": "qorch.cli.compile_cmd:run",
     "plugins": "qorch.cli.plugins_cmd:run",
     "config": "qorch.cli.config_cmd:run",
     "db": "qorch.cli.db_cmd:run",
@@ -77,6 +78,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="one JSON object per input (JSON Lines)")
     p.add_argument("--emit", choices=("qasm3", "qasm2"), help="also print the circuit re-emitted")
+
+    p = sub.add_parser(
+        "compile",
+        parents=[common],
+        help="compile circuits into distributed plans",
+        description="Compile circuits for a topology (FR-004).",
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="circuit files; '-' reads stdin")
+    p.add_argument("--topology", required=True, metavar="TOPO", help="topology TOML file")
+    p.add_argument("--format", default="auto", help="input format (as for `qorch parse`)")
+    p.add_argument("--seed", type=int, metavar="N", help="search seed (default: compiler.seed)")
+    p.add_argument(
+        "--strategy", metavar="S", help="placement strategy (default: compiler.placement)"
+    )
+    p.add_argument("--cost-model", metavar="M", help="cost model (default: compiler.cost_model)")
+    p.add_argument(
+        "--min-fidelity",
+        type=float,
+        metavar="F",
+        help="lowest gate and link fidelity accepted (default: compiler.min_fidelity)",
+    )
+    p.add_argument("--json", action="store_true", help="one plan summary per input (JSON Lines)")
+    p.add_argument("--full", action="store_true", help="with --json: include the whole plan")
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="compile N times and report compile_ms as {p50, p95, n}",
+    )
 
     p = sub.add_parser("plugins", parents=[common], help="list plugin implementations by kind")
     p.add_argument("--json", action="store_true", help="machine-readable output")

@@ -18,7 +18,7 @@ from qorch.errors import CircuitError
 from qorch.ir import summarize
 
 
-def _read(name: str, max_bytes: int) -> tuple[bytes, Path | None]:
+def read_input(name: str, max_bytes: int) -> tuple[bytes, Path | None]:
     """Read a file (or stdin for '-') without reading more than the limit + 1 bytes."""
     if name == "-":
         return sys.stdin.buffer.read(max_bytes + 1), None
@@ -34,7 +34,7 @@ def describe_file(name: str, app: Any, fmt: str, emit: str | None) -> dict[str, 
 
     limits = app.settings.limits
     try:
-        data, directory = _read(name, limits.max_qasm_bytes)
+        data, directory = read_input(name, limits.max_qasm_bytes)
     except OSError as exc:
         return {
             "file": name,

@@ -1,0 +1,112 @@
+"""The Plan (DESIGN §5, FR-004): fragments, their DAG, ebits, estimates, cost, provenance.
+
+A plan is plain data with a canonical JSON form (sorted keys, no whitespace, floats as
+Python writes them) whose sha256 is the plan digest: the same circuit, snapshot,
+configuration and seed give the same bytes (NFR-001).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import attrs
+
+PLAN_VERSION = 1
+
+
+@attrs.frozen
+class PlanOp:
+    """One operation of a fragment, in the executing node's native gates.
+
+    ``source`` is the index of the operation in the circuit it came from; ``native`` lists
+    the gates the node runs for it when it had to be translated (else empty).
+    """
+
+    name: str
+    qubits: tuple[int, ...]
+    clbits: tuple[int, ...] = ()
+    params: tuple[float, ...] = ()
+    condition: dict[str, Any] | None = None
+    source: int = -1
+    native: tuple[dict[str, Any], ...] = ()
+
+
+@attrs.frozen
+class Fragment:
+    """A unit the runtime schedules (FR-006).
+
+    ``kind`` is ``local`` (ops on one node), ``entangle`` (share ``qubits[0]`` from
+    ``nodes[0]`` to ``nodes[1]`` along ``path``), ``disentangle`` (end that share) or
+    ``teleport`` (move ``qubits[0]``). ``serves`` lists the fragments whose remote gates an
+    entangle makes possible.
+    """
+
+    id: str
+    kind: str
+    nodes: tuple[str, ...]
+    qubits: tuple[int, ...]
+    ops: tuple[PlanOp, ...]
+    depends_on: tuple[str, ...]
+    ebits: int
+    path: tuple[str, ...]
+    duration_ms: float
+    fidelity: float
+    serves: tuple[str, ...] = ()
+
+    @property
+    def node(self) -> str:
+        """The node of a local fragment (the source node of a remote one)."""
+        return self.nodes[0]
+
+
+@attrs.frozen
+class Plan:
+    """Everything the runtime needs to run a circuit, and how it was made."""
+
+    version: int
+    circuit_digest: str
+    snapshot_digest: str
+    seed: int
+    strategy: str
+    cost_model: str
+    min_fidelity: float
+    num_qubits: int
+    num_clbits: int
+    num_ops: int
+    initial_placement: dict[str, str]
+    fragments: tuple[Fragment, ...]
+    ebits: int
+    moves: int
+    estimated_fidelity: float
+    estimated_duration_ms: float
+    cost: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (what the JSON holds)."""
+        from qorch.converters import converter
+
+        return converter.unstructure(self)
+
+    def canonical_json(self) -> str:
+        """The canonical JSON text the digest is taken of."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+    def digest(self) -> str:
+        """sha256 of :meth:`canonical_json`."""
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()
+
+    def fragment(self, fid: str) -> Fragment:
+        """The fragment with id ``fid``."""
+        for f in self.fragments:
+            if f.id == fid:
+                return f
+        raise KeyError(fid)
+
+
+def plan_from_dict(data: dict[str, Any]) -> Plan:
+    """A plan read back from :meth:`Plan.to_dict` (e.g. from the store)."""
+    from qorch.converters import converter
+
+    return converter.structure(data, Plan)
