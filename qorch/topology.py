@@ -185,9 +185,8 @@ class _Checker:
     def unknown(self, path: str, table: dict[str, Any], allowed: tuple[str, ...]) -> None:
         for key in table:
             if key not in allowed:
-                self.problems.append(
-                    f"{path}.{key}: unknown key; expected one of {', '.join(allowed)}"
-                )
+                where = f"{path}.{key}" if path else key
+                self.problems.append(f"{where}: unknown key; expected one of {', '.join(allowed)}")
 
 
 def topology_from_dict(data: dict[str, Any], source: str = "topology") -> Topology:
@@ -212,13 +211,14 @@ def topology_from_dict(data: dict[str, Any], source: str = "topology") -> Topolo
     seen: set[str] = set()
     for i, raw in enumerate(raw_nodes):
         node = _node(check, f"nodes[{i}]", raw, defaults)
-        if node is None:
+        name = raw.get("name") if isinstance(raw, dict) else None
+        if isinstance(name, str) and name in seen:
+            check.problems.append(f"nodes[{i}].name = {name!r}: duplicate node name")
             continue
-        if node.name in seen:
-            check.problems.append(f"nodes[{i}].name = {node.name!r}: duplicate node name")
-            continue
-        seen.add(node.name)
-        nodes.append(node)
+        if isinstance(name, str):
+            seen.add(name)  # links may name a node whose entry has other problems
+        if node is not None:
+            nodes.append(node)
 
     links = _links(check, data, seen)
     if check.problems:

@@ -54,14 +54,13 @@ def qorch_register_placement_strategies(register: Register) -> None:
     """Register the greedy, partition (default) and teleport strategies (FR-004)."""
     from qorch.builtin.strategies import (
         Greedy,
-        GreedyOptions,
         Partition,
         PartitionOptions,
         Teleport,
         TeleportOptions,
     )
 
-    register("greedy", Greedy, options=GreedyOptions)
+    register("greedy", Greedy)
     register("partition", Partition, options=PartitionOptions)
     register("teleport", Teleport, options=TeleportOptions)
 

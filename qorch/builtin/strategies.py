@@ -74,16 +74,8 @@ def random_assignment(problem: PlacementProblem, rng: random.Random) -> list[int
     return fill_unused(problem, where)
 
 
-@attrs.frozen
-class GreedyOptions:
-    """The greedy strategy has no options."""
-
-
 class Greedy:
     """Qubits in order of first use, each placed with most of its partners."""
-
-    def __init__(self, options: GreedyOptions | None = None) -> None:
-        self.options = options or GreedyOptions()
 
     def place(
         self, problem: PlacementProblem, objective: Objective, rng: random.Random

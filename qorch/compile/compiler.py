@@ -302,10 +302,11 @@ class Compilation:
                     duration,
                     fidelity,
                     serves,
+                    remote.slice if el.kind == TELEPORT else 0,
                 )
             )
         terms = realized.terms
-        initial = {self._qubit_name(q): names[j] for q, j in enumerate(realized.placement.initial)}
+        initial = tuple(names[j] for j in realized.placement.initial)
         return Plan(
             version=PLAN_VERSION,
             circuit_digest=circuit_digest(self.circuit),
@@ -348,7 +349,14 @@ class Compilation:
                 for n, qs, ps in gates
             )
         return PlanOp(
-            op.name, op.qubits, op.clbits, op.params, cond, self.prepared.origin[index], native
+            index,
+            op.name,
+            op.qubits,
+            op.clbits,
+            op.params,
+            cond,
+            self.prepared.origin[index],
+            native,
         )
 
 

@@ -36,13 +36,18 @@ class Share:
 
 @attrs.frozen
 class Move:
-    """Qubit ``qubit`` teleported from ``src`` to ``dest`` just before operation ``before``."""
+    """Qubit ``qubit`` teleported from ``src`` to ``dest`` just before operation ``before``.
+
+    ``slice`` is the time slice it starts; the moves of one slice happen together (an
+    exchange between two full nodes goes through their communication qubits).
+    """
 
     qubit: int
     src: int
     dest: int
     before: int
     hops: int
+    slice: int
 
 
 @attrs.frozen
@@ -79,7 +84,7 @@ def distribute(problem: PlacementProblem, placement: Placement) -> Distribution:
         while next_slice < len(placement.starts) and placement.starts[next_slice] <= i:
             for q, node in enumerate(placement.assign[next_slice]):
                 if node != homes[q]:
-                    moves.append(Move(q, homes[q], node, i, hops[homes[q]][node]))
+                    moves.append(Move(q, homes[q], node, i, hops[homes[q]][node], next_slice))
                     epoch[q] += 1
                     homes[q] = node
             next_slice += 1

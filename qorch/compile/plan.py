@@ -20,10 +20,12 @@ PLAN_VERSION = 1
 class PlanOp:
     """One operation of a fragment, in the executing node's native gates.
 
-    ``source`` is the index of the operation in the circuit it came from; ``native`` lists
-    the gates the node runs for it when it had to be translated (else empty).
+    ``index`` is its position among the compiler's prepared operations (each appears in
+    exactly one fragment); ``source`` is the index of the operation in the circuit it came
+    from; ``native`` lists the gates the node runs for it when it had to be translated.
     """
 
+    index: int
     name: str
     qubits: tuple[int, ...]
     clbits: tuple[int, ...] = ()
@@ -40,7 +42,8 @@ class Fragment:
     ``kind`` is ``local`` (ops on one node), ``entangle`` (share ``qubits[0]`` from
     ``nodes[0]`` to ``nodes[1]`` along ``path``), ``disentangle`` (end that share) or
     ``teleport`` (move ``qubits[0]``). ``serves`` lists the fragments whose remote gates an
-    entangle makes possible.
+    entangle makes possible;
+    ``slice`` is, for a teleport, the time slice it belongs to (0 otherwise).
     """
 
     id: str
@@ -54,6 +57,7 @@ class Fragment:
     duration_ms: float
     fidelity: float
     serves: tuple[str, ...] = ()
+    slice: int = 0
 
     @property
     def node(self) -> str:
@@ -63,7 +67,11 @@ class Fragment:
 
 @attrs.frozen
 class Plan:
-    """Everything the runtime needs to run a circuit, and how it was made."""
+    """Everything the runtime needs to run a circuit, and how it was made.
+
+    ``initial_placement[q]`` is the node that holds qubit ``q`` (global index) at the start;
+    teleport fragments move qubits later.
+    """
 
     version: int
     circuit_digest: str
@@ -75,7 +83,7 @@ class Plan:
     num_qubits: int
     num_clbits: int
     num_ops: int
-    initial_placement: dict[str, str]
+    initial_placement: tuple[str, ...]
     fragments: tuple[Fragment, ...]
     ebits: int
     moves: int

@@ -1,0 +1,108 @@
+"""Contract tests for placement strategies and cost models (FR-004, NFR-001).
+
+``tests/test_compile_contract.py`` subclasses these for every installed implementation,
+so a strategy or cost model from a plugin pack is held to the same invariants:
+plans that pass :func:`qorch.testing.plan_checks.plan_problems`, determinism under a
+seed, and costs that are finite and consistent with the plan.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from qorch.compile.compiler import compile_circuit
+from qorch.compile.cost import CostTerms
+from qorch.ir import Circuit, Operation, Register
+from qorch.testing.generators import circuits, topologies
+from qorch.testing.plan_checks import plan_problems
+from qorch.topology import topology_from_dict
+
+
+def qft(n: int) -> Circuit:
+    """The textbook QFT on ``n`` qubits (no final swaps), measured."""
+    ops = []
+    for i in range(n):
+        ops.append(Operation("h", [i]))
+        ops.extend(
+            Operation("cp", [j, i], params=[math.pi / 2 ** (j - i)]) for j in range(i + 1, n)
+        )
+    ops.extend(Operation("measure", [i], [i]) for i in range(n))
+    return Circuit([Register("q", n)], [Register("c", n)], ops)
+
+
+def uniform(k: int, capacity: int, all_to_all: bool = True) -> object:
+    """``k`` identical nodes, all-to-all or in a line."""
+    gates = {"h": 0.999, "cx": 0.99, "cp": 0.99, "rz": 0.9999, "measure": 0.98}
+    data: dict = {
+        "nodes": [{"name": f"n{i}", "qubits": capacity, "gates": gates} for i in range(k)]
+    }
+    if all_to_all:
+        data["network"] = {"all_to_all": True, "link_fidelity": 0.97, "link_latency_ms": 1.0}
+    else:
+        data["links"] = [
+            {"a": f"n{i}", "b": f"n{i + 1}", "fidelity": 0.97, "latency_ms": 1.0}
+            for i in range(k - 1)
+        ]
+    return topology_from_dict(data)
+
+
+class StrategyContract:
+    """Every placement strategy; subclasses provide ``strategy`` and ``plugins`` fixtures."""
+
+    @pytest.mark.parametrize(
+        ("n", "k", "all_to_all"), [(6, 2, True), (9, 3, True), (8, 4, False), (5, 5, False)]
+    )
+    def test_qft_plans_are_sound_and_deterministic(self, plugins, strategy, n, k, all_to_all):
+        topology = uniform(k, math.ceil(n / k) + 1, all_to_all)
+        first = compile_circuit(qft(n), topology, plugins=plugins, strategy=strategy, seed=5)
+        again = compile_circuit(qft(n), topology, plugins=plugins, strategy=strategy, seed=5)
+        assert plan_problems(first, topology) == []
+        assert first.canonical_json() == again.canonical_json()
+        assert first.strategy == strategy and first.ebits >= 0
+
+    def test_tight_capacity_is_respected(self, plugins, strategy):
+        topology = uniform(3, 3)
+        plan = compile_circuit(qft(9), topology, plugins=plugins, strategy=strategy)
+        assert plan_problems(plan, topology) == []
+        assert sorted(plan.initial_placement).count("n0") == 3
+
+    @settings(
+        max_examples=25,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(st.data())
+    def test_random_circuits_and_topologies(self, plugins, strategy, data):
+        circuit = data.draw(circuits())
+        topology = data.draw(topologies(circuit.num_qubits))
+        seed = data.draw(st.integers(0, 2**16))
+        plan = compile_circuit(circuit, topology, plugins=plugins, strategy=strategy, seed=seed)
+        assert plan_problems(plan, topology) == []
+        again = compile_circuit(circuit, topology, plugins=plugins, strategy=strategy, seed=seed)
+        assert plan.digest() == again.digest()
+
+
+class CostModelContract:
+    """Every cost model; subclasses provide ``cost_model`` and ``plugins`` fixtures."""
+
+    def test_costs_are_finite_and_deterministic(self, plugins, cost_model):
+        model = plugins.create("cost_model", cost_model)
+        for terms in (CostTerms(0.0, 0.0, 0), CostTerms(12.5, 0.3, 7, 2), CostTerms(1e4, 1.0, 900)):
+            value = model.cost(terms)
+            assert isinstance(value, float | int) and math.isfinite(value)
+            assert model.cost(terms) == value
+
+    def test_compiling_with_it_gives_a_sound_plan_costed_by_it(self, plugins, cost_model):
+        topology = uniform(3, 4)
+        plan = compile_circuit(qft(8), topology, plugins=plugins, cost_model=cost_model, seed=1)
+        assert plan_problems(plan, topology) == []
+        model = plugins.create("cost_model", cost_model)
+        terms = CostTerms(
+            plan.estimated_duration_ms, 1 - plan.estimated_fidelity, plan.ebits, plan.moves
+        )
+        assert plan.cost["total"] == pytest.approx(model.cost(terms))
+        assert plan.cost_model == cost_model
