@@ -7,9 +7,9 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 	&& { echo $$p; break; }; done)
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat constraints.txt pyproject.toml plugins/*/pyproject.toml | cksum | cut -d' ' -f1)
-PLUGINS := $(wildcard plugins/*/pyproject.toml)
-EDITABLES := -e '.[test]' $(foreach p,$(PLUGINS),-e $(dir $(p)))
+STAMP := $(VENV)/.installed-$(shell cat constraints.txt pyproject.toml plugins/*/pyproject.toml contrib/*/pyproject.toml | cksum | cut -d" " -f1)
+PACKS := $(wildcard plugins/*/pyproject.toml contrib/*/pyproject.toml)
+EDITABLES := -e '.[test]' $(foreach p,$(PACKS),-e $(dir $(p)))
 DEMO_DIR := $(VENV)/demo-data
 
 .PHONY: install demo test lint bench clean

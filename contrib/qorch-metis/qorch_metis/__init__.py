@@ -1,0 +1,3 @@
+"""qorch-metis: a placement strategy backed by METIS graph partitioning."""
+
+__version__ = "0.1.0"
