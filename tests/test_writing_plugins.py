@@ -1,0 +1,70 @@
+"""The cost model printed in docs/writing-plugins.md, installed as a real pack (FR-004)."""
+
+from __future__ import annotations
+
+import importlib
+import math
+import re
+import sys
+
+import pytest
+
+from qorch.compile.compiler import compile_circuit
+from qorch.config import Settings
+from qorch.errors import ConfigError
+from qorch.plugins import PluginSystem
+from qorch.testing.compile_contract import qft, uniform
+from qorch.testing.plan_checks import plan_problems
+from tests.conftest import REPO
+
+DOC = (REPO / "docs" / "writing-plugins.md").read_text()
+
+
+def doc_code() -> str:
+    section = DOC.split("## A cost model in 20 lines", 1)[1]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+@pytest.fixture
+def pack(tmp_path, monkeypatch):
+    root = tmp_path / "site"
+    (root / "qorch_riskaverse").mkdir(parents=True)
+    (root / "qorch_riskaverse" / "__init__.py").write_text("")
+    (root / "qorch_riskaverse" / "plugin.py").write_text(doc_code())
+    info = root / "qorch_riskaverse-0.1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: qorch-riskaverse\nVersion: 0.1.0\n"
+    )
+    (info / "entry_points.txt").write_text("[qorch]\nriskaverse = qorch_riskaverse.plugin\n")
+    monkeypatch.syspath_prepend(str(root))
+    importlib.invalidate_caches()
+    yield
+    for name in [m for m in sys.modules if m.startswith("qorch_riskaverse")]:
+        del sys.modules[name]
+
+
+def test_the_documented_model_is_about_twenty_lines():
+    lines = [line for line in doc_code().splitlines() if line.strip()]
+    assert len(lines) <= 25
+
+
+def test_the_documented_model_loads_from_its_pack_and_compiles(pack):
+    plugins = PluginSystem()
+    impl = plugins.get("cost_model", "risk-averse")
+    assert impl.distribution == "qorch-riskaverse"
+    topology = uniform(3, 4)
+    plan = compile_circuit(qft(6), topology, plugins=plugins, cost_model="risk-averse")
+    assert plan_problems(plan, topology) == []
+    assert plan.estimated_fidelity > 0.5  # above the floor: the log penalty applies
+    expected = 2.0 * plan.ebits - 10.0 * math.log(plan.estimated_fidelity)
+    assert plan.cost["total"] == pytest.approx(expected)
+
+
+def test_its_options_are_checked_at_start_up(pack):
+    settings = Settings(plugin_options={"cost_model": {"risk-averse": {"ebit_price": "cheap"}}})
+    with pytest.raises(ConfigError) as info:
+        PluginSystem(settings).check_config()
+    assert info.value.problems == [
+        "plugins.cost_model.risk-averse.ebit_price = 'cheap': expected a number"
+    ]
