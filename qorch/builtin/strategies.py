@@ -91,7 +91,7 @@ class PartitionOptions:
     """Options of ``partition``: ``[plugins.placement.partition]``."""
 
     restarts: int = attrs.field(
-        default=4,
+        default=3,
         validator=attrs.validators.ge(0),
         metadata={"doc": "seeded random starts besides the greedy one"},
     )

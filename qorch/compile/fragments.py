@@ -94,22 +94,22 @@ def build_fragments(problem: PlacementProblem, dist: Distribution) -> list[Fragm
         p.discard(pos)
         preds.append(p)
 
-    def group(pos: int) -> tuple[int, ...]:
-        el = order[pos]
-        if el.kind == LOCAL:
-            return (dist.exec_node[el.op],)
-        return (-1 - pos,)  # a remote interaction is a fragment of its own
-
+    # a local operation groups by its node; a remote interaction is a fragment of its own
+    group = [
+        dist.exec_node[el.op] if el.kind == LOCAL else -1 - pos for pos, el in enumerate(order)
+    ]
     generation = [0] * len(order)
     for pos in range(len(order)):
-        g = 0
+        g, mine = 0, group[pos]
         for p in preds[pos]:
-            g = max(g, generation[p] + (0 if group(p) == group(pos) else 1))
+            gp = generation[p] if group[p] == mine else generation[p] + 1
+            if gp > g:
+                g = gp
         generation[pos] = g
 
-    keys: dict[tuple[int, tuple[int, ...]], list[int]] = {}
+    keys: dict[tuple[int, int], list[int]] = {}
     for pos in range(len(order)):
-        keys.setdefault((generation[pos], group(pos)), []).append(pos)
+        keys.setdefault((generation[pos], group[pos]), []).append(pos)
     ordered = sorted(keys.items(), key=lambda kv: (kv[0][0], kv[1][0]))
     index_of_pos: dict[int, int] = {}
     for idx, (_key, members) in enumerate(ordered):

@@ -42,6 +42,8 @@ class Network:
         self.paths: list[list[list[int] | None]] = [[None] * k for _ in range(k)]
         for src in range(k):
             self._shortest_from(src, neighbours)
+        #: every pair of nodes one hop apart (all-to-all): lets search count distinct nodes
+        self.uniform = all(self.hops[a][b] == 1 for a in range(k) for b in range(k) if a != b)
 
     def _shortest_from(self, src: int, neighbours: list[list[int]]) -> None:
         # BFS by hops; among equal-hop paths keep the best log-fidelity (then lexicographic).

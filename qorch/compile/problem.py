@@ -92,8 +92,19 @@ class PlacementProblem:
         self.op_runs, self.gates2, self.run_sizes = self._runs()
         self.hyperedges, self.pins_of = self._proxy()
         self.local_logf = self._local_logf()
-        self.used = [
-            bool(self.pins_of[q]) or any(q in op.qubits for op in ops) for q in range(num_qubits)
+        touched = {q for op in ops for q in op.qubits}
+        self.used = [q in touched for q in range(num_qubits)]
+        self.eligible_sets = [set(e) for e in eligible]
+        # for local search: each qubit's hypergraph neighbours and its best node on its own
+        neighbours: list[set[int]] = [set() for _ in range(num_qubits)]
+        for h in self.hyperedges:
+            for p in h.partners:
+                neighbours[h.owner].add(p)
+                neighbours[p].add(h.owner)
+        self.neighbours = [sorted(n) for n in neighbours]
+        self.best_alone = [
+            max(eligible[q], key=lambda j, q=q: (self.local_logf[q][j], -j)) if eligible[q] else 0
+            for q in range(num_qubits)
         ]
 
     def _runs(self) -> tuple[list[tuple[int, ...]], list[TwoQubitGate], dict[tuple[int, int], int]]:

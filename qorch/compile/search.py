@@ -39,16 +39,22 @@ class LocalSearch:
         self.load = [0] * problem.k
         for node in self.where:
             self.load[node] += 1
+        self.uniform = problem.network.uniform
+        # per hyperedge: partner count per node, only nodes with a positive count
         self.count: list[dict[int, int]] = []
         for h in problem.hyperedges:
             c: dict[int, int] = {}
             for q in h.partners:
                 c[self.where[q]] = c.get(self.where[q], 0) + 1
             self.count.append(c)
+        self.eligible = problem.eligible_sets
 
     def _owner_cost(self, e: int, home: int) -> int:
+        c = self.count[e]
+        if self.uniform:
+            return len(c) - (home in c)
         hops = self.p.hops[home]
-        return sum(hops[n] for n, c in self.count[e].items() if c and n != home)
+        return sum(hops[n] for n in c if n != home)
 
     def delta_ebits(self, x: int, dest: int) -> int:
         """Change of proxy ebits if qubit ``x`` moved to ``dest``."""
@@ -63,7 +69,7 @@ class LocalSearch:
             c = self.count[e]
             if c.get(src, 0) == 1 and src != home:
                 d -= hops[home][src]
-            if c.get(dest, 0) == 0 and dest != home:
+            if dest not in c and dest != home:
                 d += hops[home][dest]
         return d
 
@@ -83,18 +89,31 @@ class LocalSearch:
         for e, is_owner in self.p.pins_of[x]:
             if not is_owner:
                 c = self.count[e]
-                c[src] -= 1
+                if c[src] == 1:
+                    del c[src]
+                else:
+                    c[src] -= 1
                 c[dest] = c.get(dest, 0) + 1
         self.where[x] = dest
         self.load[src] -= 1
         self.load[dest] += 1
+
+    def candidates(self, x: int) -> list[int]:
+        """Nodes a move of ``x`` could pay off on: its partners' nodes, its best node alone,
+        and where it was in the previous slice."""
+        nodes = {self.where[p] for p in self.p.neighbours[x]}
+        nodes.add(self.p.best_alone[x])
+        if self.anchor is not None:
+            nodes.add(self.anchor[x])
+        nodes.discard(self.where[x])
+        return sorted(n for n in nodes if n in self.eligible[x])
 
     def _best_swap(self, x: int, dest: int, first: float) -> tuple[float, int | None]:
         src = self.where[x]
         self.move(x, dest)  # capacity is restored by the swap partner's move
         best, partner = 0.0, None
         for y in range(self.p.num_qubits):
-            if y == x or self.where[y] != dest or src not in self.p.eligible[y]:
+            if y == x or self.where[y] != dest or src not in self.eligible[y]:
                 continue
             total = first + self.gain(y, src)
             if total > best + 1e-12:
@@ -111,9 +130,7 @@ class LocalSearch:
             for x in order:
                 src = self.where[x]
                 best, best_dest, best_partner = 1e-9, None, None
-                for dest in self.p.eligible[x]:
-                    if dest == src:
-                        continue
+                for dest in self.candidates(x):
                     g = self.gain(x, dest)
                     if self.load[dest] < self.p.capacity[dest]:
                         if g > best:
