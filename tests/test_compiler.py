@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from qiskit import QuantumCircuit
 from qiskit.quantum_info import Operator
 
+from qorch.bench.circuits import qft, uniform
 from qorch.compile.compiler import Compilation, InfeasibleError, compile_circuit
 from qorch.compile.distribute import distribute
 from qorch.compile.placement import Placement
@@ -22,7 +23,6 @@ from qorch.compile.prepare import expansion, prepare
 from qorch.compile.problem import PlacementProblem
 from qorch.gates import GATES, diagonal_on
 from qorch.ir import Circuit, Condition, Operation, Register
-from qorch.testing.compile_contract import qft, uniform
 from qorch.testing.generators import circuits
 from qorch.testing.plan_checks import plan_problems
 from qorch.topology import topology_from_dict
@@ -275,7 +275,7 @@ SCRIPT = """
 import json, sys
 from qorch.plugins import PluginSystem
 from qorch.compile.compiler import compile_circuit
-from qorch.testing.compile_contract import qft, uniform
+from qorch.bench.circuits import qft, uniform
 plan = compile_circuit(qft(7), uniform(3, 3), plugins=PluginSystem(), strategy=sys.argv[1], seed=11)
 print(plan.digest())
 """

@@ -60,14 +60,14 @@ GOOD_PACK = """
 
     @hookimpl
     def qorch_register_cost_models(register):
-        register("fidelity-only", FidelityOnly, options=FidelityOnlyOptions)
+        register("pack-fidelity", FidelityOnly, options=FidelityOnlyOptions)
 """
 
 
 def test_a_pip_installed_pack_is_listed_with_its_distribution(site):
     site("qorch-goodpack", "1.2.3", "goodpack", "goodpack_mod", GOOD_PACK)
     plugins = PluginSystem()
-    impl = plugins.get("cost_model", "fidelity-only")
+    impl = plugins.get("cost_model", "pack-fidelity")
     assert (impl.distribution, impl.version, impl.plugin) == ("qorch-goodpack", "1.2.3", "goodpack")
     assert impl.summary == "Cost is the fidelity risk alone."
     listed = plugins.describe()
@@ -78,17 +78,17 @@ def test_a_pip_installed_pack_is_listed_with_its_distribution(site):
 
 def test_options_come_from_the_plugins_table_and_are_checked(site):
     site("qorch-goodpack", "1.2.3", "goodpack", "goodpack_mod", GOOD_PACK)
-    settings = Settings(plugin_options={"cost_model": {"fidelity-only": {"weight": 2.5}}})
+    settings = Settings(plugin_options={"cost_model": {"pack-fidelity": {"weight": 2.5}}})
     plugins = PluginSystem(settings)
     plugins.check_config()
-    model = plugins.create("cost_model", "fidelity-only")
+    model = plugins.create("cost_model", "pack-fidelity")
     assert model.options.weight == 2.5
-    bad = Settings(plugin_options={"cost_model": {"fidelity-only": {"weight": "x", "w": 1}}})
+    bad = Settings(plugin_options={"cost_model": {"pack-fidelity": {"weight": "x", "w": 1}}})
     with pytest.raises(ConfigError) as info:
         PluginSystem(bad).check_config()
     assert info.value.problems == [
-        "plugins.cost_model.fidelity-only.w: unknown option; FidelityOnlyOptions has weight",
-        "plugins.cost_model.fidelity-only.weight = 'x': expected a number",
+        "plugins.cost_model.pack-fidelity.w: unknown option; FidelityOnlyOptions has weight",
+        "plugins.cost_model.pack-fidelity.weight = 'x': expected a number",
     ]
 
 
@@ -96,7 +96,7 @@ def test_a_broken_pack_is_reported_and_the_others_still_load(site):
     site("qorch-brokenpack", "0.1", "brokenpack", "brokenpack_mod", "import not_a_module_xyz\n")
     site("qorch-goodpack", "1.2.3", "goodpack", "goodpack_mod", GOOD_PACK)
     plugins = PluginSystem()
-    assert plugins.get("cost_model", "fidelity-only")
+    assert plugins.get("cost_model", "pack-fidelity")
     assert plugins.get("store", "sqlite")
     (broken,) = plugins.broken
     assert (broken.plugin, broken.distribution, broken.stage) == (

@@ -9,11 +9,11 @@ import sys
 
 import pytest
 
+from qorch.bench.circuits import qft, uniform
 from qorch.compile.compiler import compile_circuit
 from qorch.config import Settings
 from qorch.errors import ConfigError
 from qorch.plugins import PluginSystem
-from qorch.testing.compile_contract import qft, uniform
 from qorch.testing.plan_checks import plan_problems
 from tests.conftest import REPO
 

@@ -14,40 +14,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from qorch.bench.circuits import qft, uniform
 from qorch.compile.compiler import compile_circuit
 from qorch.compile.cost import CostTerms
-from qorch.ir import Circuit, Operation, Register
 from qorch.testing.generators import circuits, topologies
 from qorch.testing.plan_checks import plan_problems
-from qorch.topology import topology_from_dict
-
-
-def qft(n: int) -> Circuit:
-    """The textbook QFT on ``n`` qubits (no final swaps), measured."""
-    ops = []
-    for i in range(n):
-        ops.append(Operation("h", [i]))
-        ops.extend(
-            Operation("cp", [j, i], params=[math.pi / 2 ** (j - i)]) for j in range(i + 1, n)
-        )
-    ops.extend(Operation("measure", [i], [i]) for i in range(n))
-    return Circuit([Register("q", n)], [Register("c", n)], ops)
-
-
-def uniform(k: int, capacity: int, all_to_all: bool = True) -> object:
-    """``k`` identical nodes, all-to-all or in a line."""
-    gates = {"h": 0.999, "cx": 0.99, "cp": 0.99, "rz": 0.9999, "measure": 0.98}
-    data: dict = {
-        "nodes": [{"name": f"n{i}", "qubits": capacity, "gates": gates} for i in range(k)]
-    }
-    if all_to_all:
-        data["network"] = {"all_to_all": True, "link_fidelity": 0.97, "link_latency_ms": 1.0}
-    else:
-        data["links"] = [
-            {"a": f"n{i}", "b": f"n{i + 1}", "fidelity": 0.97, "latency_ms": 1.0}
-            for i in range(k - 1)
-        ]
-    return topology_from_dict(data)
 
 
 class StrategyContract:

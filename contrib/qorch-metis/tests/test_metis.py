@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 
+from qorch.bench.circuits import qft, uniform
 from qorch.compile.compiler import compile_circuit
 from qorch.plugins import PluginSystem
-from qorch.testing.compile_contract import qft, uniform
 from qorch.testing.plan_checks import plan_problems
 
 
