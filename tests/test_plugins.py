@@ -71,7 +71,9 @@ def test_a_pip_installed_pack_is_listed_with_its_distribution(site):
     assert (impl.distribution, impl.version, impl.plugin) == ("qorch-goodpack", "1.2.3", "goodpack")
     assert impl.summary == "Cost is the fidelity risk alone."
     listed = plugins.describe()
-    assert listed["kinds"]["cost_model"][0]["distribution"] == "qorch-goodpack"
+    by_name = {i["name"]: i for i in listed["kinds"]["cost_model"]}
+    assert by_name["pack-fidelity"]["distribution"] == "qorch-goodpack"
+    assert by_name["weighted"]["distribution"] == "qorch"
     assert listed["kinds"]["store"][0]["distribution"] == "qorch-sqlite"
     assert listed["kinds"]["parser"][0]["distribution"] == "qorch"
 
