@@ -30,6 +30,28 @@ def qft(n: int) -> Circuit:
     return _measured(n, ops)
 
 
+def qft_cx(n: int) -> Circuit:
+    """QFT with every controlled phase written as two ``cx`` and three phase gates.
+
+    Each ``cx`` acts non-diagonally on its target, ending that qubit's run — how QFT
+    looks after a transpiler has lowered ``cp``; shares serve fewer gates.
+    """
+    ops = []
+    for op in qft(n).operations:
+        if op.name != "cp":
+            ops.append(op)
+            continue
+        (a, b), (theta,) = op.qubits, op.params
+        ops += [
+            Operation("p", [a], params=[theta / 2]),
+            Operation("cx", [a, b]),
+            Operation("p", [b], params=[-theta / 2]),
+            Operation("cx", [a, b]),
+            Operation("p", [b], params=[theta / 2]),
+        ]
+    return Circuit([Register("q", n)], [Register("c", n)], ops)
+
+
 def ghz(n: int) -> Circuit:
     """GHZ state preparation by a CNOT chain, measured."""
     return _measured(n, [Operation("h", [0])] + [Operation("cx", [i, i + 1]) for i in range(n - 1)])

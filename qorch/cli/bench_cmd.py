@@ -22,4 +22,17 @@ def run(args: argparse.Namespace) -> int:
             f"{'met' if data['meets_target'] else 'NOT met'}"
         )
         print(f"written to {data['file']}")
+    elif args.action == "compile":
+        from qorch.bench.compile_bench import run as compile_bench
+        from qorch.cli.app import started
+
+        with started(args, role="bench") as app:
+            results = compile_bench(
+                app.plugins, args.out, quick=args.quick, progress=lambda m: print(m, flush=True)
+            )
+        print(
+            "geometric mean ebits: "
+            + ", ".join(f"{s} {v:.2f}" for s, v in results["geomean_ebits"].items())
+        )
+        print(f"written to {args.out}/compile.json and {args.out}/compile.md")
     return 0

@@ -141,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     cs = bsub.add_parser("cli-startup", parents=[common], help="time `qorch --help`")
     cs.add_argument("--runs", type=int, default=30, metavar="N", help="timed runs (default 30)")
     cs.add_argument("--out", default="bench/results", metavar="DIR", help="results directory")
+    cb = bsub.add_parser("compile", parents=[common], help="compile latency and ebits")
+    cb.add_argument("--quick", action="store_true", help="fewer repeats and sizes")
+    cb.add_argument("--out", default="bench/results", metavar="DIR", help="results directory")
     return parser
 
 

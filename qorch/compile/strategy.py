@@ -145,6 +145,9 @@ def feasible_assignment(problem: PlacementProblem) -> list[int] | None:
     Augmenting paths over node slots (a bipartite b-matching), so it finds one whenever
     one exists.
     """
+    first_fit = fill_unused(problem, [None] * problem.num_qubits)
+    if first_fit is not None:
+        return first_fit
     owner: dict[tuple[int, int], int] = {}  # (node, slot) -> qubit
     where: list[int | None] = [None] * problem.num_qubits
 
