@@ -28,6 +28,8 @@ demo: $(STAMP)
 	$(BIN)/qorch parse examples/circuits/*.qasm
 	$(BIN)/qorch parse --emit qasm3 examples/circuits/bell.qasm
 	$(BIN)/qorch parse examples/invalid/broken_index.qasm || true
+	$(BIN)/qorch compile examples/circuits/*.qasm --topology examples/topologies/small-world-10.toml
+	$(BIN)/qorch compile examples/circuits/qft4.qasm --topology examples/topologies/four-heterogeneous.toml --strategy teleport --json
 	$(BIN)/qorch db --data-dir $(DEMO_DIR) upgrade
 	$(BIN)/qorch db --data-dir $(DEMO_DIR) status
 
@@ -41,6 +43,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/qorch bench cli-startup
+	$(BIN)/qorch bench compile
 
 clean:
 	rm -rf $(VENV) .coverage .hypothesis
