@@ -50,6 +50,7 @@ def test_use_cancel_and_expiry():
     assert book.use(r.reservation_id, 10.0).state == "USED"
     assert book.use(r.reservation_id, 11.0).state == "USED"  # idempotent
     assert book.cancel(r.reservation_id) is None  # in use: it cannot be cancelled
+    assert [x.reservation_id for x in book.release_expired(15.0)] == [r.reservation_id]
     unused = ask(book, 1, 20.0, 1.0)
     assert book.release_expired(22.5) == []  # within the grace period
     released = book.release_expired(23.0)
