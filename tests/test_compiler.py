@@ -309,3 +309,39 @@ def test_different_seeds_may_differ_but_each_is_reproducible(plugins):
     a = compile_circuit(qft(8), uniform(4, 3), plugins=plugins, seed=1)
     b = compile_circuit(qft(8), uniform(4, 3), plugins=plugins, seed=1)
     assert a.digest() == b.digest() and a.seed == 1
+
+
+def test_classical_dependencies_between_unlinked_nodes_go_through_the_coordinator(plugins):
+    # q0 and q1 never interact, so nodes without a link can hold them; the conditioned x
+    # waits for the measurement's bit, relayed at the slowest link latency of the network
+    gates = {"x": 0.999, "measure": 0.99}
+    topology = topology_from_dict(
+        {
+            "nodes": [{"name": n, "qubits": 1, "gates": gates} for n in ("a", "b", "c")],
+            "links": [{"a": "b", "b": "c", "fidelity": 0.97, "latency_ms": 4.0}],
+        }
+    )
+    ops = [
+        Operation("x", [0]),
+        Operation("measure", [0], [0]),
+        Operation("x", [1], condition=Condition([0], 1, "c")),
+        Operation("x", [2]),
+    ]
+    circuit = Circuit([Register("q", 3)], [Register("c", 1)], ops)
+    plan = compile_circuit(circuit, topology, plugins=plugins, strategy="greedy")
+    assert plan_problems(plan, topology) == []
+    assert len({plan.initial_placement[0], plan.initial_placement[1]}) == 2
+    assert math.isfinite(plan.estimated_duration_ms) and plan.estimated_duration_ms >= 4.0
+
+
+def test_teleport_starts_from_a_partition_with_its_own_configured_options():
+    from qorch.config import Settings
+    from qorch.plugins import PluginSystem
+
+    table = {"teleport": {"static_restarts": 0, "static_passes": 2}}
+    plugins = PluginSystem(Settings(plugin_options={"placement": table}))
+    teleport = plugins.create("placement", "teleport")
+    assert (teleport.static.options.restarts, teleport.static.options.passes) == (0, 2)
+    topology = uniform(3, 4)
+    with_options = compile_circuit(qft(9), topology, plugins=plugins, strategy="teleport", seed=3)
+    assert plan_problems(with_options, topology) == []

@@ -29,7 +29,11 @@ from qorch.compile.strategy import (
 
 
 def greedy_assignment(problem: PlacementProblem, objective: Objective) -> list[int] | None:
-    """Qubits in order of first use, each to the node holding most of its partners."""
+    """Qubits in order of first use, each to the node holding most of its partners.
+
+    Qubits that interact (directly or through others) stay in one connected part of the
+    network: the first of a group goes where the whole group fits, if anywhere does.
+    """
     counts = interaction_counts(problem)
     order: list[int] = []
     for op in problem.ops:
@@ -37,13 +41,24 @@ def greedy_assignment(problem: PlacementProblem, objective: Objective) -> list[i
             if q not in order:
                 order.append(q)
     order += [q for q in range(problem.num_qubits) if q not in order]
+    group = _interaction_groups(problem.num_qubits, counts)
+    group_size = [group.count(g) for g in range(problem.num_qubits)]
+    component = problem.network.component
     where: list[int | None] = [None] * problem.num_qubits
     load = [0] * problem.k
+    group_home: dict[int, int] = {}  # interaction group -> network component
     for q in order:
+        free = [j for j in problem.eligible[q] if load[j] < problem.capacity[j]]
+        home = group_home.get(group[q])
+        if home is None:
+            room: dict[int, int] = {}
+            for j in range(problem.k):
+                room[component[j]] = room.get(component[j], 0) + problem.capacity[j] - load[j]
+            fitting = [j for j in free if room[component[j]] >= group_size[group[q]]]
+        else:
+            fitting = [j for j in free if component[j] == home]
         best, best_key = None, None
-        for j in problem.eligible[q]:
-            if load[j] >= problem.capacity[j]:
-                continue
+        for j in fitting or free:
             together = sum(c for p, c in counts[q].items() if where[p] == j)
             key = (
                 objective.ebit_weight * together + objective.logf_weight * problem.local_logf[q][j],
@@ -56,7 +71,24 @@ def greedy_assignment(problem: PlacementProblem, objective: Objective) -> list[i
             return None
         where[q] = best
         load[best] += 1
+        group_home.setdefault(group[q], component[best])
     return where  # type: ignore[return-value]
+
+
+def _interaction_groups(n: int, counts: list[dict[int, int]]) -> list[int]:
+    """Connected components of the interaction graph: the smallest qubit of each."""
+    group = list(range(n))
+    for q in range(n):
+        if group[q] != q:
+            continue
+        stack = [q]
+        while stack:
+            u = stack.pop()
+            for v in counts[u]:
+                if group[v] == v and v != q and v > q:
+                    group[v] = q
+                    stack.append(v)
+    return group
 
 
 def random_assignment(problem: PlacementProblem, rng: random.Random) -> list[int] | None:
@@ -147,6 +179,16 @@ class TeleportOptions:
         validator=attrs.validators.ge(1),
         metadata={"doc": "most local-search passes per slice"},
     )
+    static_restarts: int = attrs.field(
+        default=PartitionOptions().restarts,
+        validator=attrs.validators.ge(0),
+        metadata={"doc": "restarts of the static partition it starts from"},
+    )
+    static_passes: int = attrs.field(
+        default=PartitionOptions().passes,
+        validator=attrs.validators.ge(1),
+        metadata={"doc": "local-search passes per start of that static partition"},
+    )
 
 
 class Teleport:
@@ -154,7 +196,9 @@ class Teleport:
 
     def __init__(self, options: TeleportOptions | None = None) -> None:
         self.options = options or TeleportOptions()
-        self.static = Partition(PartitionOptions())
+        self.static = Partition(
+            PartitionOptions(self.options.static_restarts, self.options.static_passes)
+        )
 
     def slices(self, problem: PlacementProblem) -> list[int]:
         """Start operation of each slice: a new slice every ``slice_gates`` 2-qubit gates."""

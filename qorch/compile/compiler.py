@@ -170,7 +170,8 @@ class Compilation:
         """Distribute, fragment and estimate ``placement``."""
         dist = distribute(self.problem, placement)
         if not dist.reachable:
-            terms = CostTerms(math.inf, 1.0, UNREACHABLE, 0)
+            missing = sum(x.hops >= UNREACHABLE for x in (*dist.shares, *dist.moves))
+            terms = CostTerms(0.0, 1.0, 0, 0, unreachable=missing)
             return Realized(placement, dist, (), (), (), terms)
         frags = tuple(build_fragments(self.problem, dist))
         ops = self.problem.ops
@@ -343,7 +344,9 @@ class Compilation:
             cond = {"clbits": list(op.condition.clbits), "value": op.condition.value}
         native: tuple[dict[str, Any], ...] = ()
         if op.name not in self.gates[node].basis:
-            gates = self.gates[node].native(op.name, op.params) or ()
+            gates = self.gates[node].native(op.name, op.params)
+            if gates is None:  # pragma: no cover - eligibility guarantees a translation
+                raise RuntimeError(f"{self.network.names[node]} cannot run {op.name}")
             native = tuple(
                 {"name": n, "qubits": [op.qubits[i] for i in qs], "params": list(ps)}
                 for n, qs, ps in gates

@@ -20,13 +20,17 @@ class CostTerms:
 
     ``latency_ms``: estimated makespan (critical path of fragment durations and link
     latencies); ``fidelity_risk``: 1 − estimated fidelity; ``ebits``: entanglement overhead;
-    ``moves``: how many of the ebits were spent on teleporting qubits.
+    ``moves``: how many of the ebits were spent on teleporting qubits; ``unreachable``:
+    interactions between nodes with no link path — a placement with any has no plan, and
+    :class:`~qorch.compile.strategy.Objective` ranks it below every plan without asking
+    the cost model.
     """
 
     latency_ms: float
     fidelity_risk: float
     ebits: int
     moves: int = 0
+    unreachable: int = 0
 
     @property
     def estimated_fidelity(self) -> float:

@@ -42,6 +42,12 @@ class Network:
         self.paths: list[list[list[int] | None]] = [[None] * k for _ in range(k)]
         for src in range(k):
             self._shortest_from(src, neighbours)
+        #: classical latency between nodes with no link path (see :meth:`path_latency_ms`)
+        self.relay_latency_ms = max((lk.latency_ms for lk in self.links.values()), default=1.0)
+        #: connected component of each node (nodes in different ones cannot share ebits)
+        self.component = [
+            min(j for j in range(k) if self.hops[i][j] < UNREACHABLE) for i in range(k)
+        ]
         #: every pair of nodes one hop apart (all-to-all): lets search count distinct nodes
         self.uniform = all(self.hops[a][b] == 1 for a in range(k) for b in range(k) if a != b)
 
@@ -75,10 +81,14 @@ class Network:
         return math.prod(self.links[(u, v)].fidelity for u, v in itertools.pairwise(path))
 
     def path_latency_ms(self, a: int, b: int) -> float:
-        """Sum of link latencies along the path (classical messages follow it too)."""
+        """Sum of link latencies along the path (classical messages follow it too).
+
+        Nodes with no link path still talk classically, through the coordinator: that
+        costs the slowest link latency of the network (1 ms if it has no links).
+        """
         path = self.paths[a][b]
         if path is None:
-            return math.inf
+            return self.relay_latency_ms
         return sum(self.links[(u, v)].latency_ms for u, v in itertools.pairwise(path))
 
     def path_names(self, a: int, b: int) -> list[str]:

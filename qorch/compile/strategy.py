@@ -8,6 +8,7 @@ qubit on one of its eligible nodes; all randomness must come from ``rng`` (NFR-0
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Iterable
 from typing import Protocol, runtime_checkable
@@ -15,6 +16,9 @@ from typing import Protocol, runtime_checkable
 from qorch.compile.cost import CostModel, CostTerms
 from qorch.compile.placement import Placement
 from qorch.compile.problem import PlacementProblem
+
+#: cost of one interaction between nodes with no link path (above any plan's cost)
+UNREACHABLE_COST = 1e15
 
 
 @runtime_checkable
@@ -62,12 +66,25 @@ class Objective:
         return self._cache[placement]
 
     def cost(self, placement: Placement) -> float:
-        """Exact cost of ``placement`` under the configured model."""
-        return self.model.cost(self.terms(placement))
+        """Exact cost of ``placement`` under the configured model.
+
+        A placement with unreachable interactions has no plan: it costs
+        :data:`UNREACHABLE_COST` per such interaction, more than any plan.
+        """
+        terms = self.terms(placement)
+        if terms.unreachable:
+            return UNREACHABLE_COST * terms.unreachable
+        return self.model.cost(terms)
 
     def calibrate(self, reference: Placement) -> None:
-        """Linearise the model around ``reference`` (finite differences)."""
+        """Linearise the model around ``reference`` (finite differences).
+
+        An unreachable reference, or a model whose slopes are not finite there, leaves
+        the weights as they were (initially: one per ebit, none for fidelity).
+        """
         t = self.terms(reference)
+        if t.unreachable:
+            return
         base = self.model.cost(t)
         fidelity = 1.0 - t.fidelity_risk
         eps = 1e-4
@@ -75,19 +92,23 @@ class Objective:
         latency_slope = self.model.cost(_with(t, latency=t.latency_ms + 1.0)) - base
         ebit_slope = self.model.cost(_with(t, ebits=t.ebits + 1)) - base
         # one more ebit also costs link fidelity and link latency
-        self.ebit_weight = (
+        ebit_weight = (
             ebit_slope
             - risk_slope * fidelity * self.link_logf
             + latency_slope * self.link_latency_ms
         )
-        self.logf_weight = risk_slope * fidelity
+        logf_weight = risk_slope * fidelity
+        if math.isfinite(ebit_weight) and math.isfinite(logf_weight):
+            self.ebit_weight, self.logf_weight = ebit_weight, logf_weight
 
     def best(self, candidates: Iterable[Placement]) -> Placement:
-        """The cheapest candidate (the first among equals)."""
+        """The cheapest candidate (the first among equals; a NaN cost counts as infinite)."""
         best: Placement | None = None
         best_cost = 0.0
         for placement in candidates:
             c = self.cost(placement)
+            if math.isnan(c):
+                c = math.inf
             if best is None or c < best_cost - 1e-12:
                 best, best_cost = placement, c
         if best is None:

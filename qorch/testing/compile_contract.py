@@ -17,8 +17,10 @@ from hypothesis import strategies as st
 from qorch.bench.circuits import qft, uniform
 from qorch.compile.compiler import compile_circuit
 from qorch.compile.cost import CostTerms
-from qorch.testing.generators import circuits, topologies
+from qorch.ir import Circuit, Operation, Register
+from qorch.testing.generators import circuits, split_topologies, topologies
 from qorch.testing.plan_checks import plan_problems
+from qorch.topology import topology_from_dict
 
 
 class StrategyContract:
@@ -55,6 +57,44 @@ class StrategyContract:
         assert plan_problems(plan, topology) == []
         again = compile_circuit(circuit, topology, plugins=plugins, strategy=strategy, seed=seed)
         assert plan.digest() == again.digest()
+
+    def test_interacting_qubits_stay_in_one_connected_part(self, plugins, strategy):
+        # a-b linked, c cut off (its link degraded) but largest: the 4-qubit chain fits
+        # only on a+b, which needs one ebit; putting any of it on c has no plan at all.
+        gates = {"h": 0.999, "cx": 0.99, "measure": 0.98}
+        link = {"fidelity": 0.97, "latency_ms": 1.0}
+        topology = topology_from_dict(
+            {
+                "nodes": [
+                    {"name": "a", "qubits": 2, "gates": gates},
+                    {"name": "b", "qubits": 2, "gates": gates},
+                    {"name": "c", "qubits": 3, "gates": gates},
+                ],
+                "links": [
+                    {"a": "a", "b": "b", **link},
+                    {"a": "b", "b": "c", **link, "degraded": True},
+                ],
+            }
+        )
+        ops = [Operation("h", [0])] + [Operation("cx", [i, i + 1]) for i in range(3)]
+        chain = Circuit([Register("q", 4)], [], ops)
+        for seed in range(4):
+            plan = compile_circuit(chain, topology, plugins=plugins, strategy=strategy, seed=seed)
+            assert plan_problems(plan, topology) == []
+            assert sorted(plan.initial_placement) == ["a", "a", "b", "b"] and plan.ebits == 1
+
+    @settings(
+        max_examples=15,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(st.data())
+    def test_disconnected_networks_still_give_plans(self, plugins, strategy, data):
+        circuit = data.draw(circuits())
+        topology = data.draw(split_topologies(circuit.num_qubits))
+        seed = data.draw(st.integers(0, 2**16))
+        plan = compile_circuit(circuit, topology, plugins=plugins, strategy=strategy, seed=seed)
+        assert plan_problems(plan, topology) == []
 
 
 class CostModelContract:

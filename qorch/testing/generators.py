@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import attrs
 from hypothesis import strategies as st
 
 from qorch.gates import GATES
@@ -86,3 +87,15 @@ def topologies(draw, qubits: int, max_nodes: int = 4) -> Topology:
             for i in range(k - 1)
         ]
     return topology_from_dict(data)
+
+
+@st.composite
+def split_topologies(draw, qubits: int) -> Topology:
+    """A network in two disconnected parts: a linked part that holds all ``qubits`` and a
+    part with no link to it (larger, so a strategy that ignores links is drawn to it)."""
+    left = draw(topologies(qubits, max_nodes=3))
+    right = draw(topologies(qubits, max_nodes=3))
+    renamed = {n.name: "x" + n.name for n in right.nodes}
+    nodes = [attrs.evolve(n, name=renamed[n.name], qubits=n.qubits + 1) for n in right.nodes]
+    links = [attrs.evolve(lk, a=renamed[lk.a], b=renamed[lk.b]) for lk in right.links]
+    return Topology((*left.nodes, *nodes), (*left.links, *links))

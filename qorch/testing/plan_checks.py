@@ -5,9 +5,11 @@ compiler guarantees is a topological order — tracking where every qubit lives,
 returns every violated invariant: each prepared operation in exactly one fragment; the
 fragment DAG acyclic with dependencies on earlier fragments only; every operation's
 qubits at its node, or shared there by an entangle fragment that serves it on a side
-where the gate is diagonal; every op-DAG dependency kept; capacities respected in every
-time slice; ebits equal to the hops of the entangles and teleports. Contract tests run it on
-plans from every installed strategy and cost model.
+where the gate is diagonal; no operation acting non-diagonally on a qubit (``h``, a
+measurement, the target of ``cx``) while a share of it is open; every op-DAG dependency
+kept, clbit write-after-read included; capacities respected in every time slice; ebits
+equal to the hops of the entangles and teleports. Contract tests run it on plans from
+every installed strategy and cost model.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ def plan_problems(plan: Plan, topology: Topology) -> list[str]:
     ebits = 0
     last_fragment_of_qubit: dict[int, str] = {}
     last_write: dict[int, str] = {}
+    reads_since_write: dict[int, list[str]] = {}
     ancestors: dict[str, set[str]] = {}
     for f in plan.fragments:
         anc: set[str] = set()
@@ -99,6 +102,12 @@ def plan_problems(plan: Plan, topology: Topology) -> list[str]:
             diag = diagonal_on(op.name) if op.name in GATES else (False,) * len(op.qubits)
             for pos, q in enumerate(op.qubits):
                 if home[q] == node:
+                    open_on = sorted(n for (qq, n) in shares if qq == q)
+                    if open_on and not diag[pos]:
+                        problems.append(
+                            f"{f.id}: op {op.index} ({op.name}) acts non-diagonally on qubit "
+                            f"{q} while it is shared with {', '.join(open_on)}"
+                        )
                     continue
                 if f.id not in shares.get((q, node), set()):
                     problems.append(
@@ -116,7 +125,12 @@ def plan_problems(plan: Plan, topology: Topology) -> list[str]:
             for c in [*reads, *op.clbits]:
                 needs(last_write.get(c), f"clbit {c}")
             for c in op.clbits:
+                for reader in reads_since_write.get(c, []):
+                    needs(reader, f"clbit {c} is read there before this write")
                 last_write[c] = f.id
+                reads_since_write[c] = []
+            for c in reads:
+                reads_since_write.setdefault(c, []).append(f.id)
     if shares:
         problems.append(f"shares never ended: {sorted(shares)}")
     if ebits != plan.ebits:

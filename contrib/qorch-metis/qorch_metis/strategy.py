@@ -5,7 +5,10 @@ Edge weights come from qorch's proxy hypergraph: a run shared with ``m`` partner
 many gates) weighs less per partner than a lone gate. Target part weights are the node
 capacities. METIS balances only approximately and knows nothing of gate sets, so the
 result is repaired (qubits on full or ineligible nodes move to the eligible node with
-room that costs least) and, by default, refined with qorch's local search.
+room that costs least) and, by default, refined with qorch's local search. METIS also
+knows nothing of links: on a network in several disconnected parts, a partition that
+puts interacting qubits in different parts has no plan, and then qorch's greedy start
+(which keeps interacting qubits in one part) is refined and used instead.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import random
 import attrs
 import pymetis
 
+from qorch.builtin.strategies import greedy_assignment
 from qorch.compile.placement import Placement
 from qorch.compile.problem import PlacementProblem
 from qorch.compile.search import LocalSearch
@@ -87,6 +91,18 @@ class Metis:
             where = self._repair(problem, objective, list(parts))
         assert where is not None
         objective.calibrate(Placement.static(where))
+        placement = self._refined(problem, objective, where, rng)
+        if objective.terms(placement).unreachable:
+            start = greedy_assignment(problem, objective)
+            if start is not None:
+                placement = objective.best(
+                    [placement, self._refined(problem, objective, start, rng)]
+                )
+        return placement
+
+    def _refined(
+        self, problem: PlacementProblem, objective: Objective, where: list[int], rng: random.Random
+    ) -> Placement:
         if self.options.refine:
             search = LocalSearch(problem, objective, where)
             search.refine(rng, self.options.passes)
