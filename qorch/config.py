@@ -98,6 +98,47 @@ class CompilerSettings:
 
 
 @attrs.frozen
+class NetworkSettings:
+    """Service nodes and how the coordinator reaches them (FR-001, FR-002, FR-005, FR-014)."""
+
+    transport: str = setting("libp2p", "transport, by name (see `qorch plugins`)")
+    listen: str = setting("/ip4/127.0.0.1/tcp/0", "multiaddr a node or coordinator listens on")
+    bootstrap: list[str] = setting([], "multiaddrs (with /p2p/<peer-id>) to join through")
+    mdns: bool = setting(False, "also find peers by mDNS on the local network")
+    advert_ttl_s: float = setting(
+        10.0, "seconds an advert stays valid; then its node is unavailable", ge=0.1
+    )
+    refresh_s: float = setting(
+        3.0, "seconds between a node's heartbeat adverts (changes go out at once)", ge=0.05
+    )
+    max_clock_skew_s: float = setting(
+        5.0, "adverts stamped further in the future than this are rejected", ge=0.0
+    )
+    max_advert_bytes: int = setting(65_536, "largest advert accepted, in bytes", ge=256)
+    max_message_bytes: int = setting(
+        4_194_304, "largest request or response on the wire, in bytes", ge=1024
+    )
+    request_timeout_s: float = setting(5.0, "timeout of one request to a node", ge=0.01)
+
+
+@attrs.frozen
+class QualitySettings:
+    """Quality monitoring (FR-008): below these a node or link is degraded."""
+
+    min_node_fidelity: float = setting(
+        0.9, "lowest reported two-qubit gate fidelity of a healthy node", ge=0.0, le=1.0
+    )
+    min_link_fidelity: float = setting(
+        0.8, "lowest reported link (ebit) fidelity of a healthy link", ge=0.0, le=1.0
+    )
+    max_link_failure_rate: float = setting(
+        0.5, "highest share of failed or timed-out calls to a node over the window", ge=0.0, le=1.0
+    )
+    max_rtt_ms: float = setting(250.0, "highest median round trip to a healthy node", ge=0.0)
+    window: int = setting(20, "recent calls per node the failure rate and RTT look at", ge=1)
+
+
+@attrs.frozen
 class StoreSettings:
     """Persistence (FR-010)."""
 
@@ -121,6 +162,8 @@ class Settings:
     limits: LimitsSettings = attrs.field(factory=LimitsSettings)
     logging: LoggingSettings = attrs.field(factory=LoggingSettings)
     compiler: CompilerSettings = attrs.field(factory=CompilerSettings)
+    network: NetworkSettings = attrs.field(factory=NetworkSettings)
+    quality: QualitySettings = attrs.field(factory=QualitySettings)
     store: StoreSettings = attrs.field(factory=StoreSettings)
     plugins: PluginsSettings = attrs.field(factory=PluginsSettings)
     plugin_options: dict[str, dict[str, dict[str, Any]]] = attrs.field(factory=dict)

@@ -39,7 +39,7 @@ KINDS: tuple[Kind, ...] = (
         "placement strategies",
         selector="compiler.placement",
     ),
-    Kind("transport", "qorch_register_transports", "transports"),
+    Kind("transport", "qorch_register_transports", "transports", selector="network.transport"),
     Kind("fallback", "qorch_register_fallback_policies", "fallback policies"),
     Kind("store", "qorch_register_stores", "stores", selector="store.backend"),
     Kind("node_type", "qorch_register_node_types", "node types"),

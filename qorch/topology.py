@@ -226,6 +226,22 @@ def topology_from_dict(data: dict[str, Any], source: str = "topology") -> Topolo
     return Topology(nodes, links)
 
 
+def parse_gates(raw: Any, path: str = "gates") -> tuple[dict[str, GateSpec], list[str]]:
+    """Gate specs from a ``gate -> fidelity | {fidelity, duration_ns}`` table, and every
+    problem found (paths start with ``path``); ``measure`` and ``reset`` are added."""
+    check = _Checker()
+    gates: dict[str, GateSpec] = {}
+    if not isinstance(raw, dict) or not raw:
+        return {}, [f"{path}: expected a table of gate name -> fidelity"]
+    for gname in sorted(raw):
+        spec = _gate(check, f"{path}.{gname}", gname, raw[gname], DEFAULT_DURATIONS_NS)
+        if spec is not None:
+            gates[gname] = spec
+    for extra in NON_GATES:
+        gates.setdefault(extra, GateSpec(1.0, DEFAULT_DURATIONS_NS[f"{extra}_ns"]))
+    return dict(sorted(gates.items())), check.problems
+
+
 def _node(check: _Checker, path: str, raw: Any, defaults: dict[str, float]) -> NodeSpec | None:
     if not isinstance(raw, dict):
         check.problems.append(f"{path}: expected a table")

@@ -1,0 +1,1 @@
+"""The coordinator: node registry, job runtime and API (DESIGN §2)."""

@@ -1,0 +1,262 @@
+"""Advertisements (FR-001) and the node registry (FR-002, FR-008), without a network."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from qorch.config import NetworkSettings, QualitySettings
+from qorch.coordinator.node_registry import NodeRegistry
+from qorch.node.advert import (
+    REASONS,
+    AdvertError,
+    LinkQuality,
+    advert_for,
+    decode_advert,
+)
+from qorch.topology import topology_from_dict
+
+T0 = 1_800_000_000.0
+SPECS = topology_from_dict(
+    {
+        "nodes": [
+            {"name": "a", "qubits": 8, "gates": {"h": 0.999, "cx": 0.99}},
+            {"name": "b", "qubits": 4, "gates": {"h": 0.999, "cz": 0.95}, "node_type": "ion"},
+            {"name": "c", "qubits": 2, "gates": {"h": 0.999, "cx": 0.85}},
+        ]
+    }
+).nodes
+A, B, C = SPECS
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def advert(spec=A, *, peer=None, at=T0, seq=1, ttl=10.0, links=(), availability="available"):
+    return advert_for(
+        spec,
+        peer_id=peer or f"peer-{spec.name}",
+        timestamp=at,
+        sequence=seq,
+        ttl_s=ttl,
+        addresses=(f"/ip4/127.0.0.1/tcp/4000/p2p/peer-{spec.name}",),
+        links=links,
+        availability=availability,
+    )
+
+
+def decode(data, now=T0, sender=None):
+    return decode_advert(
+        data, now=now, max_bytes=65536, max_age_s=10.0, max_skew_s=5.0, sender=sender
+    )
+
+
+def registry(clock=None, samples=None):
+    return NodeRegistry(
+        NetworkSettings(),
+        QualitySettings(),
+        clock=clock or Clock(),
+        on_quality=samples.append if samples is not None else None,
+    )
+
+
+# -- the schema ---------------------------------------------------------------------------
+
+
+def test_an_advert_survives_its_wire_form():
+    original = advert(B, links=(LinkQuality("a", 0.97, 1.5),))
+    back = decode(original.encode(), sender="peer-b")
+    assert back == original
+    wire = json.loads(original.encode())
+    for field in ("node_id", "service_type", "fidelity", "qubit_range", "availability"):
+        assert field in wire  # FR-001's fields, by name
+    assert wire["timestamp"] == T0 and wire["version"] == "1.0"
+    assert wire["fidelity"] == 0.95  # the worst two-qubit gate
+
+
+def mutated(**changes):
+    data = json.loads(advert().encode())
+    for key, value in changes.items():
+        if value is None:
+            del data[key]
+        else:
+            data[key] = value
+    return json.dumps(data).encode()
+
+
+@pytest.mark.parametrize(
+    ("data", "reason", "where"),
+    [
+        (b"x" * 70_000, "oversized", ""),
+        (b"\xff\xfe", "malformed", ""),
+        (b"[1, 2]", "malformed", ""),
+        (mutated(schema="other"), "schema", "schema"),
+        (mutated(version="2.0"), "version", "version"),
+        (mutated(version="one"), "schema", "version"),
+        (mutated(node_id=None), "schema", "node_id"),
+        (mutated(qubit_range=[5, 2]), "schema", "qubit_range"),
+        (mutated(services={"cx": 1.5}), "schema", "services.cx"),
+        (mutated(services={"frobnicate": 0.9}), "schema", "services.frobnicate"),
+        (mutated(links=[{"node_id": "b", "fidelity": 0.9}]), "schema", "links[0].latency_ms"),
+        (mutated(availability="maybe"), "schema", "availability"),
+        (mutated(timestamp=T0 - 11), "stale", "timestamp"),
+        (mutated(timestamp=T0 + 6), "future", "timestamp"),
+        (mutated(timestamp=float("nan")), "schema", "timestamp"),
+    ],
+)
+def test_invalid_adverts_are_rejected_with_the_reason(data, reason, where):
+    with pytest.raises(AdvertError) as info:
+        decode(data)
+    assert info.value.reason == reason and info.value.reason in REASONS
+    assert info.value.where == where
+    assert info.value.to_dict()["kind"] == "advert"
+
+
+def test_a_newer_minor_version_with_extra_fields_is_accepted():
+    data = json.loads(advert().encode())
+    data["version"], data["future_field"] = "1.7", {"anything": 1}
+    assert decode(json.dumps(data).encode()).version == "1.7"
+
+
+def test_an_advert_must_come_from_the_peer_it_names():
+    with pytest.raises(AdvertError) as info:
+        decode(advert().encode(), sender="someone-else")
+    assert info.value.reason == "identity"
+
+
+# -- the registry -------------------------------------------------------------------------
+
+
+def test_entries_expire_to_unavailable_after_their_ttl_and_come_back():
+    clock = Clock()
+    reg = registry(clock)
+    reg.offer(advert(A).encode(), "peer-a")
+    assert [e.available for e in reg.entries()] == [True]
+    clock.now = T0 + 10.5
+    (entry,) = reg.entries()
+    assert not entry.available and entry.age(clock.now) == pytest.approx(10.5)
+    assert reg.snapshot().node("a").available is False
+    reg.offer(advert(A, at=clock.now, seq=2).encode(), "peer-a")
+    assert reg.entries()[0].available
+
+
+def test_a_disconnected_peer_is_unavailable_until_it_advertises_again():
+    reg = registry()
+    reg.offer(advert(A).encode(), "peer-a")
+    reg.disconnected("peer-a")
+    assert not reg.entries()[0].available
+    reg.offer(advert(A, seq=2).encode(), "peer-a")
+    assert reg.entries()[0].available
+
+
+def test_older_sequences_and_node_id_theft_are_rejected_and_counted():
+    clock = Clock()
+    reg = registry(clock)
+    reg.offer(advert(A, seq=5).encode(), "peer-a")
+    with pytest.raises(AdvertError, match="older"):
+        reg.offer(advert(A, seq=4).encode(), "peer-a")
+    with pytest.raises(AdvertError, match="held by peer peer-a"):
+        reg.offer(advert(A, peer="intruder").encode(), "intruder")
+    assert reg.rejected == {"stale": 1, "identity": 1} and reg.accepted == 1
+    clock.now = T0 + 11  # the holder's entry expired: a restarted node may take its name
+    reg.offer(advert(A, peer="new-peer", at=clock.now).encode(), "new-peer")
+    assert reg.entries()[0].advert.peer_id == "new-peer"
+
+
+def test_queries_filter_by_gate_fidelity_type_capacity_and_availability():
+    reg = registry()
+    for spec in SPECS:
+        reg.offer(advert(spec).encode(), f"peer-{spec.name}")
+    names = lambda entries: [e.node_id for e in entries]  # noqa: E731
+    assert names(reg.query(gate="cx")) == ["a"]  # c is degraded (cx 0.85 < 0.9)
+    assert names(reg.query(gate="cx", include_degraded=True)) == ["a", "c"]
+    assert names(reg.query(gate="cz", min_fidelity=0.96)) == []
+    assert names(reg.query(service_type="ion")) == ["b"]
+    assert names(reg.query(min_qubits=5)) == ["a"]
+    assert names(reg.query(available=False)) == []
+
+
+def test_calls_and_reports_mark_nodes_degraded_and_reach_the_store_hook():
+    samples = []
+    reg = registry(samples=samples)
+    reg.offer(advert(A).encode(), "peer-a")
+    assert not reg.entry("a").degraded
+    reg.report_fidelity("a", 0.8)
+    assert reg.entry("a").reasons == ("fidelity 0.8 < 0.9",)
+    reg.report_fidelity("a", 0.99)
+    for ok in (True, False, False):
+        reg.record_call("a", 2.0, ok)
+    assert reg.entry("a").reasons == ("67% of recent calls failed",)
+    for _ in range(20):
+        reg.record_call("a", 400.0, True)
+    assert reg.entry("a").reasons == ("median round trip 400.0 ms",)
+    assert reg.snapshot().node("a").degraded
+    kinds = [(s.kind, s.source) for s in samples[:3]]
+    assert kinds == [("fidelity", "advert"), ("fidelity", "report"), ("fidelity", "report")]
+    assert sum(s.kind == "call" for s in samples) == 23 and all(s.at == T0 for s in samples)
+
+
+def test_the_snapshot_joins_both_ends_of_a_link_at_their_worse_figures():
+    reg = registry()
+    reg.offer(advert(A, links=(LinkQuality("b", 0.97, 1.0),)).encode(), "peer-a")
+    reg.offer(advert(B, links=(LinkQuality("a", 0.95, 2.0), LinkQuality("zz", 0.9, 1))).encode())
+    topo = reg.snapshot()
+    assert [(lk.a, lk.b, lk.fidelity, lk.latency_ms) for lk in topo.links] == [
+        ("a", "b", 0.95, 2.0)
+    ]
+    assert topo.node("b").qubits == 4 and topo.node("b").node_type == "ion"
+
+
+# -- fuzzing: nothing invalid gets in, nothing held is disturbed ---------------------------
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_fields = ["schema", "version", "node_id", "peer_id", "addresses", "timestamp", "sequence"]
+_fields += ["ttl_s", "service_type", "availability", "qubit_range", "services", "links"]
+
+
+@st.composite
+def corrupted(draw):
+    """A valid advert of node ``a`` with one to three fields replaced, removed or
+    garbled, or random bytes."""
+    if draw(st.booleans()) and draw(st.booleans()):
+        return draw(st.binary(max_size=200))
+    data = json.loads(advert(A, seq=9).encode())
+    for _ in range(draw(st.integers(1, 3))):
+        key = draw(st.sampled_from(_fields))
+        if draw(st.booleans()):
+            data.pop(key, None)
+        else:
+            data[key] = draw(_json)
+    return json.dumps(data).encode()
+
+
+@settings(max_examples=300, deadline=None)
+@given(corrupted())
+def test_fuzzed_adverts_never_corrupt_the_registry(data):
+    reg = registry()
+    reg.offer(advert(A, seq=10).encode(), "peer-a")
+    reg.offer(advert(B).encode(), "peer-b")
+    before = reg.snapshot().digest()
+    try:
+        accepted = reg.offer(data, "peer-a")
+    except AdvertError as exc:
+        assert exc.reason in REASONS and str(exc)
+        assert reg.snapshot().digest() == before
+        assert sum(reg.rejected.values()) == 1 and reg.accepted == 2
+    else:  # only a harmless change can pass: it must then be a complete, valid advert
+        assert accepted.peer_id == "peer-a" and accepted.sequence >= 10
+        assert decode(accepted.encode(), sender="peer-a") == accepted
