@@ -1,0 +1,1 @@
+"""qorch's centralized baseline transport (DESIGN §9)."""
