@@ -211,7 +211,7 @@ class Channel:
     async def _close_quietly(self) -> None:
         try:
             await self.stream.aclose()
-        except Exception as exc:  # noqa: BLE001 - closing a broken stream may fail any way
+        except Exception as exc:
             logger.debug("closing the stream to {} failed: {}", self.remote, exc)
 
     async def _answer(self, rid: int, message: dict[str, Any]) -> None:
@@ -221,7 +221,7 @@ class Channel:
             return
         try:
             reply = await self.handler(verb, body, self.remote)
-        except Exception as exc:  # noqa: BLE001 - a handler's failure becomes a reply
+        except Exception as exc:
             logger.exception("handler of {} failed", verb)
             reply = {"ok": False, "error": _error("internal", f"{type(exc).__name__}: {exc}")}
         await self._reply({"id": rid, "body": reply})
