@@ -65,6 +65,14 @@ def qorch_register_placement_strategies(register: Register) -> None:
     register("teleport", Teleport, options=TeleportOptions)
 
 
+@hookimpl
+def qorch_register_node_types(register: Register) -> None:
+    """Register ``simulated``: superconducting-like and trapped-ion-like presets (DESIGN §6)."""
+    from qorch.node.node_types import Simulated, SimulatedOptions
+
+    register("simulated", Simulated, options=SimulatedOptions)
+
+
 @hookimpl(trylast=True)
 def qorch_select_parser(source: CircuitSource, format: str) -> str | None:
     """Built-in detection: objects → ``qiskit``; text by ``format`` or its version header.

@@ -1,0 +1,134 @@
+"""Node types (DESIGN §6): what a simulated QPU offers and how executing on it goes.
+
+A node type plugin (kind ``node_type``, registered through
+``qorch_register_node_types``) describes a class of QPU: :meth:`NodeType.describe`
+gives the gate set, fidelities and durations for a node of that type (a topology entry
+may override them), and :meth:`NodeType.run` "executes" a fragment's operations — no
+qubits exist; it accounts the duration, the fidelity the node delivered, and whether it
+failed. Everything random comes from the ``rng`` passed in (NFR-001).
+
+The built-in ``simulated`` type has presets: ``superconducting`` (fast gates, cx at
+0.99, 16 qubits) and ``trapped-ion`` (slow gates, all-to-all Mølmer–Sørensen ``rxx`` at
+0.995, 12 qubits). Its options are ``[plugins.node_type.simulated]``.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any, Protocol, runtime_checkable
+
+import attrs
+
+from qorch.gates import GATES
+from qorch.topology import GateSpec, NodeSpec
+
+
+@attrs.frozen
+class Outcome:
+    """How executing one fragment went: simulated duration, delivered fidelity, failure."""
+
+    duration_ns: float
+    fidelity: float
+    error: str | None = None
+
+
+@runtime_checkable
+class NodeType(Protocol):
+    """The interface of a node type plugin."""
+
+    def describe(self, name: str, preset: str | None = None) -> NodeSpec:
+        """The node ``name`` as this type offers it (``preset`` picks a variant)."""
+        ...
+
+    def run(
+        self, spec: NodeSpec, ops: list[dict[str, Any]], rng: random.Random, fidelity_scale: float
+    ) -> Outcome:
+        """Account ``ops`` (``{"name", "qubits", ...}``) on ``spec``; ``fidelity_scale``
+        (1 normally, lower when a fault degrades the node) scales every gate fidelity."""
+        ...
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "superconducting": {
+        "qubits": 16,
+        "gates": {
+            "rz": (1.0, 0.0),
+            "sx": (0.9995, 35.0),
+            "x": (0.9995, 35.0),
+            "h": (0.9994, 70.0),
+            "cx": (0.99, 300.0),
+            "cz": (0.991, 250.0),
+            "measure": (0.98, 700.0),
+            "reset": (0.99, 1000.0),
+        },
+    },
+    "trapped-ion": {
+        "qubits": 12,
+        "gates": {
+            "rx": (0.9999, 10_000.0),
+            "ry": (0.9999, 10_000.0),
+            "rz": (1.0, 0.0),
+            "rxx": (0.995, 200_000.0),
+            "rzz": (0.995, 200_000.0),
+            "measure": (0.997, 100_000.0),
+            "reset": (0.999, 50_000.0),
+        },
+    },
+}
+
+
+@attrs.frozen
+class SimulatedOptions:
+    """Options of ``simulated``: ``[plugins.node_type.simulated]``."""
+
+    preset: str = attrs.field(
+        default="superconducting",
+        validator=attrs.validators.in_(tuple(PRESETS)),
+        metadata={"doc": "gate set used when a node gives none: " + " | ".join(PRESETS)},
+    )
+    failure_rate: float = attrs.field(
+        default=0.0,
+        validator=[attrs.validators.ge(0.0), attrs.validators.le(1.0)],
+        metadata={"doc": "chance that executing a fragment fails (a transient fault)"},
+    )
+
+
+class Simulated:
+    """The built-in node type: presets, product-of-fidelities noise, seeded failures."""
+
+    def __init__(self, options: SimulatedOptions | None = None) -> None:
+        self.options = options or SimulatedOptions()
+
+    def describe(self, name: str, preset: str | None = None) -> NodeSpec:
+        """A node of ``preset`` (default: the configured one) called ``name``."""
+        table = PRESETS[preset or self.options.preset]
+        gates = {g: GateSpec(f, d) for g, (f, d) in sorted(table["gates"].items())}
+        return NodeSpec(name, table["qubits"], gates, "simulated")
+
+    def run(
+        self, spec: NodeSpec, ops: list[dict[str, Any]], rng: random.Random, fidelity_scale: float
+    ) -> Outcome:
+        """Critical-path duration over the ops' qubits; fidelity the product of the
+        gates' (scaled) fidelities; fails with ``failure_rate``."""
+        ready: dict[int, float] = {}
+        logf, end = 0.0, 0.0
+        for op in ops:
+            name = op["name"]
+            gate = spec.gates.get(name)
+            if gate is None:
+                return Outcome(0.0, 0.0, f"gate {name!r} is not offered by {spec.name}")
+            qubits = op.get("qubits", [])
+            start = max((ready.get(q, 0.0) for q in qubits), default=0.0)
+            for q in qubits:
+                ready[q] = start + gate.duration_ns
+            end = max(end, start + gate.duration_ns)
+            logf += math.log(max(gate.fidelity * fidelity_scale, 1e-300))
+        if self.options.failure_rate and rng.random() < self.options.failure_rate:
+            return Outcome(end, 0.0, "transient failure (simulated)")
+        return Outcome(end, math.exp(logf))
+
+
+def is_gate(name: str) -> bool:
+    """A gate qorch knows, or ``measure`` / ``reset``."""
+    return name in GATES or name in ("measure", "reset")

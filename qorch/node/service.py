@@ -1,0 +1,215 @@
+"""A service node's request handling (FR-005, DESIGN §6): reservations and the executor.
+
+:class:`NodeService` is the :data:`~qorch.transport.Handler` of a node, the same under
+every transport: ``status``, ``subscribe``, ``reserve``, ``cancel`` and ``execute``
+(bodies in :mod:`qorch.node.protocol`).
+
+The executor checks the reservation (known, granted or already used by this very
+attempt, inside its window, for the fidelity asked), accounts the simulated duration
+of the operations through the node type — sleeping ``time_scale`` × that duration —
+and returns an execution record. It is idempotent per ``(job, fragment, attempt)``: a
+repeat returns the stored record and never runs twice.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import trio
+from loguru import logger
+
+from qorch.node import protocol
+from qorch.node.advert import Advert, LinkQuality, advert_for
+from qorch.node.node_types import NodeType
+from qorch.node.reservations import Rejection, Reservation, ReservationBook
+from qorch.topology import NodeSpec
+
+
+def reservation_dict(r: Reservation) -> dict[str, Any]:
+    """A reservation as it travels."""
+    return {
+        "reservation_id": r.reservation_id,
+        "operation": r.operation,
+        "qubits": r.qubits,
+        "start": r.start,
+        "end": r.end,
+        "min_fidelity": r.min_fidelity,
+        "state": r.state,
+        "correlation": protocol.correlation_dict(r.correlation),
+    }
+
+
+class NodeService:
+    """One node's handler and state (see the module docstring)."""
+
+    def __init__(
+        self,
+        spec: NodeSpec,
+        node_type: NodeType,
+        *,
+        seed: int = 0,
+        time_scale: float = 0.0,
+        grace_s: float = 5.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.spec = spec
+        self.node_type = node_type
+        self.rng = random.Random(seed)
+        self.time_scale = time_scale
+        self.clock = clock
+        self.book = ReservationBook(spec.qubits, grace=grace_s)
+        self.records: dict[tuple[str, str, int], dict[str, Any]] = {}
+        self.subscribers: set[str] = set()
+        self.links: tuple[LinkQuality, ...] = ()
+        self.fidelity_scale = 1.0
+        self.availability = "available"
+        self.changed = trio.Event()  # set when the advert's content changes
+
+    # -- the advert ---------------------------------------------------------------------------
+
+    def offered(self) -> NodeSpec:
+        """The spec as currently delivered (gate fidelities scaled by any degradation)."""
+        if self.fidelity_scale == 1.0:
+            return self.spec
+        import attrs
+
+        gates = {
+            n: attrs.evolve(g, fidelity=max(g.fidelity * self.fidelity_scale, 1e-6))
+            for n, g in self.spec.gates.items()
+        }
+        return attrs.evolve(self.spec, gates=gates)
+
+    def advert(
+        self, peer_id: str, addresses: tuple[str, ...], sequence: int, ttl_s: float
+    ) -> Advert:
+        """This node's advert now."""
+        return advert_for(
+            self.offered(),
+            peer_id=peer_id,
+            timestamp=self.clock(),
+            sequence=sequence,
+            ttl_s=ttl_s,
+            addresses=addresses,
+            links=self.links,
+            availability=self.availability,  # type: ignore[arg-type]
+        )
+
+    def degrade(self, fidelity_scale: float) -> None:
+        """Scale every gate fidelity (a fault, or recovery with 1.0); re-advertised at once."""
+        self.fidelity_scale = fidelity_scale
+        self.changed.set()
+
+    # -- requests -----------------------------------------------------------------------------
+
+    async def __call__(self, verb: str, body: dict[str, Any], sender: str) -> dict[str, Any]:
+        """Answer one request (never raises for a bad body)."""
+        try:
+            if verb == "status":
+                return self.status()
+            if verb == "subscribe":
+                self.subscribers.add(sender)
+                self.changed.set()
+                return {"ok": True, "node": self.spec.name, "peers": []}
+            if verb == "reserve":
+                return self.reserve(protocol.reserve_request(body))
+            if verb == "cancel":
+                return self.cancel(protocol.cancel_request(body))
+            if verb == "execute":
+                return await self.execute(protocol.execute_request(body))
+        except protocol.BadRequest as exc:
+            return protocol.bad_request(exc)
+        return protocol.error("bad_request", f"this node does not serve {verb!r}", where="verb")
+
+    def status(self) -> dict[str, Any]:
+        """Name, capacity, load now and reservation counts."""
+        now = self.clock()
+        self.book.release_expired(now)
+        return {
+            "ok": True,
+            "node": self.spec.name,
+            "qubits": self.spec.qubits,
+            "load": self.book.load(now),
+            "active_reservations": len(self.book.active()),
+            "executed": len(self.records),
+            "fidelity_scale": self.fidelity_scale,
+            "protocol": protocol.PROTOCOL_VERSION,
+        }
+
+    def _offered_fidelity(self, operation: str) -> float:
+        spec = self.offered()
+        gate = spec.gates.get(operation)
+        if gate is not None:
+            return gate.fidelity
+        # a fragment: the worst gate it may use stands for it
+        return min((g.fidelity for g in spec.gates.values()), default=0.0)
+
+    def reserve(self, req: dict[str, Any]) -> dict[str, Any]:
+        """Grant a window or reject it with the next free one (FR-005)."""
+        self.book.release_expired(self.clock())
+        result = self.book.request(
+            operation=req["operation"],
+            qubits=req["qubits"],
+            start=req["start"],
+            duration=req["duration"],
+            min_fidelity=req["min_fidelity"],
+            fidelity=self._offered_fidelity(req["operation"]),
+            correlation=req["correlation"],
+        )
+        corr = protocol.correlation_dict(req["correlation"])
+        if isinstance(result, Rejection):
+            window = None
+            if result.next_start is not None:
+                window = {"start": result.next_start, "end": result.next_end}
+            reply = protocol.error(result.reason, result.message, next_window=window)
+            return {**reply, "correlation": corr}
+        return {"ok": True, "reservation": reservation_dict(result), "correlation": corr}
+
+    def cancel(self, req: dict[str, Any]) -> dict[str, Any]:
+        """Release a granted reservation."""
+        corr = protocol.correlation_dict(req["correlation"])
+        r = self.book.cancel(req["reservation_id"])
+        if r is None:
+            reply = protocol.error("not_found", "no granted reservation with that id")
+            return {**reply, "correlation": corr}
+        return {"ok": True, "reservation": reservation_dict(r), "correlation": corr}
+
+    async def execute(self, req: dict[str, Any]) -> dict[str, Any]:
+        """Run a fragment under its reservation; idempotent per (job, fragment, attempt)."""
+        c = req["correlation"]
+        key = (c.job_id, c.fragment_id, c.attempt)
+        corr = protocol.correlation_dict(c)
+        if key in self.records:
+            return {"ok": True, "record": self.records[key], "repeat": True, "correlation": corr}
+        now = self.clock()
+        r = self.book.get(req["reservation_id"])
+        if r is not None and (r.correlation.job_id, r.correlation.fragment_id) != key[:2]:
+            reply = protocol.error("no_reservation", "the reservation belongs to another fragment")
+            return {**reply, "correlation": corr}
+        used = self.book.use(req["reservation_id"], now)
+        if isinstance(used, str):
+            return {**protocol.error("no_reservation", used), "correlation": corr}
+        outcome = self.node_type.run(self.spec, req["ops"], self.rng, self.fidelity_scale)
+        if self.time_scale > 0:
+            await trio.sleep(self.time_scale * outcome.duration_ns / 1e9)
+        record = {
+            "node": self.spec.name,
+            "job_id": c.job_id,
+            "fragment_id": c.fragment_id,
+            "attempt": c.attempt,
+            "reservation_id": used.reservation_id,
+            "started_at": now,
+            "ended_at": self.clock(),
+            "duration_ns": outcome.duration_ns,
+            "fidelity": outcome.fidelity,
+            "fidelity_scale": self.fidelity_scale,
+            "status": "failed" if outcome.error else "ok",
+            "error": outcome.error,
+            "ops": len(req["ops"]),
+        }
+        self.records[key] = record
+        if outcome.error:
+            logger.info("{}: fragment {} failed: {}", self.spec.name, c.fragment_id, outcome.error)
+        return {"ok": True, "record": record, "repeat": False, "correlation": corr}

@@ -1,0 +1,145 @@
+"""A node's request handling (FR-005, DESIGN §6) without a network: validation, the
+reservation protocol, the executor's idempotency, node types."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import trio
+
+from qorch.node.node_types import PRESETS, Simulated, SimulatedOptions
+from qorch.node.service import NodeService
+from qorch.plugins import PluginSystem
+
+T0 = 1_800_000_000.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def service(failure_rate=0.0, clock=None):
+    node_type = Simulated(SimulatedOptions(failure_rate=failure_rate))
+    spec = node_type.describe("qpu-a")
+    return NodeService(spec, node_type, seed=1, clock=clock or Clock())
+
+
+def corr(fragment="f1", attempt=0, job="j1"):
+    return {"job_id": job, "fragment_id": fragment, "attempt": attempt, "request_id": "r-1"}
+
+
+def call(svc, verb, body):
+    return trio.run(svc, verb, body, "peer-x")
+
+
+def reserve(svc, qubits=4, start=T0, duration=1.0, fragment="f1", min_fidelity=0.9):
+    body = {
+        "correlation": corr(fragment),
+        "operation": "fragment",
+        "qubits": qubits,
+        "start": start,
+        "duration_s": duration,
+        "min_fidelity": min_fidelity,
+    }
+    return call(svc, "reserve", body)
+
+
+OPS = [
+    {"name": "h", "qubits": [0]},
+    {"name": "cx", "qubits": [0, 1]},
+    {"name": "measure", "qubits": [1]},
+]
+
+
+def test_simulated_has_two_presets_and_is_registered():
+    assert {"superconducting", "trapped-ion"} <= set(PRESETS)
+    ion = Simulated().describe("ion-1", "trapped-ion")
+    assert ion.qubits == 12 and "rxx" in ion.gates and "cx" not in ion.gates
+    assert PluginSystem().registry.names("node_type") == ["simulated"]
+
+
+def test_bad_bodies_get_structured_errors():
+    svc = service()
+    reply = call(svc, "reserve", {"correlation": corr(), "operation": "x", "qubits": -1})
+    assert reply == {
+        "ok": False,
+        "error": {
+            "code": "bad_request",
+            "message": "qubits = -1: expected an integer in [1, 100000]",
+            "where": "qubits",
+        },
+    }
+    reply = call(
+        svc, "execute", {"correlation": {"job_id": "j"}, "reservation_id": "r1", "ops": []}
+    )
+    assert reply["error"]["where"] == "correlation.fragment_id"
+    assert call(svc, "frobnicate", {})["error"]["code"] == "bad_request"
+
+
+def test_a_conflict_is_rejected_with_a_next_window_that_is_then_granted():
+    svc = service()
+    first = reserve(svc, qubits=12, duration=2.0)
+    assert first["ok"] and first["reservation"]["state"] == "GRANTED"
+    assert first["correlation"]["request_id"] == "r-1"
+    clash = reserve(svc, qubits=8, start=T0 + 1, fragment="f2")
+    assert clash["error"]["code"] == "conflict"
+    assert clash["error"]["next_window"] == {"start": T0 + 2.0, "end": T0 + 3.0}
+    again = reserve(svc, qubits=8, start=clash["error"]["next_window"]["start"], fragment="f2")
+    assert again["ok"]
+    too_good = reserve(svc, qubits=1, start=T0 + 10, fragment="f3", min_fidelity=0.999)
+    assert too_good["error"]["code"] == "fidelity"
+
+
+def test_execute_is_idempotent_per_job_fragment_and_attempt():
+    clock = Clock()
+    svc = service(clock=clock)
+    rid = reserve(svc)["reservation"]["reservation_id"]
+    body = {"correlation": corr(), "reservation_id": rid, "ops": OPS}
+    first = call(svc, "execute", body)
+    assert first["ok"] and first["record"]["status"] == "ok" and not first["repeat"]
+    expected = 0.9994 * 0.99 * 0.98
+    assert first["record"]["fidelity"] == pytest.approx(expected)
+    assert first["record"]["duration_ns"] == pytest.approx(70 + 300 + 700)
+    clock.now += 0.5
+    second = call(svc, "execute", body)
+    assert second["repeat"] and second["record"] == first["record"]
+    assert call(svc, "status", {})["executed"] == 1
+
+
+def test_execute_needs_a_granted_reservation_of_this_fragment_inside_its_window():
+    clock = Clock()
+    svc = service(clock=clock)
+    rid = reserve(svc)["reservation"]["reservation_id"]
+    other = {"correlation": corr("f9"), "reservation_id": rid, "ops": OPS}
+    assert call(svc, "execute", other)["error"]["code"] == "no_reservation"
+    missing = {"correlation": corr(), "reservation_id": "r404", "ops": OPS}
+    assert call(svc, "execute", missing)["error"]["message"] == "unknown reservation"
+    clock.now = T0 + 1.5
+    late = {"correlation": corr(), "reservation_id": rid, "ops": OPS}
+    assert "outside the reserved window" in call(svc, "execute", late)["error"]["message"]
+    cancelled = call(svc, "cancel", {"correlation": corr(), "reservation_id": rid})
+    assert cancelled["reservation"]["state"] == "CANCELLED"
+    assert call(svc, "cancel", {"correlation": corr(), "reservation_id": rid})["error"]["code"] == (
+        "not_found"
+    )
+
+
+def test_failures_and_degradation_follow_the_node_type_and_the_seed():
+    outcomes = []
+    for _ in range(2):
+        node_type = Simulated(SimulatedOptions(failure_rate=0.5))
+        spec = node_type.describe("a")
+        rng = random.Random(7)
+        outcomes.append([node_type.run(spec, OPS, rng, 1.0).error for _ in range(20)])
+    assert outcomes[0] == outcomes[1] and None in outcomes[0] and any(outcomes[0])
+    svc = service()
+    svc.degrade(0.9)
+    assert svc.changed.is_set()
+    assert svc.advert("p", (), 1, 10.0).services["cx"].fidelity == pytest.approx(0.891)
+    unknown = Simulated().run(Simulated().describe("a", "trapped-ion"), OPS, random.Random(), 1.0)
+    assert unknown.error == "gate 'h' is not offered by a"
