@@ -122,6 +122,22 @@ class NetworkSettings:
 
 
 @attrs.frozen
+class NodeSettings:
+    """A service node started with ``qorch node`` (DESIGN §6)."""
+
+    name: str = setting("node-1", "the node's name (its node id in adverts)")
+    node_type: str = setting(
+        "superconducting",
+        "a node type plugin, or a preset of 'simulated': superconducting | trapped-ion",
+    )
+    qubits: int = setting(0, "capacity; 0 takes the node type's", ge=0)
+    time_scale: float = setting(
+        0.0, "sleep this fraction of each fragment's simulated duration", ge=0.0
+    )
+    seed: int = setting(0, "seed of the node's simulated failures (NFR-001)", ge=0)
+
+
+@attrs.frozen
 class QualitySettings:
     """Quality monitoring (FR-008): below these a node or link is degraded."""
 
@@ -164,6 +180,7 @@ class Settings:
     compiler: CompilerSettings = attrs.field(factory=CompilerSettings)
     network: NetworkSettings = attrs.field(factory=NetworkSettings)
     quality: QualitySettings = attrs.field(factory=QualitySettings)
+    node: NodeSettings = attrs.field(factory=NodeSettings)
     store: StoreSettings = attrs.field(factory=StoreSettings)
     plugins: PluginsSettings = attrs.field(factory=PluginsSettings)
     plugin_options: dict[str, dict[str, dict[str, Any]]] = attrs.field(factory=dict)

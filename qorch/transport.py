@@ -100,6 +100,10 @@ class Peer(Protocol):
         """Peer ids with an open connection now."""
         ...
 
+    def learn(self, peer_id: str, address: str) -> None:
+        """Remember ``address`` for ``peer_id`` (e.g. from its advert) to redial it later."""
+        ...
+
 
 @runtime_checkable
 class Transport(Protocol):

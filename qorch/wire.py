@@ -109,6 +109,29 @@ class FrameReader:
         return message
 
 
+class Prepended:
+    """A stream that first yields ``head`` (bytes a handshake read past its own frame)."""
+
+    def __init__(self, stream: ByteStream, head: bytes) -> None:
+        self.stream = stream
+        self.head = head
+
+    async def send_all(self, data: bytes) -> None:
+        """Write to the wrapped stream."""
+        await self.stream.send_all(data)
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        """The leftover bytes first, then the wrapped stream's."""
+        if self.head:
+            head, self.head = self.head, b""
+            return head
+        return await self.stream.receive_some(max_bytes)
+
+    async def aclose(self) -> None:
+        """Close the wrapped stream."""
+        await self.stream.aclose()
+
+
 def _varint(buf: bytearray) -> tuple[int, int]:
     value = 0
     for i, byte in enumerate(buf[:MAX_VARINT_BYTES]):
@@ -269,6 +292,10 @@ class ChannelPeer:
     def connected(self) -> set[str]:
         """Peer ids with a live channel."""
         return {pid for pid, ch in self.channels.items() if not ch.closed.is_set()}
+
+    def learn(self, peer_id: str, address: str) -> None:
+        """Remember ``address`` for ``peer_id`` unless it was dialled at another one."""
+        self.book.setdefault(peer_id, address)
 
     async def dial(self, address: str) -> str:
         """Open (or reuse) the channel to ``address``; return the peer id there."""

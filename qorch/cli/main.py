@@ -24,6 +24,8 @@ COMMANDS = {
     "config": "qorch.cli.config_cmd:run",
     "db": "qorch.cli.db_cmd:run",
     "bench": "qorch.cli.bench_cmd:run",
+    "node": "qorch.cli.node_cmd:run_node_command",
+    "nodes": "qorch.cli.node_cmd:run_nodes_command",
 }
 
 
@@ -135,6 +137,34 @@ def build_parser() -> argparse.ArgumentParser:
     down.add_argument("--steps", type=int, default=1, metavar="N", help="how many (default 1)")
     st = dsub.add_parser("status", parents=db_common, help="applied and pending migrations")
     st.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser(
+        "node",
+        parents=[common, data_dir],
+        help="run a service node",
+        description="Run a service node (FR-001, FR-005) until SIGTERM/SIGINT. Its spec comes "
+        "from [node] in the settings file (--config), or from a topology entry.",
+    )
+    p.add_argument("--listen", metavar="MULTIADDR", help="default: network.listen")
+    p.add_argument(
+        "--bootstrap", nargs="+", default=None, metavar="MULTIADDR", help="peers to join through"
+    )
+    p.add_argument("--topology", metavar="T", help="topology file holding the node's spec")
+    p.add_argument("--name", metavar="N", help="the node's name (with --topology: its entry)")
+
+    p = sub.add_parser(
+        "nodes",
+        parents=[common],
+        help="list the service nodes a network advertises",
+        description="Join the network as an observer, collect adverts and list them (FR-002).",
+    )
+    p.add_argument(
+        "--bootstrap", nargs="+", required=True, metavar="MULTIADDR", help="peers to join through"
+    )
+    p.add_argument(
+        "--wait", type=float, default=3.0, metavar="S", help="seconds to collect (default 3)"
+    )
+    p.add_argument("--json", action="store_true", help="one JSON object per node (JSON Lines)")
 
     p = sub.add_parser("bench", parents=[common], help="run a benchmark; results in bench/results/")
     bsub = p.add_subparsers(dest="action", metavar="BENCHMARK", required=True)

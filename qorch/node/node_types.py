@@ -104,7 +104,7 @@ class Simulated:
         """A node of ``preset`` (default: the configured one) called ``name``."""
         table = PRESETS[preset or self.options.preset]
         gates = {g: GateSpec(f, d) for g, (f, d) in sorted(table["gates"].items())}
-        return NodeSpec(name, table["qubits"], gates, "simulated")
+        return NodeSpec(name, table["qubits"], gates, preset or self.options.preset)
 
     def run(
         self, spec: NodeSpec, ops: list[dict[str, Any]], rng: random.Random, fidelity_scale: float

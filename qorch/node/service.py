@@ -27,6 +27,8 @@ from qorch.node.node_types import NodeType
 from qorch.node.reservations import Rejection, Reservation, ReservationBook
 from qorch.topology import NodeSpec
 
+MAX_KNOWN = 256
+
 
 def reservation_dict(r: Reservation) -> dict[str, Any]:
     """A reservation as it travels."""
@@ -63,6 +65,7 @@ class NodeService:
         self.book = ReservationBook(spec.qubits, grace=grace_s)
         self.records: dict[tuple[str, str, int], dict[str, Any]] = {}
         self.subscribers: set[str] = set()
+        self.known: list[str] = []  # addresses this node joined through, told to subscribers
         self.links: tuple[LinkQuality, ...] = ()
         self.fidelity_scale = 1.0
         self.availability = "available"
@@ -110,9 +113,16 @@ class NodeService:
             if verb == "status":
                 return self.status()
             if verb == "subscribe":
-                self.subscribers.add(sender)
-                self.changed.set()
-                return {"ok": True, "node": self.spec.name, "peers": []}
+                if body.get("adverts", True) is not False:
+                    self.subscribers.add(sender)
+                    self.changed.set()
+                self._learn(body.get("addresses"))
+                return {
+                    "ok": True,
+                    "role": "node",
+                    "node": self.spec.name,
+                    "peers": list(self.known),
+                }
             if verb == "reserve":
                 return self.reserve(protocol.reserve_request(body))
             if verb == "cancel":
@@ -122,6 +132,16 @@ class NodeService:
         except protocol.BadRequest as exc:
             return protocol.bad_request(exc)
         return protocol.error("bad_request", f"this node does not serve {verb!r}", where="verb")
+
+    def forget(self, peer_id: str) -> None:
+        """A peer disconnected: stop advertising to it."""
+        self.subscribers.discard(peer_id)
+
+    def _learn(self, addresses: Any) -> None:
+        """Keep a subscriber's own addresses (a few) to tell later subscribers about."""
+        if isinstance(addresses, list) and addresses and isinstance(addresses[0], str):
+            if addresses[0] not in self.known and len(self.known) < MAX_KNOWN:
+                self.known.append(addresses[0][:512])
 
     def status(self) -> dict[str, Any]:
         """Name, capacity, load now and reservation counts."""

@@ -18,7 +18,7 @@ import trio
 from loguru import logger
 
 from qorch.transport import Handler, PeerConfig, TransportError
-from qorch.wire import ChannelPeer, FrameReader, encode_frame
+from qorch.wire import ChannelPeer, FrameReader, Prepended, encode_frame
 
 PROTOCOL = "/qorch/central/1.0.0"
 HELLO_TIMEOUT_S = 5.0
@@ -76,15 +76,17 @@ class CentralPeer(ChannelPeer):
         """The one address this peer listens on."""
         return (f"/ip4/{self.host}/tcp/{self.port}/p2p/{self._peer_id}",)
 
-    async def _hello(self, stream: trio.SocketStream) -> str:
+    async def _hello(self, stream: trio.SocketStream) -> tuple[Prepended, str]:
+        """Exchange hellos; the stream returned replays what was read past the hello."""
         await stream.send_all(encode_frame({"hello": self._peer_id, "protocol": PROTOCOL}))
+        reader = FrameReader(stream, 4096)
         with trio.move_on_after(HELLO_TIMEOUT_S):
-            hello = await FrameReader(stream, 4096).read()
+            hello = await reader.read()
             if hello and hello.get("protocol") == PROTOCOL and isinstance(hello.get("hello"), str):
-                return hello["hello"]
+                return Prepended(stream, bytes(reader.buffer)), hello["hello"]
         raise TransportError("protocol", "no valid hello from the other side")
 
-    async def open_channel_stream(self, address: str) -> tuple[trio.SocketStream, str]:
+    async def open_channel_stream(self, address: str) -> tuple[Prepended, str]:
         """Connect over TCP and exchange hellos."""
         host, port, _pid = parse_address(address)
         try:
@@ -92,19 +94,19 @@ class CentralPeer(ChannelPeer):
         except OSError as exc:
             raise TransportError("unreachable", f"cannot connect to {address}: {exc}") from None
         try:
-            return stream, await self._hello(stream)
+            return await self._hello(stream)
         except (TransportError, trio.BrokenResourceError, OSError) as exc:
             await stream.aclose()
             raise TransportError("unreachable", f"handshake with {address} failed: {exc}") from None
 
     async def _accept(self, stream: trio.SocketStream) -> None:
         try:
-            remote = await self._hello(stream)
+            wrapped, remote = await self._hello(stream)
         except (TransportError, trio.BrokenResourceError, OSError) as exc:
             logger.debug("refused a central connection: {}", exc)
             await stream.aclose()
             return
-        await self.serve_stream(stream, remote)
+        await self.serve_stream(wrapped, remote)
 
 
 class CentralTransport:

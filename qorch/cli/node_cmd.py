@@ -1,0 +1,143 @@
+"""``qorch node`` (run a service node) and ``qorch nodes`` (list what a network advertises).
+
+``qorch node`` prints one line ``ready <multiaddr>/p2p/<peer-id>`` on stdout when it
+serves, then runs until SIGTERM/SIGINT (FR-001, FR-005). ``qorch nodes`` joins as an
+observer for ``--wait`` seconds and prints every node it saw (FR-002).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import attrs
+import trio
+
+from qorch.cli.app import started
+from qorch.errors import QorchError
+from qorch.topology import NodeSpec, load_topology
+
+
+class NodeSpecError(QorchError):
+    """The node to run is not described well enough."""
+
+    kind = "config"
+
+
+def node_spec(app: object, args: argparse.Namespace) -> NodeSpec:
+    """The spec of the node to run: a topology entry, or ``[node]`` with its node type."""
+    settings = app.settings  # type: ignore[attr-defined]
+    if args.topology:
+        topology = load_topology(args.topology)
+        names = [n.name for n in topology.nodes]
+        if not args.name:
+            raise NodeSpecError(f"--topology needs --name, one of: {', '.join(names)}")
+        if args.name not in names:
+            raise NodeSpecError(
+                f"no node {args.name!r} in {args.topology}; nodes: {', '.join(names)}"
+            )
+        return topology.node(args.name)
+    node = settings.node
+    from qorch.node.node_types import PRESETS
+
+    name = args.name or node.name
+    if node.node_type in PRESETS:
+        spec = app.plugins.create("node_type", "simulated").describe(name, node.node_type)  # type: ignore[attr-defined]
+    else:
+        spec = app.plugins.create("node_type", node.node_type).describe(name)  # type: ignore[attr-defined]
+    return attrs.evolve(spec, qubits=node.qubits) if node.qubits else spec
+
+
+def run_node_command(args: argparse.Namespace) -> int:
+    """Run one service node until it is told to stop."""
+    from qorch.node.runner import run_node
+
+    with started(args, role="node", data_dir=getattr(args, "data_dir", None)) as app:
+        spec = node_spec(app, args)
+        net = app.settings.network
+        data_dir = app.settings.data_path()
+        if not getattr(args, "data_dir", None):
+            data_dir = data_dir / "nodes" / spec.name
+
+        def ready(line: str) -> None:
+            print(line, flush=True)
+
+        trio.run(
+            lambda: run_node(
+                spec,
+                app,
+                listen=args.listen or net.listen,
+                bootstrap=args.bootstrap if args.bootstrap is not None else list(net.bootstrap),
+                data_dir=data_dir,
+                seed=app.settings.node.seed,
+                time_scale=app.settings.node.time_scale,
+                on_ready=ready,
+            )
+        )
+    return 0
+
+
+def run_nodes_command(args: argparse.Namespace) -> int:
+    """Observe the network for ``--wait`` seconds and list the nodes seen."""
+    from qorch.coordinator.discovery import Discovery
+    from qorch.coordinator.node_registry import NodeRegistry
+    from qorch.node.protocol import REGISTRY_VERBS
+    from qorch.transport import PeerConfig
+
+    with started(args, role="observer") as app:
+        settings = app.settings
+        registry = NodeRegistry(settings.network, settings.quality)
+        discovery = Discovery(registry, probe=False)
+        transport = app.plugins.create("transport")
+
+        entries: list[dict] = []
+
+        async def observe(identity: Path) -> None:
+            config = PeerConfig(
+                "observer",
+                identity,
+                settings.network.listen,
+                settings.network.max_message_bytes,
+                REGISTRY_VERBS,
+            )
+            async with transport.open(config, discovery, discovery.on_disconnect) as peer:
+                with trio.move_on_after(args.wait):
+                    await discovery.run(peer, list(args.bootstrap))
+                now = time.time()  # while still connected: what the network looks like
+                entries.extend(e.describe(now) for e in registry.entries())
+
+        with tempfile.TemporaryDirectory(prefix="qorch-observer-") as tmp:
+            trio.run(observe, Path(tmp))
+    if args.json:
+        for entry in entries:
+            print(json.dumps(entry, sort_keys=True))
+    else:
+        _print_table(entries)
+    if registry.rejected:
+        counts = ", ".join(f"{k}: {v}" for k, v in sorted(registry.rejected.items()))
+        print(f"rejected adverts: {counts}", file=sys.stderr)
+    return 0
+
+
+def _print_table(entries: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("node", "peer id", "type", "qubits", "fidelity", "state", "age s", "services")
+    for e in entries:
+        state = e["availability"] + (" (degraded)" if e["degraded"] else "")
+        table.add_row(
+            e["node"],
+            e["peer_id"],
+            e["service_type"],
+            str(e["qubits"][1]),
+            f"{e['fidelity']:.4g}",
+            state,
+            f"{e['age_s']:.1f}",
+            " ".join(e["services"]),
+        )
+    Console(width=160).print(table if entries else "no nodes seen")

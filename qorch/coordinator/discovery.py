@@ -1,0 +1,127 @@
+"""Discovery (FR-002, FR-008): a peer that collects adverts into a :class:`NodeRegistry`.
+
+The coordinator runs one; so does ``qorch nodes`` as an observer. It serves
+``announce`` (an advert: validated into the registry, the rejection reason sent back),
+``report`` (a fidelity report) and ``subscribe`` (another observer asks for the nodes
+it knows: the reply lists their addresses). It joins the network through bootstrap
+addresses — a node or another registry — by subscribing there and then to every peer
+the replies name (a bounded crawl), so that nodes announce to it directly. It measures
+every node itself: a ``status`` call each refresh interval, its round trip and success
+recorded as quality samples (FR-008). A lost connection marks the peer's nodes
+unavailable at once; silence marks them unavailable after their TTL.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import trio
+from loguru import logger
+
+from qorch.coordinator.node_registry import NodeRegistry
+from qorch.node import protocol
+from qorch.node.advert import AdvertError
+from qorch.transport import Peer, TransportError
+
+MAX_CRAWL = 1024
+
+
+class Discovery:
+    """The registry's network side (see the module docstring)."""
+
+    def __init__(self, registry: NodeRegistry, *, probe: bool = True) -> None:
+        self.registry = registry
+        self.probe = probe
+        self.peer: Peer | None = None
+        self.subscribed: set[str] = set()
+        self.seen_addresses: set[str] = set()
+
+    async def __call__(self, verb: str, body: dict[str, Any], sender: str) -> dict[str, Any]:
+        """The handler of the discovery peer."""
+        if verb == "announce":
+            data = json.dumps(body).encode()
+            try:
+                advert = self.registry.offer(data, sender)
+            except AdvertError as exc:
+                return protocol.error(
+                    "advert_rejected", str(exc), reason=exc.reason, where=exc.where
+                )
+            if self.peer is not None and advert.addresses:
+                self.peer.learn(sender, advert.addresses[0])
+            return {"ok": True, "sequence": advert.sequence}
+        if verb == "report":
+            try:
+                req = protocol.report_request(body)
+            except protocol.BadRequest as exc:
+                return protocol.bad_request(exc)
+            entry = self.registry.entry(req["node_id"])
+            if entry is None or entry.advert.peer_id != sender:
+                return protocol.error("not_found", f"no node {req['node_id']!r} of this peer")
+            self.registry.report_fidelity(req["node_id"], req["fidelity"])
+            return {"ok": True}
+        if verb == "subscribe":
+            peers = [e.advert.addresses[0] for e in self.registry.entries() if e.advert.addresses]
+            return {"ok": True, "role": "registry", "node": None, "peers": peers}
+        return protocol.error("bad_request", f"discovery does not serve {verb!r}", where="verb")
+
+    def on_disconnect(self, peer_id: str) -> None:
+        """The transport lost ``peer_id``."""
+        self.registry.disconnected(peer_id)
+
+    async def join(self, addresses: list[str]) -> None:
+        """Subscribe through ``addresses`` and every address their replies name."""
+        assert self.peer is not None
+        async with trio.open_nursery() as nursery:
+            for address in addresses:
+                if address in self.seen_addresses or len(self.seen_addresses) >= MAX_CRAWL:
+                    continue
+                if address.endswith("/p2p/" + self.peer.peer_id):
+                    continue
+                self.seen_addresses.add(address)
+                nursery.start_soon(self._subscribe, address)
+
+    async def _subscribe(self, address: str) -> None:
+        assert self.peer is not None
+        timeout = self.registry.network.request_timeout_s
+        try:
+            pid = await self.peer.dial(address)
+            reply = await self.peer.call(pid, "subscribe", {}, timeout=timeout)
+        except TransportError as exc:
+            logger.warning("could not join through {}: {}", address, exc)
+            return
+        self.subscribed.add(pid)
+        peers = reply.get("peers")
+        await self.join([a for a in peers if isinstance(a, str)] if isinstance(peers, list) else [])
+
+    async def probe_forever(self) -> None:
+        """Measure every known node each refresh interval (FR-008)."""
+        assert self.peer is not None
+        net = self.registry.network
+        while True:
+            await trio.sleep(net.refresh_s)
+            async with trio.open_nursery() as nursery:
+                for entry in self.registry.entries():
+                    if entry.available:
+                        nursery.start_soon(self._probe_one, entry.node_id, entry.advert.peer_id)
+
+    async def _probe_one(self, node_id: str, peer_id: str) -> None:
+        assert self.peer is not None
+        start = trio.current_time()
+        try:
+            reply = await self.peer.call(
+                peer_id, "status", {}, timeout=self.registry.network.request_timeout_s
+            )
+            ok = bool(reply.get("ok"))
+        except TransportError:
+            ok = False
+        self.registry.record_call(node_id, (trio.current_time() - start) * 1000.0, ok)
+
+    async def run(self, peer: Peer, bootstrap: list[str]) -> None:
+        """Join the network, then listen (and measure) until cancelled."""
+        self.peer = peer
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self.join, bootstrap)
+            if self.probe:
+                nursery.start_soon(self.probe_forever)
+            await trio.sleep_forever()

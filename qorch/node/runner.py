@@ -1,0 +1,177 @@
+"""Running a service node (FR-001, FR-005): transport peer, advertiser, clean shutdown.
+
+:func:`run_node` opens a peer with the configured transport (identity kept in
+``<data_dir>/identity``, so the peer id survives restarts), serves the node protocol
+through a :class:`~qorch.node.service.NodeService`, and advertises: to every bootstrap
+peer (redialled until it answers) and every peer that subscribed, at once when the
+advert's content changes and every ``[network] refresh_s`` as a heartbeat. Under the
+``central`` baseline nodes advertise the same way, but its coordinator does not listen:
+it works from a static inventory (DESIGN §9).
+When the peer is up it calls ``on_ready`` with its first address; SIGTERM or SIGINT
+(or ``stop``) ends it cleanly.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import trio
+from loguru import logger
+
+from qorch.config import Settings
+from qorch.node.protocol import NODE_VERBS
+from qorch.node.service import NodeService
+from qorch.topology import NodeSpec
+from qorch.transport import Peer, PeerConfig, TransportError
+
+RETRY_S = (0.2, 0.5, 1.0, 2.0)
+
+
+def node_type_for(plugins: Any, spec: NodeSpec) -> tuple[Any, NodeSpec]:
+    """The node type plugin for ``spec`` and the spec it offers.
+
+    ``spec.node_type`` names a node type plugin, or a preset of ``simulated``
+    (``superconducting``, ``trapped-ion``); gates listed in the spec win over the
+    preset's. Raises :class:`~qorch.errors.UnknownImplementation` for any other name.
+    """
+    from qorch.node.node_types import PRESETS
+
+    if spec.node_type in PRESETS:
+        node_type = plugins.create("node_type", "simulated")
+        base = node_type.describe(spec.name, spec.node_type)
+        return node_type, base if not spec.gates else spec
+    return plugins.create("node_type", spec.node_type), spec
+
+
+class Advertiser:
+    """Sends the node's advert to bootstrap peers and subscribers (module docstring)."""
+
+    def __init__(
+        self, service: NodeService, peer: Peer, bootstrap: list[str], settings: Settings
+    ) -> None:
+        self.service = service
+        self.peer = peer
+        self.bootstrap = list(bootstrap)
+        self.net = settings.network
+        self.targets: dict[str, str | None] = {}  # peer id -> bootstrap address (None: subscriber)
+        self.sequence = 0
+        self.sent = 0
+
+    def next_sequence(self) -> int:
+        """Increasing across restarts too: milliseconds since the epoch, at least +1."""
+        self.sequence = max(self.sequence + 1, int(time.time() * 1000))
+        return self.sequence
+
+    async def join(self, address: str) -> None:
+        """Dial a bootstrap peer until it answers (backing off), then subscribe to it."""
+        attempt = 0
+        while True:
+            try:
+                pid = await self.peer.dial(address)
+                body = {"addresses": list(self.peer.addresses), "adverts": False}
+                reply = await self.peer.call(
+                    pid, "subscribe", body, timeout=self.net.request_timeout_s
+                )
+                logger.info("joined {} ({})", address, reply.get("node") or "a registry")
+                if reply.get("role") == "registry":
+                    self.targets[pid] = address
+                    self.service.changed.set()
+                return
+            except TransportError as exc:
+                delay = RETRY_S[min(attempt, len(RETRY_S) - 1)]
+                logger.debug("bootstrap {} not reached ({}); retry in {} s", address, exc, delay)
+                attempt += 1
+                await trio.sleep(delay)
+
+    async def announce_once(self) -> None:
+        """Send the current advert to every target at once."""
+        for sub in self.service.subscribers:
+            self.targets.setdefault(sub, None)
+        body = self.service.advert(
+            self.peer.peer_id, self.peer.addresses, self.next_sequence(), self.net.advert_ttl_s
+        ).to_dict()
+
+        timeout = min(self.net.request_timeout_s, self.net.refresh_s)
+
+        async def send(pid: str) -> None:
+            try:
+                reply = await self.peer.call(pid, "announce", body, timeout=timeout)
+                if not reply.get("ok"):
+                    logger.warning("advert refused by {}: {}", pid, reply.get("error"))
+            except TransportError as exc:
+                if self.targets.get(pid) is None:  # a subscriber that went away
+                    self.targets.pop(pid, None)
+                    self.service.subscribers.discard(pid)
+                logger.debug("advert to {} not delivered: {}", pid, exc)
+
+        started = trio.current_time()
+        async with trio.open_nursery() as nursery:
+            for pid in list(self.targets):
+                nursery.start_soon(send, pid)
+        self.sent += 1
+        logger.debug(
+            "advert {} to {} peers in {:.1f} ms",
+            body["sequence"],
+            len(self.targets),
+            (trio.current_time() - started) * 1000,
+        )
+
+    async def run(self) -> None:
+        """Join the bootstrap peers, then advertise on change and every refresh interval."""
+        async with trio.open_nursery() as nursery:
+            for address in self.bootstrap:
+                nursery.start_soon(self.join, address)
+            while True:
+                with trio.move_on_after(self.net.refresh_s):
+                    await self.service.changed.wait()
+                self.service.changed = trio.Event()
+                await self.announce_once()
+
+
+async def run_node(
+    spec: NodeSpec,
+    app: Any,
+    *,
+    listen: str,
+    bootstrap: list[str],
+    data_dir: Path,
+    seed: int = 0,
+    time_scale: float = 0.0,
+    on_ready: Callable[[str], None] = print,
+    stop: trio.Event | None = None,
+) -> None:
+    """Run the node until SIGTERM/SIGINT or ``stop`` (see the module docstring)."""
+    settings: Settings = app.settings
+    node_type, offered = node_type_for(app.plugins, spec)
+    service = NodeService(offered, node_type, seed=seed, time_scale=time_scale)
+    service.known = list(bootstrap)
+    transport = app.plugins.create("transport", settings.network.transport)
+    config = PeerConfig(
+        spec.name,
+        data_dir / "identity",
+        listen,
+        settings.network.max_message_bytes,
+        verbs=NODE_VERBS,
+    )
+    stop = trio.Event() if stop is None else stop
+    async with (
+        transport.open(config, service, service.forget) as peer,
+        trio.open_nursery() as nursery,
+    ):
+        nursery.start_soon(_watch_signals, stop)
+        nursery.start_soon(Advertiser(service, peer, bootstrap, settings).run)
+        on_ready(f"ready {peer.addresses[0]}")
+        await stop.wait()
+        logger.info("{} stopping", spec.name)
+        nursery.cancel_scope.cancel()
+
+
+async def _watch_signals(stop: trio.Event) -> None:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for _sig in signals:
+            stop.set()
+            return
