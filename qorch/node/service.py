@@ -139,9 +139,10 @@ class NodeService:
 
     def _learn(self, addresses: Any) -> None:
         """Keep a subscriber's own addresses (a few) to tell later subscribers about."""
-        if isinstance(addresses, list) and addresses and isinstance(addresses[0], str):
-            if addresses[0] not in self.known and len(self.known) < MAX_KNOWN:
-                self.known.append(addresses[0][:512])
+        if not isinstance(addresses, list) or not addresses or not isinstance(addresses[0], str):
+            return
+        if addresses[0] not in self.known and len(self.known) < MAX_KNOWN:
+            self.known.append(addresses[0][:512])
 
     def status(self) -> dict[str, Any]:
         """Name, capacity, load now and reservation counts."""
