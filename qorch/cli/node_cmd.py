@@ -19,6 +19,7 @@ import trio
 
 from qorch.cli.app import started
 from qorch.errors import QorchError
+from qorch.node.advert import LinkQuality
 from qorch.topology import NodeSpec, load_topology
 
 
@@ -26,6 +27,18 @@ class NodeSpecError(QorchError):
     """The node to run is not described well enough."""
 
     kind = "config"
+
+
+def node_links(args: argparse.Namespace, name: str) -> tuple[LinkQuality, ...]:
+    """The node's links as its topology file lists them (none without ``--topology``)."""
+    if not args.topology:
+        return ()
+    out = []
+    for link in load_topology(args.topology).links:
+        if name in (link.a, link.b):
+            other = link.b if link.a == name else link.a
+            out.append(LinkQuality(other, link.fidelity, link.latency_ms))
+    return tuple(out)
 
 
 def node_spec(app: object, args: argparse.Namespace) -> NodeSpec:
@@ -76,6 +89,7 @@ def run_node_command(args: argparse.Namespace) -> int:
                 seed=app.settings.node.seed,
                 time_scale=app.settings.node.time_scale,
                 on_ready=ready,
+                links=node_links(args, spec.name),
             )
         )
     return 0

@@ -23,6 +23,7 @@ import trio
 from loguru import logger
 
 from qorch.config import Settings
+from qorch.node.advert import LinkQuality
 from qorch.node.protocol import NODE_VERBS
 from qorch.node.service import NodeService
 from qorch.topology import NodeSpec
@@ -143,12 +144,14 @@ async def run_node(
     time_scale: float = 0.0,
     on_ready: Callable[[str], None] = print,
     stop: trio.Event | None = None,
+    links: tuple[LinkQuality, ...] = (),
 ) -> None:
     """Run the node until SIGTERM/SIGINT or ``stop`` (see the module docstring)."""
     settings: Settings = app.settings
     node_type, offered = node_type_for(app.plugins, spec)
     service = NodeService(offered, node_type, seed=seed, time_scale=time_scale)
     service.known = list(bootstrap)
+    service.links = links
     transport = app.plugins.create("transport", settings.network.transport)
     config = PeerConfig(
         spec.name,

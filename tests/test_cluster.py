@@ -1,0 +1,203 @@
+"""Real node processes and a coordinator-side registry (FR-001, FR-002, FR-005, FR-008).
+
+For each installed transport: ten ``qorch node`` processes (the small-world example
+topology) join a coordinator peer in this process; the registry sees all ten;
+``qorch nodes --json`` lists them; the snapshot compiles a circuit; a reservation round
+trip works; a SIGKILLed node turns unavailable at once (disconnect), a SIGSTOPped one
+after its TTL (silence); a restarted node keeps its peer id and comes back; SIGTERM
+stops every node cleanly. Rogue adverts over the wire are refused with their reason.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import trio
+
+from qorch.compile.compiler import compile_circuit
+from qorch.config import NetworkSettings, Settings
+from qorch.coordinator.discovery import Discovery
+from qorch.coordinator.node_registry import NodeRegistry
+from qorch.node.protocol import REGISTRY_VERBS
+from qorch.plugins import PluginSystem
+from qorch.testing.cluster import NodeProcess
+from qorch.testing.transport_contract import trio_test
+from qorch.testing.plan_checks import plan_problems
+from qorch.transport import PeerConfig
+
+REPO = Path(__file__).resolve().parents[1]
+TOPOLOGY = REPO / "examples" / "topologies" / "small-world-10.toml"
+NAMES = [f"qpu{i}" for i in range(10)]
+TTL_S, REFRESH_S = 2.0, 0.5
+TRANSPORTS = PluginSystem().registry.names("transport")
+
+
+def env_for(transport: str) -> dict[str, str]:
+    return {
+        "QORCH_NETWORK__TRANSPORT": transport,
+        "QORCH_NETWORK__ADVERT_TTL_S": str(TTL_S),
+        "QORCH_NETWORK__REFRESH_S": str(REFRESH_S),
+        "QORCH_LOGGING__LEVEL": "WARNING",
+    }
+
+
+async def until(predicate, timeout: float, what: str) -> float:
+    """Wait (bounded) for ``predicate``; return how long it took."""
+    start = time.monotonic()
+    with trio.move_on_after(timeout):
+        while not predicate():
+            await trio.sleep(0.05)
+        return time.monotonic() - start
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def available(registry: NodeRegistry) -> set[str]:
+    return {e.node_id for e in registry.entries() if e.available}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("transport_name", TRANSPORTS)
+@trio_test
+async def test_ten_node_processes_are_discovered_monitored_killed_and_restarted(
+    transport_name: str, tmp_path: Path
+) -> None:
+    settings = Settings(
+        network=NetworkSettings(transport=transport_name, advert_ttl_s=TTL_S, refresh_s=REFRESH_S)
+    )
+    plugins = PluginSystem(settings)
+    samples = []
+    registry = NodeRegistry(settings.network, settings.quality, on_quality=samples.append)
+    discovery = Discovery(registry)
+    transport = plugins.create("transport", transport_name)
+    config = PeerConfig(
+        "coordinator", tmp_path / "coordinator", settings.network.listen, verbs=REGISTRY_VERBS
+    )
+    env = env_for(transport_name)
+    async with (
+        transport.open(config, discovery, discovery.on_disconnect) as peer,
+        trio.open_nursery() as nursery,
+    ):
+        nursery.start_soon(discovery.run, peer, [])
+        args = ["--topology", str(TOPOLOGY), "--bootstrap", peer.addresses[0]]
+        nodes = {n: NodeProcess(n, tmp_path / n, args, env) for n in NAMES}
+        try:
+            async with trio.open_nursery() as starting:
+                for node in nodes.values():
+                    starting.start_soon(node.start)
+            await until(lambda: available(registry) == set(NAMES), 60, "all ten nodes")
+
+            # an observer process sees the same ten
+            observed = await trio.run_process(
+                [sys.executable, "-m", "qorch", "nodes", "--bootstrap", peer.addresses[0]]
+                + ["--wait", "2", "--json"],
+                capture_stdout=True,
+                capture_stderr=True,
+                env={**__import__("os").environ, **env},
+            )
+            rows = [json.loads(line) for line in observed.stdout.decode().splitlines()]
+            assert sorted(r["node"] for r in rows) == NAMES
+            assert {r["availability"] for r in rows} == {"available"}
+            assert all(r["peer_id"] == nodes[r["node"]].peer_id for r in rows)
+
+            # the snapshot is a topology the compiler plans on, links included
+            snapshot = registry.snapshot()
+            assert len(snapshot.links) == 23
+            from qorch.bench.circuits import qft
+
+            plan = compile_circuit(qft(12), snapshot, plugins=plugins, seed=1)
+            assert plan_problems(plan, snapshot) == []
+
+            # a reservation round trip to a discovered node (FR-005)
+            target = registry.entry("qpu5").advert.peer_id
+            body = {
+                "correlation": {
+                    "job_id": "j",
+                    "fragment_id": "f0",
+                    "attempt": 0,
+                    "request_id": "r",
+                },
+                "operation": "fragment",
+                "qubits": 2,
+                "start": time.time(),
+                "duration_s": 1.0,
+                "min_fidelity": 0.9,
+            }
+            reply = await peer.call(target, "reserve", body, timeout=5)
+            assert reply["ok"] and reply["reservation"]["qubits"] == 2
+
+            # the coordinator measured the nodes itself (FR-008)
+            await until(lambda: any(s.kind == "call" for s in samples), 10, "a probe")
+
+            # SIGKILL: the connection drops and the node is unavailable at once
+            victim = nodes["qpu3"]
+            pid = victim.peer_id
+            await victim.stop(signal.SIGKILL)
+            await until(
+                lambda: "qpu3" not in available(registry), TTL_S + REFRESH_S + 5, "qpu3 down"
+            )
+            assert available(registry) == set(NAMES) - {"qpu3"}
+
+            # restarted: same peer id, back in the registry
+            await victim.start()
+            assert victim.peer_id == pid
+            await until(lambda: "qpu3" in available(registry), 30, "qpu3 back")
+
+            # SIGSTOP: no disconnect, only silence; the TTL marks it unavailable
+            frozen = nodes["qpu7"]
+            frozen.process.send_signal(signal.SIGSTOP)
+            took = await until(
+                lambda: "qpu7" not in available(registry), TTL_S + REFRESH_S + 10, "qpu7 stale"
+            )
+            assert took > 0.2  # it did not go at once: expiry, not a disconnect
+            frozen.process.send_signal(signal.SIGCONT)
+            await until(lambda: "qpu7" in available(registry), 30, "qpu7 back")
+        finally:
+            codes = {}
+            for name, node in nodes.items():
+                codes[name] = await node.stop(signal.SIGTERM)
+            nursery.cancel_scope.cancel()
+    assert codes == dict.fromkeys(NAMES, 0), {n: nodes[n].stderr_tail() for n in NAMES}
+    assert registry.rejected == {}
+
+
+@pytest.mark.parametrize("transport_name", TRANSPORTS)
+@trio_test
+async def test_rogue_adverts_over_the_wire_are_refused_with_the_reason(
+    transport_name: str, tmp_path: Path
+) -> None:
+    settings = Settings(network=NetworkSettings(transport=transport_name))
+    plugins = PluginSystem(settings)
+    registry = NodeRegistry(settings.network, settings.quality)
+    discovery = Discovery(registry, probe=False)
+    transport = plugins.create("transport", transport_name)
+    coord = PeerConfig("coordinator", tmp_path / "c", settings.network.listen, verbs=REGISTRY_VERBS)
+    rogue = PeerConfig("rogue", tmp_path / "r", settings.network.listen, verbs=())
+    async with (
+        transport.open(coord, discovery) as peer,
+        transport.open(rogue, discovery) as attacker,
+    ):
+        discovery.peer = peer
+        pid = await attacker.dial(peer.addresses[0])
+        now = time.time()
+        good = {
+            "schema": "qorch.advert", "version": "1.0", "node_id": "x", "peer_id": attacker.peer_id,
+            "addresses": [], "timestamp": now, "sequence": 1, "ttl_s": 10, "service_type": "s",
+            "availability": "available", "qubit_range": [1, 2], "services": {"cx": 0.99},
+        }  # fmt: skip
+        cases = {
+            "version": {**good, "version": "9.0"},
+            "stale": {**good, "timestamp": now - 3600},
+            "identity": {**good, "peer_id": "somebody-else"},
+            "schema": {**good, "qubit_range": "all"},
+        }
+        for reason, body in cases.items():
+            reply = await attacker.call(pid, "announce", body, timeout=5)
+            assert reply["ok"] is False and reply["error"]["reason"] == reason
+        assert registry.entries() == [] and sum(registry.rejected.values()) == 4
+        assert (await attacker.call(pid, "announce", good, timeout=5))["ok"]
+        assert [e.node_id for e in registry.entries()] == ["x"]
