@@ -112,7 +112,9 @@ class AdvertRecord:
 class QualityReport:
     """A fidelity or link-quality observation (FR-008).
 
-    ``subject`` is a node id, or ``"a|b"`` for the link between nodes a and b (sorted).
+    ``subject`` is a node id, or ``"a|b"`` for the link between nodes a and b (sorted);
+    ``kind`` is ``node`` or ``link``; ``metric`` e.g. ``fidelity`` or ``rtt_ms``;
+    ``ok`` is false for a failed or timed-out probe (``value`` is then the time waited).
     """
 
     subject: str
@@ -121,6 +123,7 @@ class QualityReport:
     value: float
     at: dt.datetime
     source: str
+    ok: bool = True
 
 
 @attrs.frozen

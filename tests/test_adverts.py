@@ -199,9 +199,29 @@ def test_calls_and_reports_mark_nodes_degraded_and_reach_the_store_hook():
         reg.record_call("a", 400.0, True)
     assert reg.entry("a").reasons == ("median round trip 400.0 ms",)
     assert reg.snapshot().node("a").degraded
-    kinds = [(s.kind, s.source) for s in samples[:3]]
-    assert kinds == [("fidelity", "advert"), ("fidelity", "report"), ("fidelity", "report")]
-    assert sum(s.kind == "call" for s in samples) == 23 and all(s.at == T0 for s in samples)
+    kinds = [(s.metric, s.source) for s in samples[:3]]
+    assert kinds == [("fidelity", "advert:peer-a"), ("fidelity", "report"), ("fidelity", "report")]
+    calls = [s for s in samples if s.metric == "rtt_ms"]
+    assert len(calls) == 23 and [s.ok for s in calls[:3]] == [True, False, False]
+    assert all(s.at.timestamp() == T0 and s.subject == "a" for s in samples)
+
+
+def test_quality_samples_persist_through_the_store(tmp_path):
+    from qorch.plugins import PluginSystem
+
+    store = PluginSystem().create("store", "sqlite", data_dir=tmp_path)
+    with store:
+        store.upgrade()
+        reg = NodeRegistry(
+            NetworkSettings(), QualitySettings(), clock=Clock(), on_quality=store.add_quality_report
+        )
+        reg.offer(advert(A).encode(), "peer-a")
+        reg.record_call("a", 5000.0, False)
+        got = store.list_quality_reports("a")
+    assert [(r.metric, r.value, r.ok) for r in got] == [
+        ("rtt_ms", 5000.0, False),
+        ("fidelity", 0.99, True),
+    ]
 
 
 def test_the_snapshot_joins_both_ends_of_a_link_at_their_worse_figures():

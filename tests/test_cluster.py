@@ -11,6 +11,7 @@ stops every node cleanly. Rogue adverts over the wire are refused with their rea
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import time
@@ -25,9 +26,9 @@ from qorch.coordinator.discovery import Discovery
 from qorch.coordinator.node_registry import NodeRegistry
 from qorch.node.protocol import REGISTRY_VERBS
 from qorch.plugins import PluginSystem
-from qorch.testing.cluster import NodeProcess
-from qorch.testing.transport_contract import trio_test
+from qorch.testing.cluster import NodeProcess, reserve_body
 from qorch.testing.plan_checks import plan_problems
+from qorch.testing.transport_contract import trio_test
 from qorch.transport import PeerConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -92,12 +93,12 @@ async def test_ten_node_processes_are_discovered_monitored_killed_and_restarted(
             await until(lambda: available(registry) == set(NAMES), 60, "all ten nodes")
 
             # an observer process sees the same ten
+            observer = [sys.executable, "-m", "qorch", "nodes", "--wait", "2", "--json"]
             observed = await trio.run_process(
-                [sys.executable, "-m", "qorch", "nodes", "--bootstrap", peer.addresses[0]]
-                + ["--wait", "2", "--json"],
+                [*observer, "--bootstrap", peer.addresses[0]],
                 capture_stdout=True,
                 capture_stderr=True,
-                env={**__import__("os").environ, **env},
+                env={**os.environ, **env},
             )
             rows = [json.loads(line) for line in observed.stdout.decode().splitlines()]
             assert sorted(r["node"] for r in rows) == NAMES
@@ -114,24 +115,12 @@ async def test_ten_node_processes_are_discovered_monitored_killed_and_restarted(
 
             # a reservation round trip to a discovered node (FR-005)
             target = registry.entry("qpu5").advert.peer_id
-            body = {
-                "correlation": {
-                    "job_id": "j",
-                    "fragment_id": "f0",
-                    "attempt": 0,
-                    "request_id": "r",
-                },
-                "operation": "fragment",
-                "qubits": 2,
-                "start": time.time(),
-                "duration_s": 1.0,
-                "min_fidelity": 0.9,
-            }
+            body = reserve_body("f0", qubits=2, min_fidelity=0.9)
             reply = await peer.call(target, "reserve", body, timeout=5)
             assert reply["ok"] and reply["reservation"]["qubits"] == 2
 
             # the coordinator measured the nodes itself (FR-008)
-            await until(lambda: any(s.kind == "call" for s in samples), 10, "a probe")
+            await until(lambda: any(s.metric == "rtt_ms" for s in samples), 10, "a probe")
 
             # SIGKILL: the connection drops and the node is unavailable at once
             victim = nodes["qpu3"]

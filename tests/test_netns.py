@@ -14,7 +14,6 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -25,7 +24,7 @@ from qorch.coordinator.discovery import Discovery
 from qorch.coordinator.node_registry import NodeRegistry
 from qorch.node.protocol import REGISTRY_VERBS
 from qorch.plugins import PluginSystem
-from qorch.testing.cluster import NodeProcess
+from qorch.testing.cluster import NodeProcess, reserve_body
 from qorch.testing.transport_contract import trio_test
 from qorch.transport import PeerConfig
 
@@ -112,14 +111,7 @@ async def test_nodes_in_their_own_namespaces_are_discovered_and_reserved_on(
             for node in nodes:
                 entry = registry.entry(node.name)
                 assert entry is not None and entry.advert.peer_id == node.peer_id
-                body = {
-                    "correlation": {"job_id": "j", "fragment_id": node.name, "attempt": 0, "request_id": "r"},
-                    "operation": "fragment",
-                    "qubits": 1,
-                    "start": time.time(),
-                    "duration_s": 1.0,
-                    "min_fidelity": 0.5,
-                }  # fmt: skip
+                body = reserve_body(node.name)
                 reply = await peer.call(node.peer_id, "reserve", body, timeout=10)
                 assert reply["ok"], reply
         finally:

@@ -15,11 +15,14 @@ min_node_fidelity``, when more than ``max_link_failure_rate`` of its last ``wind
 calls failed, or when their median round trip exceeds ``max_rtt_ms``; a link is
 degraded below ``min_link_fidelity``. :meth:`NodeRegistry.snapshot` hands the compiler
 and runtime the latest view as a :class:`~qorch.topology.Topology`. Every quality
-sample is passed to ``on_quality`` so the coordinator can persist it.
+sample is passed to ``on_quality`` as a :class:`~qorch.model.QualityReport` so the
+coordinator can persist it (``kind`` ``node``; ``metric`` ``fidelity`` from adverts
+and reports, ``rtt_ms`` from the coordinator's own calls, with ``ok``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import statistics
 import time
 from collections import Counter, deque
@@ -30,25 +33,9 @@ import attrs
 from loguru import logger
 
 from qorch.config import NetworkSettings, QualitySettings
+from qorch.model import QualityReport
 from qorch.node.advert import Advert, AdvertError, decode_advert
 from qorch.topology import LinkSpec, NodeSpec, Topology
-
-
-@attrs.frozen
-class QualitySample:
-    """One quality observation, as persisted (FR-008).
-
-    ``kind``: ``fidelity`` (reported by the node; ``value`` is its fidelity) or ``call``
-    (measured by the coordinator; ``value`` the round trip in ms, ``ok`` whether it
-    succeeded).
-    """
-
-    node_id: str
-    kind: str
-    value: float
-    ok: bool
-    at: float
-    source: str
 
 
 @attrs.frozen
@@ -107,7 +94,7 @@ class NodeRegistry:
         quality: QualitySettings,
         *,
         clock: Callable[[], float] = time.time,
-        on_quality: Callable[[QualitySample], None] | None = None,
+        on_quality: Callable[[QualityReport], None] | None = None,
         on_advert: Callable[[Advert], None] | None = None,
     ) -> None:
         self.network = network
@@ -151,7 +138,7 @@ class NodeRegistry:
         self.accepted += 1
         if self.on_advert is not None:
             self.on_advert(advert)
-        self._sample(advert.node_id, "fidelity", advert.fidelity, True, "advert")
+        self._sample(advert.node_id, "fidelity", advert.fidelity, True, f"advert:{sender}")
         return advert
 
     def _check_against_held(self, advert: Advert, now: float) -> None:
@@ -203,11 +190,12 @@ class NodeRegistry:
         record.calls.append((rtt_ms, ok))
         while len(record.calls) > self.quality.window:
             record.calls.popleft()
-        self._sample(node_id, "call", rtt_ms, ok, "coordinator")
+        self._sample(node_id, "rtt_ms", rtt_ms, ok, "coordinator")
 
-    def _sample(self, node_id: str, kind: str, value: float, ok: bool, source: str) -> None:
+    def _sample(self, node_id: str, metric: str, value: float, ok: bool, source: str) -> None:
         if self.on_quality is not None:
-            self.on_quality(QualitySample(node_id, kind, value, ok, self.clock(), source))
+            at = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
+            self.on_quality(QualityReport(node_id, "node", metric, value, at, source, ok))
 
     def _degraded(self, record: _Record) -> tuple[str, ...]:
         q = self.quality

@@ -11,11 +11,25 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import trio
 
 READY_TIMEOUT_S = 60.0
+
+
+def reserve_body(fragment: str, qubits: int = 1, min_fidelity: float = 0.5) -> dict[str, Any]:
+    """A ``reserve`` request for a one-second window starting now (FR-005)."""
+    return {
+        "correlation": {"job_id": "j", "fragment_id": fragment, "attempt": 0, "request_id": "r"},
+        "operation": "fragment",
+        "qubits": qubits,
+        "start": time.time(),
+        "duration_s": 1.0,
+        "min_fidelity": min_fidelity,
+    }
 
 
 class NodeProcess:

@@ -238,10 +238,13 @@ class StoreContract:
             for i in range(5)
         ]
         reports.append(QualityReport("n1|n2", "link", "rtt_ms", 1.5, at(2), "probe"))
+        reports.append(QualityReport("n1", "node", "rtt_ms", 5000.0, at(1), "probe", ok=False))
         for r in reports:
             store.add_quality_report(r)
         got = store.list_quality_reports("n1")
-        assert got == list(reversed(reports[:5]))
+        r = reports
+        assert got == [r[4], r[3], r[2], r[6], r[1], r[0]]  # equal times: later-added first
+        assert got[3].ok is False and got[0].ok is True
         assert store.list_quality_reports("n1", since=at(3)) == [reports[4], reports[3]]
         assert store.list_quality_reports(limit=2) == [reports[4], reports[3]]
         assert store.list_quality_reports("n1|n2") == [reports[5]]

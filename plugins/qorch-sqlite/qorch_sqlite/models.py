@@ -80,6 +80,10 @@ class QualityReport(BaseModel):
     value = pw.FloatField()
     at = pw.CharField(max_length=40, index=True)
     source = pw.CharField(max_length=128)
+    ok = pw.BooleanField(default=True)
+
+    class Meta:
+        indexes = ((("subject", "at"), False),)
 
 
 class Metric(BaseModel):

@@ -1,0 +1,1 @@
+"""qorch's libp2p transport (DESIGN §8): Noise + yamux, one RPC stream per peer pair."""
