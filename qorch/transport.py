@@ -19,7 +19,9 @@ rely on is this:
 * ``on_disconnect(peer_id)`` fires when a connection to a peer is lost.
 
 ``qorch.testing.transport_contract`` holds the contract tests every installed
-transport runs.
+transport runs. A transport may also offer ``async baseline_round_trips(n) -> list[float]``:
+round trips of its bare underlying request/response without qorch's channel, which
+``qorch bench transport`` reports beside the channel's.
 """
 
 from __future__ import annotations

@@ -45,3 +45,32 @@ def test_help_imports_nothing_heavy():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("name", ["central", "libp2p"])
+def test_transport_round_trips_are_timed_for_the_channel_and_the_bare_baseline(name, tmp_path):
+    import trio
+
+    from qorch.bench.transport_bench import channel_round_trips
+    from qorch.plugins import PluginSystem
+
+    transport = PluginSystem().create("transport", name)
+    times = trio.run(channel_round_trips, transport, 5, tmp_path)
+    bare = trio.run(transport.baseline_round_trips, 5)
+    assert len(times) == 5 == len(bare) and all(0 < t < 10 for t in times + bare)
+
+
+def test_transport_results_table_names_every_figure():
+    from qorch.bench.transport_bench import markdown
+
+    ms = summary([1.0, 2.0, 3.0])
+    disc = {
+        "all_ready_s": 6.5, "all_seen_s": 6.6, "seen_after_ready_s": summary([0.01, 0.2]),
+        "sigkill_unavailable_s": 0.01, "sigstop_unavailable_s": 2.5, "ttl_s": 10, "refresh_s": 3,
+    }  # fmt: skip
+    row = {"channel_ms": ms, "reserve_ms": ms, "execute_ms": ms, "discovery": disc}
+    with_base = {**row, "baseline_ms": ms, "ratio_p50": 1.0, "ratio_p95": 1.0}
+    data = {"round_trips": 3, "target_p95_ms": 5.0, "target_discovery_s": 3.0}
+    text = markdown({**data, "transports": {"central": row, "libp2p": with_base}})
+    assert "| central | 2.00 / 2.90 | - | - | 2.00 / 2.90 | 2.00 / 2.90 |" in text
+    assert "| libp2p | 6.50 | 6.60 | 0.200 | 0.01 | 2.50 (10 + 3) |" in text

@@ -35,4 +35,24 @@ def run(args: argparse.Namespace) -> int:
             + ", ".join(f"{s} {v:.2f}" for s, v in results["geomean_ebits"].items())
         )
         print(f"written to {args.out}/compile.json and {args.out}/compile.md")
+    elif args.action == "transport":
+        from pathlib import Path
+
+        from qorch.bench.transport_bench import markdown
+        from qorch.bench.transport_bench import run as transport_bench
+        from qorch.cli.app import started
+
+        if args.n < 1:
+            print("error: --n must be at least 1")
+            return 2
+        with started(args, role="bench") as app:
+            data = transport_bench(
+                app.plugins,
+                args.out,
+                n=args.n,
+                topology=Path(args.topology),
+                progress=lambda m: print(m, flush=True),
+            )
+        print(markdown(data))
+        print(f"written to {data['file']} and {args.out}/transport.md")
     return 0

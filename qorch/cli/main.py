@@ -174,6 +174,17 @@ def build_parser() -> argparse.ArgumentParser:
     cb = bsub.add_parser("compile", parents=[common], help="compile latency and ebits")
     cb.add_argument("--quick", action="store_true", help="fewer repeats and sizes")
     cb.add_argument("--out", default="bench/results", metavar="DIR", help="results directory")
+    tb = bsub.add_parser(
+        "transport", parents=[common], help="round trips and discovery per transport"
+    )
+    tb.add_argument("--n", type=int, default=300, metavar="N", help="round trips (default 300)")
+    tb.add_argument(
+        "--topology",
+        default="examples/topologies/small-world-10.toml",
+        metavar="T",
+        help="ten-node topology for the discovery run",
+    )
+    tb.add_argument("--out", default="bench/results", metavar="DIR", help="results directory")
     return parser
 
 

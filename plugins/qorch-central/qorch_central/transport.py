@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import secrets
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -111,6 +112,36 @@ class CentralPeer(ChannelPeer):
 
 class CentralTransport:
     """Opens :class:`CentralPeer` instances (see :class:`qorch.transport.Transport`)."""
+
+    async def baseline_round_trips(self, n: int, warmup: int = 10) -> list[float]:
+        """``n`` round trips (seconds) of a bare TCP echo of a small frame on 127.0.0.1:
+        what ``qorch bench transport`` compares the channel with."""
+        frame = encode_frame({"id": 1, "verb": "status", "body": {"n": 1}})
+
+        async def echo(stream: trio.SocketStream) -> None:
+            try:
+                while data := await stream.receive_some(65_536):
+                    await stream.send_all(data)
+            except trio.BrokenResourceError:
+                return
+
+        times: list[float] = []
+        async with trio.open_nursery() as nursery:
+            listeners = await nursery.start(
+                functools.partial(trio.serve_tcp, echo, 0, host="127.0.0.1")
+            )
+            port = listeners[0].socket.getsockname()[1]
+            async with await trio.open_tcp_stream("127.0.0.1", port) as client:
+                for i in range(warmup + n):
+                    start = time.perf_counter()
+                    await client.send_all(frame)
+                    got = b""
+                    while len(got) < len(frame):
+                        got += await client.receive_some(65_536)
+                    if i >= warmup:
+                        times.append(time.perf_counter() - start)
+            nursery.cancel_scope.cancel()
+        return times
 
     @asynccontextmanager
     async def open(

@@ -167,6 +167,13 @@ class _Notifee(INotifee):
 class Libp2pTransport:
     """Opens :class:`Libp2pPeer` instances (see :class:`qorch.transport.Transport`)."""
 
+    async def baseline_round_trips(self, n: int) -> list[float]:
+        """``n`` round trips (seconds) of bare libp2p request/response, no qorch code on
+        the path: what ``qorch bench transport`` compares the channel with."""
+        from qorch_libp2p.bench import bare_round_trips
+
+        return await bare_round_trips(n)
+
     @asynccontextmanager
     async def open(
         self,
