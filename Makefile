@@ -30,6 +30,7 @@ demo: $(STAMP)
 	$(BIN)/qorch parse examples/invalid/broken_index.qasm || true
 	$(BIN)/qorch compile examples/circuits/*.qasm --topology examples/topologies/small-world-10.toml
 	$(BIN)/qorch compile examples/circuits/qft4.qasm --topology examples/topologies/four-heterogeneous.toml --strategy teleport --json
+	QORCH=$(BIN)/qorch examples/demo-nodes.sh
 	$(BIN)/qorch db --data-dir $(DEMO_DIR) upgrade
 	$(BIN)/qorch db --data-dir $(DEMO_DIR) status
 
@@ -44,6 +45,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/qorch bench cli-startup
 	$(BIN)/qorch bench compile
+	$(BIN)/qorch bench transport
 
 clean:
 	rm -rf $(VENV) .coverage .hypothesis

@@ -104,7 +104,6 @@ class NetworkSettings:
     transport: str = setting("libp2p", "transport, by name (see `qorch plugins`)")
     listen: str = setting("/ip4/127.0.0.1/tcp/0", "multiaddr a node or coordinator listens on")
     bootstrap: list[str] = setting([], "multiaddrs (with /p2p/<peer-id>) to join through")
-    mdns: bool = setting(False, "also find peers by mDNS on the local network")
     advert_ttl_s: float = setting(
         10.0, "seconds an advert stays valid; then its node is unavailable", ge=0.1
     )
