@@ -166,8 +166,11 @@ class Channel:
         self.closed = trio.Event()
 
     async def send(self, message: dict[str, Any]) -> None:
-        """Write one frame (``too_large`` if over the limit)."""
-        frame = encode_frame(message)
+        """Write one frame (``too_large`` if over the limit, ``protocol`` if not JSON)."""
+        try:
+            frame = encode_frame(message)
+        except (TypeError, ValueError) as exc:
+            raise TransportError("protocol", f"message is not JSON: {exc}", self.remote) from None
         if len(frame) > self.max_bytes:
             raise TransportError(
                 "too_large", f"message of {len(frame)} bytes over {self.max_bytes}", self.remote

@@ -6,7 +6,6 @@ import json
 
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from qorch.config import NetworkSettings, QualitySettings
 from qorch.coordinator.node_registry import NodeRegistry
@@ -17,6 +16,7 @@ from qorch.node.advert import (
     advert_for,
     decode_advert,
 )
+from qorch.testing.generators import corrupted_adverts
 from qorch.topology import topology_from_dict
 
 T0 = 1_800_000_000.0
@@ -237,35 +237,13 @@ def test_the_snapshot_joins_both_ends_of_a_link_at_their_worse_figures():
 
 # -- fuzzing: nothing invalid gets in, nothing held is disturbed ---------------------------
 
-_json = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
-    ),
-    max_leaves=8,
-)
-_fields = ["schema", "version", "node_id", "peer_id", "addresses", "timestamp", "sequence"]
-_fields += ["ttl_s", "service_type", "availability", "qubit_range", "services", "links"]
 
-
-@st.composite
-def corrupted(draw):
-    """A valid advert of node ``a`` with one to three fields replaced, removed or
-    garbled, or random bytes."""
-    if draw(st.booleans()) and draw(st.booleans()):
-        return draw(st.binary(max_size=200))
-    data = json.loads(advert(A, seq=9).encode())
-    for _ in range(draw(st.integers(1, 3))):
-        key = draw(st.sampled_from(_fields))
-        if draw(st.booleans()):
-            data.pop(key, None)
-        else:
-            data[key] = draw(_json)
-    return json.dumps(data).encode()
+def _as_bytes(value):
+    return value if isinstance(value, bytes) else json.dumps(value).encode()
 
 
 @settings(max_examples=300, deadline=None)
-@given(corrupted())
+@given(corrupted_adverts(advert(A, seq=9).to_dict()).map(_as_bytes))
 def test_fuzzed_adverts_never_corrupt_the_registry(data):
     reg = registry()
     reg.offer(advert(A, seq=10).encode(), "peer-a")

@@ -19,17 +19,22 @@ from pathlib import Path
 
 import pytest
 import trio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from qorch.compile.compiler import compile_circuit
 from qorch.config import NetworkSettings, Settings
 from qorch.coordinator.discovery import Discovery
 from qorch.coordinator.node_registry import NodeRegistry
+from qorch.node.advert import REASONS, advert_for
 from qorch.node.protocol import REGISTRY_VERBS
 from qorch.plugins import PluginSystem
 from qorch.testing.cluster import NodeProcess, reserve_body
+from qorch.testing.generators import corrupted_adverts
 from qorch.testing.plan_checks import plan_problems
 from qorch.testing.transport_contract import trio_test
-from qorch.transport import PeerConfig
+from qorch.topology import topology_from_dict
+from qorch.transport import PeerConfig, TransportError
 
 REPO = Path(__file__).resolve().parents[1]
 TOPOLOGY = REPO / "examples" / "topologies" / "small-world-10.toml"
@@ -190,3 +195,72 @@ async def test_rogue_adverts_over_the_wire_are_refused_with_the_reason(
         assert registry.entries() == [] and sum(registry.rejected.values()) == 4
         assert (await attacker.call(pid, "announce", good, timeout=5))["ok"]
         assert [e.node_id for e in registry.entries()] == ["x"]
+
+
+PLACEHOLDER_PEER = "<peer>"
+
+
+@settings(max_examples=5, deadline=None)
+@given(
+    st.lists(
+        corrupted_adverts(
+            {
+                **advert_for(
+                    topology_from_dict(
+                        {"nodes": [{"name": "x", "qubits": 2, "gates": {"cx": 0.99}}]}
+                    ).nodes[0],
+                    peer_id=PLACEHOLDER_PEER,
+                    timestamp=0.0,
+                    sequence=1,
+                    ttl_s=10.0,
+                ).to_dict()
+            }
+        ).filter(lambda a: isinstance(a, dict)),
+        min_size=5,
+        max_size=25,
+    )
+)
+def test_fuzzed_adverts_over_libp2p_never_reach_the_registry_unless_valid(adverts):
+    """Hypothesis-made adverts sent by a real libp2p host to a real coordinator host."""
+    if "libp2p" not in TRANSPORTS:
+        pytest.skip("the libp2p transport is not installed")
+    import tempfile
+
+    async def scenario(tmp: Path) -> None:
+        settings = Settings()
+        registry = NodeRegistry(settings.network, settings.quality)
+        discovery = Discovery(registry, probe=False)
+        transport = PluginSystem(settings).create("transport", "libp2p")
+        listen = settings.network.listen
+        coord = PeerConfig("coordinator", tmp / "c", listen, verbs=REGISTRY_VERBS)
+        async with (
+            transport.open(coord, discovery) as peer,
+            transport.open(PeerConfig("fuzzer", tmp / "f", listen), discovery) as fuzzer,
+        ):
+            pid = await fuzzer.dial(peer.addresses[0])
+            now = time.time()
+            accepted = unsent = 0
+            for body in adverts:
+                if body.get("peer_id") == PLACEHOLDER_PEER:
+                    body = {**body, "peer_id": fuzzer.peer_id}
+                if body.get("timestamp") == 0.0:
+                    body = {**body, "timestamp": now}
+                before = [e.advert for e in registry.entries()]
+                try:
+                    reply = await fuzzer.call(pid, "announce", body, timeout=5)
+                except TransportError as exc:  # e.g. Infinity: not JSON, never sent
+                    assert exc.code == "protocol"
+                    unsent += 1
+                    continue
+                if reply["ok"]:
+                    accepted += 1
+                    assert registry.entry("x").advert.peer_id == fuzzer.peer_id
+                else:
+                    assert reply["error"]["code"] == "advert_rejected"
+                    assert reply["error"]["reason"] in REASONS
+                    assert [e.advert for e in registry.entries()] == before
+            assert sum(registry.rejected.values()) == len(adverts) - accepted - unsent
+            assert registry.accepted == accepted
+
+    with tempfile.TemporaryDirectory() as tmp:
+        trio.run(scenario, Path(tmp))

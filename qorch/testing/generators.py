@@ -99,3 +99,32 @@ def split_topologies(draw, qubits: int) -> Topology:
     nodes = [attrs.evolve(n, name=renamed[n.name], qubits=n.qubits + 1) for n in right.nodes]
     links = [attrs.evolve(lk, a=renamed[lk.a], b=renamed[lk.b]) for lk in right.links]
     return Topology((*left.nodes, *nodes), (*left.links, *links))
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+ADVERT_FIELDS = (
+    "schema", "version", "node_id", "peer_id", "addresses", "timestamp", "sequence",
+    "ttl_s", "service_type", "availability", "qubit_range", "services", "links",
+)  # fmt: skip
+
+
+@st.composite
+def corrupted_adverts(draw, valid: dict) -> dict | bytes:
+    """``valid`` (an advert's wire dict) with one to three fields replaced by random JSON
+    or removed — or, one time in four, random bytes instead (FR-001 fuzzing)."""
+    if draw(st.booleans()) and draw(st.booleans()):
+        return draw(st.binary(max_size=200))
+    data = dict(valid)
+    for _ in range(draw(st.integers(1, 3))):
+        key = draw(st.sampled_from(ADVERT_FIELDS))
+        if draw(st.booleans()):
+            data.pop(key, None)
+        else:
+            data[key] = draw(_JSON)
+    return data

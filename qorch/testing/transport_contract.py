@@ -143,11 +143,12 @@ class TransportContract:
                 ("frobnicate", {}, 5),
                 ("status", {"pad": "y" * 10_000}, 5),
                 ("status", {"reply_bytes": 10_000}, 5),
+                ("status", {"x": float("inf")}, 5),
             ]:
                 with pytest.raises(TransportError) as info:
                     await client.call(server.peer_id, verb, body, timeout=timeout)
                 codes.append(info.value.code)
-            assert codes == ["timeout", "protocol", "too_large", "too_large"]
+            assert codes == ["timeout", "protocol", "too_large", "too_large", "protocol"]
             ok = await client.call(server.peer_id, "status", {"n": 3}, timeout=5)
             assert ok["body"] == {"n": 3}
 
