@@ -195,6 +195,18 @@ async def test_rogue_adverts_over_the_wire_are_refused_with_the_reason(
         assert registry.entries() == [] and sum(registry.rejected.values()) == 4
         assert (await attacker.call(pid, "announce", good, timeout=5))["ok"]
         assert [e.node_id for e in registry.entries()] == ["x"]
+        # fidelity reports (FR-008): only about one's own node, validated, then they count
+        low = {"node_id": "x", "fidelity": 0.5, "timestamp": now}
+        assert (await attacker.call(pid, "report", low, timeout=5))["ok"]
+        assert registry.entry("x").reasons == ("fidelity 0.5 < 0.9",)
+        other = await attacker.call(pid, "report", {**low, "node_id": "y"}, timeout=5)
+        assert other["error"]["code"] == "not_found"
+        bad = await attacker.call(pid, "report", {**low, "fidelity": 2}, timeout=5)
+        assert bad["error"] == {
+            "code": "bad_request",
+            "message": "fidelity = 2: expected 0 <= fidelity <= 1",
+            "where": "fidelity",
+        }
 
 
 PLACEHOLDER_PEER = "<peer>"
