@@ -186,11 +186,16 @@ def test_queries_filter_by_gate_fidelity_type_capacity_and_availability():
 
 def test_calls_and_reports_mark_nodes_degraded_and_reach_the_store_hook():
     samples = []
-    reg = registry(samples=samples)
+    clock = Clock()
+    reg = registry(clock, samples=samples)
     reg.offer(advert(A).encode(), "peer-a")
     assert not reg.entry("a").degraded
     reg.report_fidelity("a", 0.8)
     assert reg.entry("a").reasons == ("fidelity 0.8 < 0.9",)
+    clock.now += 10.5  # the report is older than the TTL: only the (fresh) advert counts
+    reg.offer(advert(A, at=clock.now, seq=2).encode(), "peer-a")
+    assert not reg.entry("a").degraded
+    clock.now = T0
     reg.report_fidelity("a", 0.99)
     for ok in (True, False, False):
         reg.record_call("a", 2.0, ok)
@@ -199,11 +204,12 @@ def test_calls_and_reports_mark_nodes_degraded_and_reach_the_store_hook():
         reg.record_call("a", 400.0, True)
     assert reg.entry("a").reasons == ("median round trip 400.0 ms",)
     assert reg.snapshot().node("a").degraded
-    kinds = [(s.metric, s.source) for s in samples[:3]]
-    assert kinds == [("fidelity", "advert:peer-a"), ("fidelity", "report"), ("fidelity", "report")]
+    kinds = [s.source for s in samples[:4]]
+    assert kinds == ["advert:peer-a", "report", "advert:peer-a", "report"]
     calls = [s for s in samples if s.metric == "rtt_ms"]
     assert len(calls) == 23 and [s.ok for s in calls[:3]] == [True, False, False]
-    assert all(s.at.timestamp() == T0 and s.subject == "a" for s in samples)
+    assert samples[2].at.timestamp() == T0 + 10.5 and samples[3].at.timestamp() == T0
+    assert all(s.subject == "a" and s.metric in ("fidelity", "rtt_ms") for s in samples)
 
 
 def test_quality_samples_persist_through_the_store(tmp_path):

@@ -11,7 +11,8 @@ peer may take it over only once the holder's entry has expired.
 Quality (FR-008): nodes report fidelities (their adverts carry them too); the
 coordinator records every call it makes to a node (round trip, success). A node is
 *degraded* when its latest reported two-qubit fidelity is below ``[quality]
-min_node_fidelity``, when more than ``max_link_failure_rate`` of its last ``window``
+min_node_fidelity`` (the lower of its advert's and its last report's, if that report
+is younger than the advert TTL), when more than ``max_link_failure_rate`` of its last ``window``
 calls failed, or when their median round trip exceeds ``max_rtt_ms``; a link is
 degraded below ``min_link_fidelity``. :meth:`NodeRegistry.snapshot` hands the compiler
 and runtime the latest view as a :class:`~qorch.topology.Topology`. Every quality
@@ -82,6 +83,7 @@ class _Record:
     received_at: float
     connected: bool = True
     reported_fidelity: float | None = None
+    reported_at: float = 0.0
     calls: deque[tuple[float, bool]] = attrs.field(factory=deque)
 
 
@@ -179,7 +181,7 @@ class NodeRegistry:
         record = self._records.get(node_id)
         if record is None:
             return
-        record.reported_fidelity = fidelity
+        record.reported_fidelity, record.reported_at = fidelity, self.clock()
         self._sample(node_id, "fidelity", fidelity, True, source)
 
     def record_call(self, node_id: str, rtt_ms: float, ok: bool) -> None:
@@ -197,12 +199,13 @@ class NodeRegistry:
             at = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
             self.on_quality(QualityReport(node_id, "node", metric, value, at, source, ok))
 
-    def _degraded(self, record: _Record) -> tuple[str, ...]:
+    def _degraded(self, record: _Record, now: float) -> tuple[str, ...]:
         q = self.quality
         reasons = []
-        fidelity = record.reported_fidelity
-        if fidelity is None or fidelity > record.advert.fidelity:
-            fidelity = record.advert.fidelity
+        fidelity = record.advert.fidelity
+        report_fresh = now - record.reported_at <= record.advert.ttl_s
+        if record.reported_fidelity is not None and report_fresh:
+            fidelity = min(fidelity, record.reported_fidelity)
         if fidelity < q.min_node_fidelity:
             reasons.append(f"fidelity {fidelity:.4g} < {q.min_node_fidelity:g}")
         if record.calls:
@@ -223,7 +226,7 @@ class NodeRegistry:
         for node_id in sorted(self._records):
             r = self._records[node_id]
             available = r.connected and self._fresh(r, now) and r.advert.availability == "available"
-            reasons = self._degraded(r)
+            reasons = self._degraded(r, now)
             out.append(NodeEntry(r.advert, r.received_at, available, bool(reasons), reasons))
         return out
 
