@@ -165,7 +165,7 @@ async def run_node(
         transport.open(config, service, service.forget) as peer,
         trio.open_nursery() as nursery,
     ):
-        nursery.start_soon(_watch_signals, stop)
+        await nursery.start(_watch_signals, stop)  # before "ready": a signal then is handled
         nursery.start_soon(Advertiser(service, peer, bootstrap, settings).run)
         on_ready(f"ready {peer.addresses[0]}")
         await stop.wait()
@@ -173,8 +173,11 @@ async def run_node(
         nursery.cancel_scope.cancel()
 
 
-async def _watch_signals(stop: trio.Event) -> None:
+async def _watch_signals(
+    stop: trio.Event, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+) -> None:
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        task_status.started()
         async for _sig in signals:
             stop.set()
             return
