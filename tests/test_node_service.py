@@ -4,6 +4,7 @@ reservation protocol, the executor's idempotency, node types."""
 from __future__ import annotations
 
 import random
+import time
 
 import pytest
 import trio
@@ -143,3 +144,45 @@ def test_failures_and_degradation_follow_the_node_type_and_the_seed():
     assert svc.advert("p", (), 1, 10.0).services["cx"].fidelity == pytest.approx(0.891)
     unknown = Simulated().run(Simulated().describe("a", "trapped-ion"), OPS, random.Random(), 1.0)
     assert unknown.error == "gate 'h' is not offered by a"
+
+
+def test_a_fidelity_change_is_advertised_at_once_not_at_the_next_heartbeat(tmp_path):
+    """FR-001: with a 60 s heartbeat, a degraded node's new fidelity still arrives at once."""
+    from qorch.config import NetworkSettings, Settings
+    from qorch.coordinator.discovery import Discovery
+    from qorch.coordinator.node_registry import NodeRegistry
+    from qorch.node.protocol import NODE_VERBS, REGISTRY_VERBS
+    from qorch.node.runner import Advertiser
+    from qorch.transport import PeerConfig
+
+    settings = Settings(network=NetworkSettings(transport="central", refresh_s=60.0))
+    transport = PluginSystem(settings).create("transport", "central")
+    registry = NodeRegistry(settings.network, settings.quality)
+    discovery = Discovery(registry, probe=False)
+    svc = service()
+    svc.clock = time.time
+    listen = "/ip4/127.0.0.1/tcp/0"
+
+    async def scenario():
+        async with (
+            transport.open(
+                PeerConfig("c", tmp_path / "c", listen, verbs=REGISTRY_VERBS), discovery
+            ) as coord,
+            transport.open(PeerConfig("n", tmp_path / "n", listen, verbs=NODE_VERBS), svc) as node,
+            trio.open_nursery() as nursery,
+        ):
+            discovery.peer = coord
+            advertiser = Advertiser(svc, node, [coord.addresses[0]], settings)
+            nursery.start_soon(advertiser.run)
+            with trio.fail_after(10):
+                while registry.entry("qpu-a") is None:
+                    await trio.sleep(0.01)
+            assert registry.entry("qpu-a").advert.fidelity == pytest.approx(0.99)
+            svc.degrade(0.8)
+            with trio.fail_after(5):  # far below the 60 s heartbeat
+                while registry.entry("qpu-a").advert.fidelity > 0.9:
+                    await trio.sleep(0.01)
+            assert registry.entry("qpu-a").degraded and advertiser.sent == 2
+            nursery.cancel_scope.cancel()
+
+    trio.run(scenario)
