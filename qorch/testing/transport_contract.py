@@ -8,14 +8,15 @@ transport the plugin system knows, with a ``transport`` fixture giving the insta
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
 
-from qorch.transport import PeerConfig, Transport, TransportError
+from qorch.transport import Peer, PeerConfig, Transport, TransportError
 
 VERBS = ("status", "execute", "announce")
 
@@ -64,16 +65,24 @@ class TransportContract:
             name, tmp / name, self.listen_template.format(port=port), limit, verbs=VERBS
         )
 
+    @asynccontextmanager
+    async def pair(
+        self, transport: Transport, tmp: Path, limit: int = 65_536
+    ) -> AsyncIterator[tuple[Peer, Peer]]:
+        """A server and a client peer, the client connected to the server."""
+        async with (
+            transport.open(self.config(tmp, "server", limit=limit), echo) as server,
+            transport.open(self.config(tmp, "client", limit=limit), echo) as client,
+        ):
+            assert await client.dial(server.addresses[0]) == server.peer_id
+            yield server, client
+
     @trio_test
     async def test_a_request_gets_its_reply_with_the_callers_identity(
         self, transport: Transport, tmp_path: Path
     ) -> None:
-        async with (
-            transport.open(self.config(tmp_path, "server"), echo) as server,
-            transport.open(self.config(tmp_path, "client"), echo) as client,
-        ):
+        async with self.pair(transport, tmp_path) as (server, client):
             assert server.addresses and all(server.peer_id in a for a in server.addresses)
-            assert await client.dial(server.addresses[0]) == server.peer_id
             reply = await client.call(server.peer_id, "status", {"n": 1}, timeout=5)
             assert reply == {
                 "ok": True,
@@ -87,11 +96,7 @@ class TransportContract:
     async def test_concurrent_requests_each_get_their_own_reply(
         self, transport: Transport, tmp_path: Path
     ) -> None:
-        async with (
-            transport.open(self.config(tmp_path, "server"), echo) as server,
-            transport.open(self.config(tmp_path, "client"), echo) as client,
-        ):
-            await client.dial(server.addresses[0])
+        async with self.pair(transport, tmp_path) as (server, client):
             replies: dict[int, Any] = {}
 
             async def one(i: int) -> None:
@@ -118,11 +123,7 @@ class TransportContract:
     async def test_a_failing_handler_gives_an_error_reply_and_the_connection_lives(
         self, transport: Transport, tmp_path: Path
     ) -> None:
-        async with (
-            transport.open(self.config(tmp_path, "server"), echo) as server,
-            transport.open(self.config(tmp_path, "client"), echo) as client,
-        ):
-            await client.dial(server.addresses[0])
+        async with self.pair(transport, tmp_path) as (server, client):
             reply = await client.call(server.peer_id, "status", {"raise": True}, timeout=5)
             assert reply["ok"] is False and reply["error"]["code"] == "internal"
             again = await client.call(server.peer_id, "status", {"n": 2}, timeout=5)
@@ -132,11 +133,7 @@ class TransportContract:
     async def test_timeouts_unknown_verbs_and_size_limits_are_reported_by_code(
         self, transport: Transport, tmp_path: Path
     ) -> None:
-        async with (
-            transport.open(self.config(tmp_path, "server", limit=4096), echo) as server,
-            transport.open(self.config(tmp_path, "client", limit=4096), echo) as client,
-        ):
-            await client.dial(server.addresses[0])
+        async with self.pair(transport, tmp_path, limit=4096) as (server, client):
             codes = []
             for verb, body, timeout in [
                 ("status", {"sleep": 5}, 0.3),
@@ -156,10 +153,7 @@ class TransportContract:
     async def test_nothing_listening_is_unreachable(
         self, transport: Transport, tmp_path: Path
     ) -> None:
-        async with (
-            transport.open(self.config(tmp_path, "server"), echo) as server,
-            transport.open(self.config(tmp_path, "client"), echo) as client,
-        ):
+        async with self.pair(transport, tmp_path) as (server, _client):
             dead = server.addresses[0]
             pid = server.peer_id
         async with transport.open(self.config(tmp_path, "client"), echo) as client:
