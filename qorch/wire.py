@@ -274,7 +274,9 @@ class ChannelPeer:
         handler: Handler,
         on_disconnect: Callable[[str], None] | None,
         nursery: trio.Nursery,
+        peer_id: str,
     ) -> None:
+        self._peer_id = peer_id
         self.config = config
         self.handler = handler
         self.on_disconnect = on_disconnect
@@ -284,9 +286,9 @@ class ChannelPeer:
         self._dialling: dict[str, trio.Lock] = {}
 
     @property
-    def local_id(self) -> str:
-        """This peer's id (the transport sets it)."""
-        raise NotImplementedError
+    def peer_id(self) -> str:
+        """This peer's stable identity."""
+        return self._peer_id
 
     async def open_channel_stream(self, address: str) -> tuple[ByteStream, str]:
         """Dial ``address`` and return an authenticated stream and the remote peer id."""
@@ -326,7 +328,7 @@ class ChannelPeer:
         channel = Channel(
             stream,
             remote,
-            self.local_id,
+            self.peer_id,
             self.handler,
             self.config.verbs,
             self.config.max_message_bytes,

@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import trio
 from loguru import logger
@@ -56,21 +57,10 @@ def load_identity(directory: Path) -> str:
 class CentralPeer(ChannelPeer):
     """A peer of the ``central`` transport."""
 
-    def __init__(self, *args: object, peer_id: str, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self._peer_id = peer_id
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.host = "127.0.0.1"
         self.port = 0
-
-    @property
-    def local_id(self) -> str:
-        """This peer's id."""
-        return self._peer_id
-
-    @property
-    def peer_id(self) -> str:
-        """This peer's id."""
-        return self._peer_id
 
     @property
     def addresses(self) -> tuple[str, ...]:

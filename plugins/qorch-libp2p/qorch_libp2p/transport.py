@@ -46,19 +46,8 @@ class Libp2pPeer(ChannelPeer):
     """A peer of the ``libp2p`` transport (see :class:`qorch.transport.Peer`)."""
 
     def __init__(self, *args: Any, host: IHost, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, peer_id=str(host.get_id()), **kwargs)
         self.host = host
-        self._peer_id = str(host.get_id())
-
-    @property
-    def local_id(self) -> str:
-        """This peer's libp2p peer id (base58)."""
-        return self._peer_id
-
-    @property
-    def peer_id(self) -> str:
-        """This peer's libp2p peer id (base58)."""
-        return self._peer_id
 
     @property
     def addresses(self) -> tuple[str, ...]:
