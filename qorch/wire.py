@@ -34,6 +34,10 @@ from loguru import logger
 from qorch.transport import Handler, PeerConfig, TransportError
 
 MAX_VARINT_BYTES = 10
+#: requests from one peer handled at once; more wait their turn
+MAX_CONCURRENT_REQUESTS = 64
+#: longest a retired duplicate channel waits for its calls in flight before closing
+RETIRE_TIMEOUT_S = 60.0
 
 
 class ByteStream(Protocol):
@@ -55,13 +59,18 @@ class ByteStream(Protocol):
 def encode_frame(message: dict[str, Any]) -> bytes:
     """Varint length + compact JSON (``allow_nan=False``: NaN is not JSON)."""
     payload = json.dumps(message, separators=(",", ":"), allow_nan=False).encode()
-    n, head = len(payload), bytearray()
+    return encode_varint(len(payload)) + payload
+
+
+def encode_varint(n: int) -> bytes:
+    """Unsigned LEB128: seven bits per byte, low bits first, high bit = more follows."""
+    head = bytearray()
     while True:
         byte = n & 0x7F
         n >>= 7
         head.append(byte | (0x80 if n else 0))
         if not n:
-            return bytes(head) + payload
+            return bytes(head)
 
 
 class FrameReader:
@@ -102,8 +111,8 @@ class FrameReader:
         del self.buffer[: used + length]
         try:
             message = json.loads(payload.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise TransportError("protocol", f"frame is not UTF-8 JSON: {exc}") from None
+        except (ValueError, RecursionError) as exc:  # bad UTF-8 or JSON, huge ints, deep nesting
+            raise TransportError("protocol", f"frame is not usable JSON: {exc}"[:200]) from None
         if not isinstance(message, dict):
             raise TransportError("protocol", "frame is not a JSON object")
         return message
@@ -148,14 +157,14 @@ class Channel:
         self,
         stream: ByteStream,
         remote: str,
-        local: str,
+        initiator: str,
         handler: Handler,
         verbs: tuple[str, ...],
         max_bytes: int,
     ) -> None:
         self.stream = stream
         self.remote = remote
-        self.local = local
+        self.initiator = initiator  # peer id of the side that dialled
         self.handler = handler
         self.verbs = verbs
         self.max_bytes = max_bytes
@@ -164,6 +173,10 @@ class Channel:
         self.ids = itertools.count(1)
         self.pending: dict[int, tuple[trio.Event, list[dict[str, Any]]]] = {}
         self.closed = trio.Event()
+        self.answering = 0  # requests from the far side being handled now
+        self.idle = trio.Event()  # set whenever nothing is pending or being answered
+        self.idle.set()
+        self.limiter = trio.CapacityLimiter(MAX_CONCURRENT_REQUESTS)
 
     async def send(self, message: dict[str, Any]) -> None:
         """Write one frame (``too_large`` if over the limit, ``protocol`` if not JSON)."""
@@ -175,12 +188,20 @@ class Channel:
             raise TransportError(
                 "too_large", f"message of {len(frame)} bytes over {self.max_bytes}", self.remote
             )
-        try:
-            async with self.send_lock:
+        async with self.send_lock:
+            if self.closed.is_set():
+                raise TransportError("unreachable", "channel closed", self.remote)
+            sent = False
+            try:
                 await self.stream.send_all(frame)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-            self.closed.set()
-            raise TransportError("unreachable", f"send failed: {exc}", self.remote) from None
+                sent = True
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                raise TransportError("unreachable", f"send failed: {exc}", self.remote) from None
+            finally:
+                if not sent:  # cancelled or failed part-way: the framing is lost for good
+                    self.closed.set()
+                    with trio.CancelScope(shield=True):
+                        await self._close_quietly()
 
     async def call(self, verb: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
         """One request; its reply body, or :class:`TransportError`."""
@@ -189,14 +210,16 @@ class Channel:
         rid = next(self.ids)
         done, box = trio.Event(), []
         self.pending[rid] = (done, box)
+        self.idle = trio.Event()
         try:
-            with trio.move_on_after(timeout):
+            with trio.move_on_after(timeout) as scope:
                 await self.send({"id": rid, "verb": verb, "body": body})
                 await done.wait()
         finally:
             self.pending.pop(rid, None)
+            self._check_idle()
         if not box:
-            if self.closed.is_set():
+            if self.closed.is_set() and not scope.cancelled_caught:
                 raise TransportError("unreachable", "connection lost", self.remote)
             raise TransportError("timeout", f"{verb}: no reply in {timeout:g} s", self.remote)
         reply = box[0]
@@ -218,6 +241,8 @@ class Channel:
                 if not isinstance(rid, int):
                     raise TransportError("protocol", "frame without an integer id")
                 if "verb" in message:
+                    self.answering += 1
+                    self.idle = trio.Event()
                     nursery.start_soon(self._answer, rid, message)
                 elif rid in self.pending:
                     done, box = self.pending[rid]
@@ -227,8 +252,11 @@ class Channel:
             logger.warning("channel to {} closed: {} ({})", self.remote, exc, exc.code)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
             logger.debug("channel to {} broke: {}", self.remote, exc)
+        except Exception as exc:  # a backstop: no input may take the peer down
+            logger.opt(exception=exc).warning("channel to {} failed; closing it", self.remote)
         finally:
             self.closed.set()
+            self.idle.set()
             for done, _box in self.pending.values():
                 done.set()
             with trio.CancelScope(shield=True):
@@ -240,17 +268,28 @@ class Channel:
         except Exception as exc:
             logger.debug("closing the stream to {} failed: {}", self.remote, exc)
 
+    def _check_idle(self) -> None:
+        if not self.pending and not self.answering:
+            self.idle.set()
+
     async def _answer(self, rid: int, message: dict[str, Any]) -> None:
-        verb, body = message.get("verb"), message.get("body")
-        if verb not in self.verbs or not isinstance(body, dict):
-            await self._reply({"id": rid, "error": _error("protocol", f"unknown verb {verb!r}")})
-            return
         try:
-            reply = await self.handler(verb, body, self.remote)
-        except Exception as exc:
-            logger.exception("handler of {} failed", verb)
-            reply = {"ok": False, "error": _error("internal", f"{type(exc).__name__}: {exc}")}
-        await self._reply({"id": rid, "body": reply})
+            verb, body = message.get("verb"), message.get("body")
+            if verb not in self.verbs or not isinstance(body, dict):
+                error = _error("protocol", f"unknown verb {str(verb)[:64]!r}")
+                await self._reply({"id": rid, "error": error})
+                return
+            async with self.limiter:
+                try:
+                    reply = await self.handler(verb, body, self.remote)
+                except Exception as exc:
+                    logger.exception("handler of {} failed", verb)
+                    error = _error("internal", f"{type(exc).__name__}: {exc}")
+                    reply = {"ok": False, "error": error}
+            await self._reply({"id": rid, "body": reply})
+        finally:
+            self.answering -= 1
+            self._check_idle()
 
     async def _reply(self, message: dict[str, Any]) -> None:
         try:
@@ -319,29 +358,50 @@ class ChannelPeer:
                     "unreachable", f"{address} is peer {remote}, not {claimed}", claimed
                 )
             self.book[remote] = address
-            self.adopt(stream, remote)
+            self.adopt(stream, remote, initiator=self.peer_id)
             return remote
 
-    def adopt(self, stream: ByteStream, remote: str) -> Channel:
-        """Run a channel over ``stream`` (dialled or accepted) to peer ``remote``."""
-        old = self.channels.get(remote)
+    def adopt(self, stream: ByteStream, remote: str, initiator: str) -> Channel:
+        """Run a channel over ``stream`` (dialled by ``initiator``) to peer ``remote``; return it.
+
+        If a live channel to ``remote`` exists already (both sides dialled at once, or a
+        reconnect), both ends keep the same one — the channel dialled by the smaller peer
+        id — and retire the other: it takes no new calls and closes once its calls in
+        flight, both ways, are answered.
+        """
         channel = Channel(
             stream,
             remote,
-            self.peer_id,
+            initiator,
             self.handler,
             self.config.verbs,
             self.config.max_message_bytes,
         )
-        self.channels[remote] = channel
-        if old is not None and not old.closed.is_set():
-            self.nursery.start_soon(old._close_quietly)
         self.nursery.start_soon(self._run_channel, channel)
+        old = self.channels.get(remote)
+        if old is None or old.closed.is_set():
+            self.channels[remote] = channel
+            return channel
+        preferred = min(self.peer_id, remote)
+        if channel.initiator == preferred and old.initiator != preferred:
+            self.channels[remote] = channel
+            self.nursery.start_soon(self._retire, old)
+        elif channel.initiator != preferred and old.initiator == preferred:
+            self.nursery.start_soon(self._retire, channel)
+        else:  # same initiator: a reconnect replaced a stale stream
+            self.channels[remote] = channel
+            self.nursery.start_soon(self._retire, old)
         return channel
 
+    async def _retire(self, channel: Channel) -> None:
+        with trio.move_on_after(RETIRE_TIMEOUT_S):
+            while not channel.idle.is_set():
+                await channel.idle.wait()
+        await channel._close_quietly()
+
     async def serve_stream(self, stream: ByteStream, remote: str) -> None:
-        """Serve an inbound stream from ``remote`` until it ends."""
-        channel = self.adopt(stream, remote)
+        """Serve an inbound stream from ``remote`` (who dialled it) until it ends."""
+        channel = self.adopt(stream, remote, initiator=remote)
         await channel.closed.wait()
 
     async def _run_channel(self, channel: Channel) -> None:
@@ -362,10 +422,14 @@ class ChannelPeer:
             if address is None:
                 raise TransportError("unreachable", "no connection and no address", peer_id)
             with trio.move_on_after(timeout) as scope:
-                await self.dial(address)
+                remote = await self.dial(address)
             if scope.cancelled_caught:
                 raise TransportError("timeout", f"dialling {address} timed out", peer_id)
-            channel = self.channels[peer_id]
+            channel = self.channels.get(peer_id)
+            if remote != peer_id or channel is None:
+                raise TransportError(
+                    "unreachable", f"{address} is now peer {remote}, not {peer_id}", peer_id
+                )
         left = max(deadline - trio.current_time(), 0.0)
         return await channel.call(verb, body, left if math.isfinite(left) else timeout)
 

@@ -8,7 +8,7 @@ import trio
 import trio.testing
 
 from qorch.transport import TransportError
-from qorch.wire import FrameReader, Prepended, encode_frame
+from qorch.wire import FrameReader, Prepended, encode_frame, encode_varint
 
 
 async def read_all(data: bytes, max_bytes: int = 1024) -> list:
@@ -41,6 +41,7 @@ def test_frames_round_trip_and_a_clean_end_is_none():
         (b"\xe8\x07" + b"{" * 10, "too_large"),  # declares 1000 bytes; the limit is 100
         (b"\x09{}", "unreachable"),  # the stream ends inside the frame
     ],
+    ids=["endless-varint", "not-json", "not-object", "not-utf8", "too-large", "cut-short"],
 )
 def test_malformed_frames_are_reported_by_code(data, code):
     with pytest.raises(TransportError) as info:
@@ -63,3 +64,32 @@ def test_bytes_read_past_a_handshake_are_replayed_first():
 def test_infinity_is_not_json():
     with pytest.raises(ValueError):
         encode_frame({"x": float("inf")})
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b'{"id": 1, "x": ' + b"9" * 5000 + b"}", b"[" * 30_000],
+    ids=["5000-digit-int", "30000-deep"],
+)
+def test_json_that_python_refuses_is_a_protocol_error_not_a_crash(payload):
+    with pytest.raises(TransportError) as info:
+        trio.run(read_all, encode_varint(len(payload)) + payload, 100_000)
+    assert info.value.code == "protocol"
+
+
+def test_a_send_cancelled_part_way_closes_the_channel_instead_of_corrupting_it():
+    from qorch.wire import Channel
+
+    async def scenario():
+        near, far = trio.testing.lockstep_stream_pair()  # every byte waits for a reader
+        channel = Channel(near, "far", "near", None, (), 1 << 20)
+        with pytest.raises(TransportError) as info:
+            await channel.call("status", {"pad": "x" * 50_000}, timeout=0.2)
+        assert info.value.code == "timeout"
+        assert channel.closed.is_set()  # the next call will redial rather than hang
+        with pytest.raises(TransportError) as again:
+            await channel.call("status", {}, timeout=0.2)
+        assert again.value.code == "unreachable"
+        await far.aclose()
+
+    trio.run(scenario)

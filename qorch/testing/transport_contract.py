@@ -183,3 +183,29 @@ class TransportContract:
                 assert server.peer_id == pid
                 reply = await client.call(pid, "status", {"back": True}, timeout=10)
                 assert reply["body"] == {"back": True}
+
+    @trio_test
+    async def test_two_peers_dialling_each_other_at_once_keep_one_working_channel(
+        self, transport: Transport, tmp_path: Path
+    ) -> None:
+        lost: list[str] = []
+        async with (
+            transport.open(self.config(tmp_path, "a"), echo, lost.append) as a,
+            transport.open(self.config(tmp_path, "b"), echo, lost.append) as b,
+        ):
+            replies = {}
+
+            async def dial_and_call(me, other) -> None:
+                pid = await me.dial(other.addresses[0])
+                replies[me.peer_id] = await me.call(pid, "status", {"from": me.peer_id}, timeout=5)
+
+            for _ in range(3):  # the race goes either way; each round must end well
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(dial_and_call, a, b)
+                    nursery.start_soon(dial_and_call, b, a)
+                assert replies[a.peer_id]["sender"] == a.peer_id
+                assert replies[b.peer_id]["sender"] == b.peer_id
+                await trio.sleep(0.2)  # a retired duplicate closes once idle
+                assert lost == [] and a.connected() == {b.peer_id} and b.connected() == {a.peer_id}
+                again = await a.call(b.peer_id, "status", {"n": 1}, timeout=5)
+                assert again["body"] == {"n": 1}
