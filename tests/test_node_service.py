@@ -186,3 +186,52 @@ def test_a_fidelity_change_is_advertised_at_once_not_at_the_next_heartbeat(tmp_p
             nursery.cancel_scope.cancel()
 
     trio.run(scenario)
+
+
+def test_a_reservation_runs_one_attempt_only_and_only_inside_its_window():
+    clock = Clock()
+    svc = service(clock=clock)
+    rid = reserve(svc)["reservation"]["reservation_id"]
+    first = call(
+        svc, "execute", {"correlation": corr(attempt=0), "reservation_id": rid, "ops": OPS}
+    )
+    assert first["ok"]
+    second = call(
+        svc, "execute", {"correlation": corr(attempt=1), "reservation_id": rid, "ops": OPS}
+    )
+    assert second["error"] == {"code": "no_reservation", "message": "reservation is used"}
+    clock.now = T0 + 5  # after the window: a new attempt gets nothing either
+    late = call(svc, "execute", {"correlation": corr(attempt=2), "reservation_id": rid, "ops": OPS})
+    assert late["ok"] is False
+    other = reserve(svc, start=clock.now, fragment="f1")["reservation"]["reservation_id"]
+    mixed = call(
+        svc, "execute", {"correlation": corr(attempt=0), "reservation_id": other, "ops": OPS}
+    )
+    assert mixed["error"]["message"].startswith("attempt 0 already ran under r1-")
+    assert call(svc, "status", {})["executed"] == 1
+
+
+def test_only_the_owning_fragment_may_cancel_and_ids_are_not_guessable():
+    svc = service()
+    rid = reserve(svc)["reservation"]["reservation_id"]
+    assert rid.startswith("r1-") and len(rid) > 8
+    intruder = {"correlation": corr(job="attacker"), "reservation_id": rid}
+    assert call(svc, "cancel", intruder)["error"]["code"] == "not_found"
+    assert call(svc, "cancel", {"correlation": corr(), "reservation_id": rid})["ok"]
+
+
+def test_windows_in_the_past_too_far_ahead_or_too_many_are_refused(monkeypatch):
+    import qorch.node.service as service_module
+
+    svc = service()
+    past = reserve(svc, start=T0 - 10, duration=1.0)
+    assert past["error"] == {
+        "code": "invalid",
+        "message": "the window has already ended on this node's clock",
+    }
+    assert reserve(svc, start=T0 + 7200)["error"]["message"].startswith("the window starts more")
+    monkeypatch.setattr(service_module, "MAX_ACTIVE", 2)
+    assert reserve(svc, qubits=1, fragment="a")["ok"] and reserve(svc, qubits=1, fragment="b")["ok"]
+    assert reserve(svc, qubits=1, fragment="c")["error"]["message"] == (
+        "this node already holds 2 reservations"
+    )

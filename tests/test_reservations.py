@@ -48,7 +48,7 @@ def test_use_cancel_and_expiry():
     r = ask(book, 1, 10.0, 5.0)
     assert book.use(r.reservation_id, 9.0).startswith("outside")
     assert book.use(r.reservation_id, 10.0).state == "USED"
-    assert book.use(r.reservation_id, 11.0).state == "USED"  # idempotent
+    assert book.use(r.reservation_id, 11.0) == "reservation is used"  # once only
     assert book.cancel(r.reservation_id) is None  # in use: it cannot be cancelled
     assert [x.reservation_id for x in book.release_expired(15.0)] == [r.reservation_id]
     unused = ask(book, 1, 20.0, 1.0)

@@ -16,6 +16,7 @@ released when its window ends. :meth:`ReservationBook.release_expired` applies t
 from __future__ import annotations
 
 import itertools
+import secrets
 from typing import Literal
 
 import attrs
@@ -145,7 +146,7 @@ class ReservationBook:
                 nxt,
                 None if nxt is None else nxt + duration,
             )
-        rid = f"r{next(self._ids)}"
+        rid = f"r{next(self._ids)}-{secrets.token_hex(6)}"  # not guessable, unique across runs
         reservation = Reservation(
             rid, operation, qubits, start, start + duration, min_fidelity, correlation
         )
@@ -161,12 +162,14 @@ class ReservationBook:
         return self._items[reservation_id]
 
     def use(self, reservation_id: str, now: float) -> Reservation | str:
-        """Mark the reservation used by an execute call at ``now``; an error string if not."""
+        """Mark the reservation used by an execute call at ``now``; an error string if not.
+
+        A reservation is used once: the executor answers a repeated execute of the same
+        attempt from its records, and any other execute needs a reservation of its own.
+        """
         r = self._items.get(reservation_id)
         if r is None:
             return "unknown reservation"
-        if r.state == "USED":
-            return r  # idempotent: a repeated execute finds it used
         if r.state != "GRANTED":
             return f"reservation is {r.state.lower()}"
         if not r.start <= now < r.end:

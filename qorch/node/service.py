@@ -28,6 +28,12 @@ from qorch.node.reservations import Rejection, Reservation, ReservationBook
 from qorch.topology import NodeSpec
 
 MAX_KNOWN = 256
+#: execution records kept for idempotent repeats (the oldest are dropped first)
+MAX_RECORDS = 100_000
+#: reservations may start at most this far ahead of the node's clock, in seconds
+HORIZON_S = 3600.0
+#: active reservations one node holds at most (keeps a reserve call cheap)
+MAX_ACTIVE = 1000
 
 
 def reservation_dict(r: Reservation) -> dict[str, Any]:
@@ -168,8 +174,23 @@ class NodeService:
         return min((g.fidelity for g in spec.gates.values()), default=0.0)
 
     def reserve(self, req: dict[str, Any]) -> dict[str, Any]:
-        """Grant a window or reject it with the next free one (FR-005)."""
-        self.book.release_expired(self.clock())
+        """Grant a window or reject it with the next free one (FR-005).
+
+        The window must end after now and start within :data:`HORIZON_S`; a node holds
+        at most :data:`MAX_ACTIVE` reservations at once.
+        """
+        now = self.clock()
+        self.book.release_expired(now)
+        corr = protocol.correlation_dict(req["correlation"])
+        problem = None
+        if req["start"] + req["duration"] <= now:
+            problem = "the window has already ended on this node's clock"
+        elif req["start"] > now + HORIZON_S:
+            problem = f"the window starts more than {HORIZON_S:g} s from now"
+        elif len(self.book.active()) >= MAX_ACTIVE:
+            problem = f"this node already holds {MAX_ACTIVE} reservations"
+        if problem is not None:
+            return {**protocol.error("invalid", problem), "correlation": corr}
         result = self.book.request(
             operation=req["operation"],
             qubits=req["qubits"],
@@ -179,7 +200,6 @@ class NodeService:
             fidelity=self._offered_fidelity(req["operation"]),
             correlation=req["correlation"],
         )
-        corr = protocol.correlation_dict(req["correlation"])
         if isinstance(result, Rejection):
             window = None
             if result.next_start is not None:
@@ -190,8 +210,14 @@ class NodeService:
 
     def cancel(self, req: dict[str, Any]) -> dict[str, Any]:
         """Release a granted reservation."""
-        corr = protocol.correlation_dict(req["correlation"])
-        r = self.book.cancel(req["reservation_id"])
+        c = req["correlation"]
+        corr = protocol.correlation_dict(c)
+        held = self.book.get(req["reservation_id"])
+        mine = held is not None and (held.correlation.job_id, held.correlation.fragment_id) == (
+            c.job_id,
+            c.fragment_id,
+        )
+        r = self.book.cancel(req["reservation_id"]) if mine else None
         if r is None:
             reply = protocol.error("not_found", "no granted reservation with that id")
             return {**reply, "correlation": corr}
@@ -203,8 +229,16 @@ class NodeService:
         key = (c.job_id, c.fragment_id, c.attempt)
         corr = protocol.correlation_dict(c)
         if key in self.records:
-            return {"ok": True, "record": self.records[key], "repeat": True, "correlation": corr}
+            stored = self.records[key]
+            if stored["reservation_id"] != req["reservation_id"]:
+                reply = protocol.error(
+                    "no_reservation",
+                    f"attempt {c.attempt} already ran under {stored['reservation_id']}",
+                )
+                return {**reply, "correlation": corr}
+            return {"ok": True, "record": stored, "repeat": True, "correlation": corr}
         now = self.clock()
+        self.book.release_expired(now)
         r = self.book.get(req["reservation_id"])
         if r is not None and (r.correlation.job_id, r.correlation.fragment_id) != key[:2]:
             reply = protocol.error("no_reservation", "the reservation belongs to another fragment")
@@ -231,6 +265,8 @@ class NodeService:
             "ops": len(req["ops"]),
         }
         self.records[key] = record
+        while len(self.records) > MAX_RECORDS:  # the oldest go first (dicts keep order)
+            del self.records[next(iter(self.records))]
         if outcome.error:
             logger.info("{}: fragment {} failed: {}", self.spec.name, c.fragment_id, outcome.error)
         return {"ok": True, "record": record, "repeat": False, "correlation": corr}
