@@ -264,3 +264,29 @@ def test_fuzzed_adverts_never_corrupt_the_registry(data):
     else:  # only a harmless change can pass: it must then be a complete, valid advert
         assert accepted.peer_id == "peer-a" and accepted.sequence >= 10
         assert decode(accepted.encode(), sender="peer-a") == accepted
+
+
+def test_a_node_cannot_extend_its_own_ttl_and_a_clock_step_back_does_not_lock_it_out():
+    clock = Clock()
+    reg = registry(clock)
+    reg.offer(advert(A, ttl=1e9, seq=500).encode(), "peer-a")
+    clock.now = T0 + 10.5  # the configured 10 s cap applies, not the advert's 1e9 s
+    assert not reg.entries()[0].available
+    # restarted with a clock that stepped back: lower sequence, but the entry had expired
+    reg.offer(advert(A, at=clock.now, seq=3).encode(), "peer-a")
+    assert reg.entries()[0].available and reg.entries()[0].advert.sequence == 3
+
+
+def test_one_peer_holds_a_bounded_number_of_node_ids_and_silent_ones_are_forgotten(monkeypatch):
+    import qorch.coordinator.node_registry as module
+
+    monkeypatch.setattr(module, "MAX_NODES_PER_PEER", 2)
+    clock = Clock()
+    reg = registry(clock)
+    reg.offer(advert(A, peer="p").encode(), "p")
+    reg.offer(advert(B, peer="p").encode(), "p")
+    with pytest.raises(AdvertError, match="already advertises 2 nodes"):
+        reg.offer(advert(C, peer="p").encode(), "p")
+    reg.disconnected("p")
+    clock.now = T0 + 10 * 60 + 1  # 60 TTLs of silence while disconnected
+    assert reg.entries() == []

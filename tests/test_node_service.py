@@ -235,3 +235,14 @@ def test_windows_in_the_past_too_far_ahead_or_too_many_are_refused(monkeypatch):
     assert reserve(svc, qubits=1, fragment="c")["error"]["message"] == (
         "this node already holds 2 reservations"
     )
+
+
+def test_every_error_code_is_documented_in_the_protocol_contract():
+    from pathlib import Path
+
+    from qorch.node.protocol import ERROR_CODES, error
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "protocol.md").read_text()
+    assert [c for c in ERROR_CODES if f"`{c}`" not in text] == []
+    with pytest.raises(ValueError):
+        error("made_up", "no such code")

@@ -4,8 +4,9 @@ The coordinator runs one; so does ``qorch nodes`` as an observer. It serves
 ``announce`` (an advert: validated into the registry, the rejection reason sent back),
 ``report`` (a fidelity report) and ``subscribe`` (another observer asks for the nodes
 it knows: the reply lists their addresses). It joins the network through bootstrap
-addresses — a node or another registry — by subscribing there and then to every peer
-the replies name (a bounded crawl), so that nodes announce to it directly. It measures
+addresses — a node or another registry — by subscribing there (retrying with backoff
+until it answers) and then to every peer the replies name (a bounded crawl), so that
+nodes announce to it directly. It measures
 every node itself: a ``status`` call each refresh interval, its round trip and success
 recorded as quality samples (FR-008). A lost connection marks the peer's nodes
 unavailable at once; silence marks them unavailable after their TTL.
@@ -34,7 +35,6 @@ class Discovery:
         self.registry = registry
         self.probe = probe
         self.peer: Peer | None = None
-        self.subscribed: set[str] = set()
         self.seen_addresses: set[str] = set()
 
     async def __call__(self, verb: str, body: dict[str, Any], sender: str) -> dict[str, Any]:
@@ -47,8 +47,9 @@ class Discovery:
                 return protocol.error(
                     "advert_rejected", str(exc), reason=exc.reason, where=exc.where
                 )
-            if self.peer is not None and advert.addresses:
-                self.peer.learn(sender, advert.addresses[0])
+            named = [a for a in advert.addresses if a.endswith("/p2p/" + sender)]
+            if self.peer is not None and named:
+                self.peer.learn(sender, named[0])
             return {"ok": True, "sequence": advert.sequence}
         if verb == "report":
             try:
@@ -58,7 +59,7 @@ class Discovery:
             entry = self.registry.entry(req["node_id"])
             if entry is None or entry.advert.peer_id != sender:
                 return protocol.error("not_found", f"no node {req['node_id']!r} of this peer")
-            self.registry.report_fidelity(req["node_id"], req["fidelity"])
+            self.registry.report_fidelity(req["node_id"], req["fidelity"], at=req["timestamp"])
             return {"ok": True}
         if verb == "subscribe":
             peers = [e.advert.addresses[0] for e in self.registry.entries() if e.advert.addresses]
@@ -82,15 +83,19 @@ class Discovery:
                 nursery.start_soon(self._subscribe, address)
 
     async def _subscribe(self, address: str) -> None:
+        """Subscribe at ``address``, retrying with backoff while it is not reachable."""
         assert self.peer is not None
         timeout = self.registry.network.request_timeout_s
-        try:
-            pid = await self.peer.dial(address)
-            reply = await self.peer.call(pid, "subscribe", {}, timeout=timeout)
-        except TransportError as exc:
-            logger.warning("could not join through {}: {}", address, exc)
-            return
-        self.subscribed.add(pid)
+        delay = 0.2
+        while True:
+            try:
+                pid = await self.peer.dial(address)
+                reply = await self.peer.call(pid, "subscribe", {}, timeout=timeout)
+                break
+            except TransportError as exc:
+                logger.debug("could not join through {} ({}); retry in {} s", address, exc, delay)
+                await trio.sleep(delay)
+                delay = min(delay * 2, 5.0)
         peers = reply.get("peers")
         await self.join([a for a in peers if isinstance(a, str)] if isinstance(peers, list) else [])
 

@@ -3,10 +3,12 @@
 Adverts arrive as bytes from an authenticated peer (the transport says which); the
 registry validates each (:func:`qorch.node.advert.decode_advert`), and an invalid one is
 rejected, logged with its reason and counted — it never changes an entry. An entry is
-*available* while its last advert is younger than its TTL, the peer has not
+*available* while its last advert is younger than its TTL (the advert's, capped at
+``[network] advert_ttl_s``), the peer has not
 disconnected, and the node says it is available; otherwise it stays listed as
-unavailable (the compiler skips it). A node id belongs to one peer at a time: another
-peer may take it over only once the holder's entry has expired.
+unavailable (the compiler skips it), and forgotten after 60 TTLs of silence once
+disconnected. A node id belongs to one peer at a time: another peer may take it over
+only once the holder's entry has expired; one peer holds at most 64 node ids.
 
 Quality (FR-008): nodes report fidelities (their adverts carry them too); the
 coordinator records every call it makes to a node (round trip, success). A node is
@@ -87,6 +89,12 @@ class _Record:
     calls: deque[tuple[float, bool]] = attrs.field(factory=deque)
 
 
+#: node ids one peer may hold (a process hosts one node; a hub a few dozen)
+MAX_NODES_PER_PEER = 64
+#: an entry silent for this many TTLs (and disconnected) is forgotten
+FORGET_AFTER_TTLS = 60
+
+
 class NodeRegistry:
     """Validated adverts by node id, with expiry, queries and quality (module docstring)."""
 
@@ -146,6 +154,13 @@ class NodeRegistry:
     def _check_against_held(self, advert: Advert, now: float) -> None:
         record = self._records.get(advert.node_id)
         if record is None:
+            held = sum(r.advert.peer_id == advert.peer_id for r in self._records.values())
+            if held >= MAX_NODES_PER_PEER:
+                raise AdvertError(
+                    "identity",
+                    f"peer {advert.peer_id} already advertises {held} nodes",
+                    "node_id",
+                )
             return
         held = record.advert
         if held.peer_id != advert.peer_id:
@@ -156,6 +171,8 @@ class NodeRegistry:
                     "node_id",
                 )
             return
+        if not self._fresh(record, now):
+            return  # an expired entry is replaced whatever its sequence (clocks step back)
         if advert.sequence < held.sequence or (
             advert.sequence == held.sequence and advert.timestamp < held.timestamp
         ):
@@ -165,8 +182,12 @@ class NodeRegistry:
                 "sequence",
             )
 
+    def ttl(self, advert: Advert) -> float:
+        """The TTL an entry gets: the advert's, at most ``[network] advert_ttl_s``."""
+        return min(advert.ttl_s, self.network.advert_ttl_s)
+
     def _fresh(self, record: _Record, now: float) -> bool:
-        return now - record.received_at <= record.advert.ttl_s
+        return now - record.received_at <= self.ttl(record.advert)
 
     def disconnected(self, peer_id: str) -> None:
         """The transport lost the peer: its nodes are unavailable until they re-advertise."""
@@ -176,12 +197,16 @@ class NodeRegistry:
 
     # -- quality ---------------------------------------------------------------------------
 
-    def report_fidelity(self, node_id: str, fidelity: float, source: str = "report") -> None:
-        """A fidelity report from (or about) ``node_id``; unknown nodes are ignored."""
+    def report_fidelity(
+        self, node_id: str, fidelity: float, source: str = "report", at: float | None = None
+    ) -> None:
+        """A fidelity report from (or about) ``node_id`` made at ``at`` (default: now, and
+        never later than now); unknown nodes are ignored."""
         record = self._records.get(node_id)
         if record is None:
             return
-        record.reported_fidelity, record.reported_at = fidelity, self.clock()
+        now = self.clock()
+        record.reported_fidelity, record.reported_at = fidelity, min(now, at or now)
         self._sample(node_id, "fidelity", fidelity, True, source)
 
     def record_call(self, node_id: str, rtt_ms: float, ok: bool) -> None:
@@ -222,6 +247,10 @@ class NodeRegistry:
     def entries(self) -> list[NodeEntry]:
         """Every known node, by id."""
         now = self.clock()
+        for node_id, r in list(self._records.items()):
+            silent = now - r.received_at
+            if not r.connected and silent > FORGET_AFTER_TTLS * self.ttl(r.advert):
+                del self._records[node_id]
         out = []
         for node_id in sorted(self._records):
             r = self._records[node_id]

@@ -29,7 +29,7 @@ from qorch.node.reservations import Correlation
 PROTOCOL_VERSION = "1.0.0"
 NODE_VERBS = ("subscribe", "status", "reserve", "cancel", "execute")
 REGISTRY_VERBS = ("announce", "subscribe", "report")
-#: error codes a reply may carry (``docs/protocol.md`` explains each)
+#: every code a failure reply may carry (``docs/protocol.md`` explains each)
 ERROR_CODES = (
     "bad_request",
     "advert_rejected",
@@ -53,7 +53,9 @@ class BadRequest(Exception):
 
 
 def error(code: str, message: str, **extra: Any) -> dict[str, Any]:
-    """A failure reply."""
+    """A failure reply; ``code`` must be one of :data:`ERROR_CODES`."""
+    if code not in ERROR_CODES:
+        raise ValueError(f"undocumented error code {code!r}")
     return {"ok": False, "error": {"code": code, "message": message, **extra}}
 
 
