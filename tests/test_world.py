@@ -1,0 +1,91 @@
+"""The world simulator (DESIGN §6): the executed circuit with each node's and link's noise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qorch.bench.circuits import ghz
+from qorch.compile.compiler import compile_circuit
+from qorch.ingest.load import load_circuit
+from qorch.ir import Circuit, Operation, Register
+from qorch.plugins import PluginSystem
+from qorch.runtime.world import MAX_QUBITS, simulate
+from qorch.topology import load_topology, topology_from_dict
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+PLUGINS = PluginSystem()
+
+
+def split(gate_fidelity: float, link_fidelity: float, measure: float = 1.0):
+    """Three nodes of three qubits: a 7-qubit GHZ state must cross links."""
+    gates = {"h": gate_fidelity, "cx": gate_fidelity, "measure": measure}
+    return topology_from_dict(
+        {
+            "nodes": [{"name": f"n{i}", "qubits": 3, "gates": gates} for i in range(3)],
+            "network": {"all_to_all": True, "link_fidelity": link_fidelity},
+        }
+    )
+
+
+def measured_ghz(n: int) -> Circuit:
+    c = ghz(n)
+    if c.num_clbits:
+        return c
+    ops = [*c.operations, *(Operation("measure", [q], [q]) for q in range(n))]
+    return Circuit([Register("q", n)], [Register("c", n)], ops)
+
+
+def run(topology, circuit, seed=5, scales=None):
+    plan = compile_circuit(circuit, topology, plugins=PLUGINS, seed=1)
+    return plan, simulate(circuit, plan, topology, shots=4000, seed=seed, fidelity_scales=scales)
+
+
+def test_ideal_nodes_and_links_reproduce_the_ideal_distribution_across_nodes():
+    plan, result = run(split(1.0, 1.0), measured_ghz(7))
+    assert plan.ebits >= 2 and len({f.node for f in plan.fragments if f.kind == "local"}) >= 3
+    assert result.simulated and result.noise_channels == 0
+    assert set(result.counts) == {"0" * 7, "1" * 7}
+    assert result.achieved_fidelity >= 0.99
+
+
+def test_link_noise_lowers_the_fidelity_and_tracks_the_estimate():
+    _, ideal = run(split(1.0, 1.0), measured_ghz(7))
+    plan, lossy = run(split(1.0, 0.9), measured_ghz(7))
+    assert lossy.noise_channels >= plan.ebits - plan.moves > 0
+    assert lossy.achieved_fidelity < ideal.achieved_fidelity - 0.02
+    assert abs(lossy.achieved_fidelity - plan.estimated_fidelity) < 0.15
+
+
+def test_a_degraded_node_lowers_the_fidelity_it_delivers():
+    topology = split(0.995, 0.99, measure=0.99)
+    plan, normal = run(topology, measured_ghz(7))
+    scales = {f.id: 0.9 for f in plan.fragments if f.kind == "local"}
+    _, degraded = run(topology, measured_ghz(7), scales=scales)
+    assert degraded.achieved_fidelity < normal.achieved_fidelity - 0.05
+
+
+def test_same_seed_same_counts_and_conditions_are_honoured():
+    circuit = load_circuit((EXAMPLES / "circuits" / "teleport.qasm").read_bytes(), plugins=PLUGINS)
+    topology = load_topology(EXAMPLES / "topologies" / "noiseless-two-nodes.toml")
+    assert any(op.condition for op in circuit.operations)
+    _, first = run(topology, circuit, seed=11)
+    _, again = run(topology, circuit, seed=11)
+    assert first.counts == again.counts and first.achieved_fidelity >= 0.99
+
+
+@pytest.mark.parametrize(
+    ("qubits", "clbits", "reason"),
+    [(MAX_QUBITS + 1, 1, "exceed the simulator's limit"), (2, 0, "measures nothing")],
+)
+def test_what_cannot_be_simulated_says_why(qubits, clbits, reason):
+    ops = [Operation("h", [0])] + ([Operation("measure", [0], [0])] if clbits else [])
+    circuit = Circuit([Register("q", qubits)], [Register("c", clbits)] if clbits else [], ops)
+    topology = topology_from_dict(
+        {"nodes": [{"name": "big", "qubits": 64, "gates": {"h": 1.0, "measure": 1.0}}]}
+    )
+    plan = compile_circuit(circuit, topology, plugins=PLUGINS)
+    result = simulate(circuit, plan, topology, shots=10, seed=0)
+    assert not result.simulated and reason in result.reason and result.counts == {}
