@@ -275,9 +275,24 @@ class PluginSystem:
         return self.pm.hook.qorch_select_parser(source=source, format=format)
 
     def describe(self) -> dict[str, Any]:
-        """Everything ``qorch plugins --json`` prints: kinds, implementations, broken."""
+        """Everything ``qorch plugins --json`` prints: kinds, implementations, broken.
+
+        Each implementation says whether configuration selects it (``selected``); for
+        kinds chosen per call (parsers) every implementation is available, so each is.
+        """
+        selected: dict[str, str | None] = {}
+        for k in KINDS:
+            if k.selector is not None:
+                section, key = k.selector.split(".")
+                selected[k.name] = getattr(getattr(self.settings, section), key)
         return {
-            "kinds": {k.name: [i.describe() for i in self.registry.of_kind(k.name)] for k in KINDS},
+            "kinds": {
+                k.name: [
+                    {**i.describe(), "selected": selected.get(k.name, i.name) == i.name}
+                    for i in self.registry.of_kind(k.name)
+                ]
+                for k in KINDS
+            },
             "plugins": [
                 {"name": n, "distribution": d, "version": v}
                 for n, (d, v) in sorted(self._dists.items())

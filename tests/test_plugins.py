@@ -436,3 +436,16 @@ def test_an_implementation_without_options_refuses_an_options_table():
     )
     with pytest.raises(ConfigError, match="takes no options"):
         plugins.check_config()
+
+
+def test_the_json_listing_marks_what_configuration_selects():
+    from qorch.config import CompilerSettings
+
+    kinds = PluginSystem(Settings()).describe()["kinds"]
+    chosen = {k: [i["name"] for i in impls if i["selected"]] for k, impls in kinds.items()}
+    assert chosen["placement"] == ["partition"] and chosen["cost_model"] == ["weighted"]
+    assert chosen["transport"] == ["libp2p"] and chosen["store"] == ["sqlite"]
+    assert chosen["parser"] == ["qasm2", "qasm3", "qiskit"]  # chosen per input: all usable
+    other = Settings(compiler=CompilerSettings(placement="greedy"))
+    placement = PluginSystem(other).describe()["kinds"]["placement"]
+    assert [i["name"] for i in placement if i["selected"]] == ["greedy"]

@@ -27,14 +27,15 @@ def run(args: argparse.Namespace) -> int:
         if not impls:
             table.add_row(kind.title, "[dim](none installed)[/dim]", "", "", "")
         for i, impl in enumerate(impls):
+            selected = impl["selected"] and kind.selector is not None
             table.add_row(
                 kind.title if i == 0 else "",
-                impl["name"],
+                impl["name"] + (" [bold](selected)[/bold]" if selected else ""),
                 impl["distribution"],
                 impl["version"],
                 impl["summary"],
             )
-    console = Console()
+    console = Console(width=max(Console().width, 120))
     console.print(table)
     for b in info["broken"]:
         console.print(
