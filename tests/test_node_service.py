@@ -246,3 +246,25 @@ def test_every_error_code_is_documented_in_the_protocol_contract():
     assert [c for c in ERROR_CODES if f"`{c}`" not in text] == []
     with pytest.raises(ValueError):
         error("made_up", "no such code")
+
+
+def test_a_job_wide_reservation_serves_every_fragment_of_its_job_only():
+    svc = service()
+    body = {
+        "correlation": corr("*"),
+        "operation": "job",
+        "qubits": 4,
+        "start": T0,
+        "duration_s": 60.0,
+        "min_fidelity": 0.9,
+    }
+    rid = call(svc, "reserve", body)["reservation"]["reservation_id"]
+    for fragment in ("f1", "f2"):
+        reply = call(
+            svc, "execute", {"correlation": corr(fragment), "reservation_id": rid, "ops": OPS}
+        )
+        assert reply["ok"] and not reply["repeat"]
+    stranger = {"correlation": corr("f1", job="j2"), "reservation_id": rid, "ops": OPS}
+    assert call(svc, "execute", stranger)["error"]["code"] == "no_reservation"
+    done = call(svc, "cancel", {"correlation": corr("*"), "reservation_id": rid})
+    assert done["reservation"]["state"] == "CANCELLED" and call(svc, "status", {})["load"] == 0

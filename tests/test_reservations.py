@@ -122,3 +122,17 @@ class BookMachine(RuleBasedStateMachine):
 
 BookMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=30, deadline=None)
 TestReservationBook = BookMachine.TestCase
+
+
+def test_a_job_wide_reservation_serves_many_executes_until_cancelled():
+    book = ReservationBook(capacity=2)
+    r = book.request(
+        operation="job", qubits=2, start=0.0, duration=60.0, min_fidelity=0.0, fidelity=1.0,
+        correlation=CORR,
+    )  # fmt: skip
+    assert r.job_wide
+    assert book.use(r.reservation_id, 1.0).state == "USED"
+    assert book.use(r.reservation_id, 2.0).state == "USED"  # another fragment of the job
+    assert book.use(r.reservation_id, 61.0).startswith("outside")
+    assert book.cancel(r.reservation_id).state == "CANCELLED"  # the job is over
+    assert book.load(3.0) == 0

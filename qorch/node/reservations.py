@@ -7,8 +7,12 @@ the window, the qubits held by overlapping active reservations plus the request 
 capacity; otherwise it is rejected with the earliest window of the same length, at or
 after the requested start, that is actually free (or no window, if it can never fit).
 
-A granted reservation is *active* until it is used (an execute call inside its window
-marks it ``USED`` and its qubits stay held until its window ends), cancelled, or expires:
+A reservation is for one fragment (any ``operation`` name) or, with operation ``job``,
+for every fragment of one job on this node — the coordinator holds a job's qubits on
+each node it uses, and releases them when the job ends. A granted reservation is
+*active* until it is used (an execute call inside its window marks it ``USED`` and its
+qubits stay held until its window ends or, job-wide, until it is cancelled), cancelled,
+or expires:
 an unused reservation expires ``grace`` seconds after its window ends, and a used one is
 released when its window ends. :meth:`ReservationBook.release_expired` applies the clock.
 """
@@ -22,6 +26,8 @@ from typing import Literal
 import attrs
 
 State = Literal["GRANTED", "USED", "CANCELLED", "EXPIRED"]
+#: the operation of a reservation that holds qubits for every fragment of one job
+JOB_WIDE = "job"
 
 
 @attrs.frozen
@@ -51,6 +57,11 @@ class Reservation:
     def active(self) -> bool:
         """Holding capacity (granted or in use)."""
         return self.state in ("GRANTED", "USED")
+
+    @property
+    def job_wide(self) -> bool:
+        """Serves every fragment of its job on this node (operation ``job``)."""
+        return self.operation == JOB_WIDE
 
 
 @attrs.frozen
@@ -154,9 +165,10 @@ class ReservationBook:
         return reservation
 
     def cancel(self, reservation_id: str) -> Reservation | None:
-        """Release a granted, unused reservation; ``None`` if unknown, used or released."""
+        """Release a granted reservation — a used one too if it is job-wide (the job is
+        over); ``None`` if unknown, a used fragment reservation, or already released."""
         r = self._items.get(reservation_id)
-        if r is None or r.state != "GRANTED":
+        if r is None or not (r.state == "GRANTED" or (r.state == "USED" and r.job_wide)):
             return None
         self._items[reservation_id] = attrs.evolve(r, state="CANCELLED")
         return self._items[reservation_id]
@@ -164,13 +176,15 @@ class ReservationBook:
     def use(self, reservation_id: str, now: float) -> Reservation | str:
         """Mark the reservation used by an execute call at ``now``; an error string if not.
 
-        A reservation is used once: the executor answers a repeated execute of the same
-        attempt from its records, and any other execute needs a reservation of its own.
+        A fragment reservation is used once: the executor answers a repeated execute of
+        the same attempt from its records, and any other execute needs a reservation of its
+        own. A job-wide one (operation ``job``) serves every execute of its job inside
+        its window.
         """
         r = self._items.get(reservation_id)
         if r is None:
             return "unknown reservation"
-        if r.state != "GRANTED":
+        if r.state != "GRANTED" and not (r.state == "USED" and r.job_wide):
             return f"reservation is {r.state.lower()}"
         if not r.start <= now < r.end:
             return f"outside the reserved window [{r.start:g}, {r.end:g})"

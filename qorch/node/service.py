@@ -240,7 +240,10 @@ class NodeService:
         now = self.clock()
         self.book.release_expired(now)
         r = self.book.get(req["reservation_id"])
-        if r is not None and (r.correlation.job_id, r.correlation.fragment_id) != key[:2]:
+        owner = (r.correlation.job_id, r.correlation.fragment_id) if r is not None else None
+        if r is not None and (
+            r.correlation.job_id != c.job_id or (not r.job_wide and owner != key[:2])
+        ):
             reply = protocol.error("no_reservation", "the reservation belongs to another fragment")
             return {**reply, "correlation": corr}
         used = self.book.use(req["reservation_id"], now)
