@@ -1,0 +1,319 @@
+"""Running a plan on the nodes (FR-005, FR-006, FR-007): reserve, execute in order, retry.
+
+:class:`PlanRunner` takes a compiled :class:`~qorch.compile.plan.Plan` and a
+:class:`NodeClient` (how to call a node by name) and
+
+1. **reserves** (``RESERVING``): on every node the plan uses, one job-wide window of the
+   qubits the job keeps there (its data qubits at their peak), until the job's deadline.
+   A conflict is answered with the next free window: the runner waits for it if it
+   starts before the deadline, else fails;
+2. **executes** (``EXECUTING``): every fragment as soon as all fragments it depends on
+   are done, independent ones concurrently. A local fragment is one ``execute`` on its
+   node; a remote one (``entangle``, ``disentangle``, ``teleport``) an ``execute`` on both
+   of its end nodes at once. Each try is one *attempt* (correlation ids: job, fragment,
+   attempt, request); a timeout, a lost connection or a failed execution is retried
+   after the :class:`~qorch.runtime.retry.RetryPolicy`'s delay, drawn from the runner's
+   seeded rng; after the last attempt the job fails with a :class:`FragmentFailed`
+   naming the fragment, node, attempts and last error;
+3. **releases** every reservation, whatever happened.
+
+Each fragment gets a :class:`FragmentRun`: nodes, start, end, status, attempts, errors
+and the nodes' execution records (their delivered fidelity feeds the world simulator).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import attrs
+import trio
+
+from qorch.compile.plan import Fragment, Plan
+from qorch.errors import QorchError
+from qorch.runtime.retry import RetryPolicy
+from qorch.transport import TransportError
+
+
+class NodeClient(Protocol):
+    """How the runner reaches a node by name (the coordinator maps names to peers)."""
+
+    async def call(
+        self, node: str, verb: str, body: dict[str, Any], timeout: float
+    ) -> dict[str, Any]:
+        """One request to ``node``; raises :class:`~qorch.transport.TransportError`."""
+        ...
+
+
+@attrs.frozen
+class Timeouts:
+    """Per-call timeouts by operation class (FR-007), in seconds."""
+
+    reserve: float = 2.0
+    execute_local: float = 5.0
+    execute_remote: float = 5.0
+    release: float = 2.0
+
+
+@attrs.frozen
+class FragmentRun:
+    """What happened to one fragment (FR-006)."""
+
+    fragment_id: str
+    kind: str
+    nodes: tuple[str, ...]
+    status: str
+    attempts: int
+    started_at: float | None
+    ended_at: float | None
+    errors: tuple[str, ...] = ()
+    records: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def fidelity_scale(self) -> float:
+        """The lowest fidelity scale its nodes reported (1 when none was degraded)."""
+        return min((r.get("fidelity_scale", 1.0) for r in self.records), default=1.0)
+
+
+class FragmentFailed(QorchError):
+    """A fragment failed on every attempt (FR-007): which, where, how often, last error."""
+
+    kind = "fragment_failed"
+
+    def __init__(self, fragment: str, nodes: tuple[str, ...], attempts: int, error: str) -> None:
+        super().__init__(
+            f"fragment {fragment} on {', '.join(nodes)} failed after {attempts} attempt(s): {error}"
+        )
+        self.fragment, self.nodes, self.attempts, self.error = fragment, nodes, attempts, error
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"kind", "message", "fragment", "nodes", "attempts", "error"}``."""
+        return {
+            "kind": self.kind,
+            "message": str(self),
+            "fragment": self.fragment,
+            "nodes": list(self.nodes),
+            "attempts": self.attempts,
+            "error": self.error,
+        }
+
+
+class ReservationFailed(QorchError):
+    """A node would not hold the job's qubits before its deadline (FR-005)."""
+
+    kind = "reservation_failed"
+
+
+def qubits_per_node(plan: Plan) -> dict[str, int]:
+    """Data qubits the job holds on each node it uses, at their peak (teleports move
+    them); communication qubits are not part of a node's capacity (decision 0005)."""
+    home = list(plan.initial_placement)
+    counts = Counter(home)
+    peak = dict(counts)
+    for f in plan.fragments:
+        if f.kind == "teleport":
+            q = f.qubits[0]
+            counts[home[q]] -= 1
+            home[q] = f.nodes[1]
+            counts[f.nodes[1]] += 1
+            peak[f.nodes[1]] = max(peak.get(f.nodes[1], 0), counts[f.nodes[1]])
+    used = {n for f in plan.fragments for n in f.nodes}
+    return {n: max(1, peak.get(n, 0)) for n in sorted(used)}
+
+
+class PlanRunner:
+    """Reserves, executes and releases one plan (see the module docstring)."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        job_id: str,
+        client: NodeClient,
+        *,
+        retry: RetryPolicy | None = None,
+        timeouts: Timeouts | None = None,
+        seed: int = 0,
+        deadline_s: float = 60.0,
+        clock: Callable[[], float] = time.time,
+        on_fragment: Callable[[FragmentRun], Awaitable[None] | None] | None = None,
+    ) -> None:
+        self.plan = plan
+        self.job_id = job_id
+        self.client = client
+        self.retry = retry or RetryPolicy()
+        self.timeouts = timeouts or Timeouts()
+        self.rng = random.Random(seed)
+        self.deadline_s = deadline_s
+        self.clock = clock
+        self.on_fragment = on_fragment
+        self.reservations: dict[str, str] = {}  # node -> reservation id
+        self.runs: dict[str, FragmentRun] = {}
+        self._requests = 0
+
+    def _correlation(self, fragment: str, attempt: int) -> dict[str, Any]:
+        self._requests += 1
+        return {
+            "job_id": self.job_id,
+            "fragment_id": fragment,
+            "attempt": attempt,
+            "request_id": f"{self.job_id}-{fragment}-{attempt}-{self._requests}",
+        }
+
+    # -- reserving -------------------------------------------------------------------------
+
+    async def reserve(self) -> None:
+        """Hold the job's qubits on every node it uses until the deadline (FR-005)."""
+        start = self.clock()
+        end = start + self.deadline_s
+        async with trio.open_nursery() as nursery:
+            for node, qubits in qubits_per_node(self.plan).items():
+                nursery.start_soon(self._reserve_on, node, qubits, start, end)
+
+    async def _reserve_on(self, node: str, qubits: int, start: float, end: float) -> None:
+        window_start = start
+        while True:
+            body = {
+                "correlation": self._correlation("*", 0),
+                "operation": "job",
+                "qubits": qubits,
+                "start": window_start,
+                "duration_s": max(end - window_start, 1e-3),
+                "min_fidelity": self.plan.min_fidelity,
+            }
+            try:
+                reply = await self.client.call(node, "reserve", body, self.timeouts.reserve)
+            except TransportError as exc:
+                raise ReservationFailed(f"{node} did not answer the reservation: {exc}") from None
+            if reply.get("ok"):
+                self.reservations[node] = reply["reservation"]["reservation_id"]
+                return
+            error = reply.get("error", {})
+            nxt = error.get("next_window")
+            if error.get("code") != "conflict" or not nxt or nxt["start"] >= end:
+                raise ReservationFailed(
+                    f"{node} refused to hold {qubits} qubits until the deadline: "
+                    f"{error.get('code')}: {error.get('message')}"
+                )
+            await trio.sleep(max(0.0, nxt["start"] - self.clock()))
+            window_start = nxt["start"]
+
+    async def release(self) -> None:
+        """Cancel every reservation this job holds (shielded: it runs even on failure)."""
+        with trio.CancelScope(shield=True):
+            for node, rid in list(self.reservations.items()):
+                body = {"correlation": self._correlation("*", 0), "reservation_id": rid}
+                # an unreleased window expires on its own at the deadline
+                with contextlib.suppress(TransportError):
+                    await self.client.call(node, "cancel", body, self.timeouts.release)
+                del self.reservations[node]
+
+    # -- executing ---------------------------------------------------------------------------
+
+    async def run(self) -> dict[str, FragmentRun]:
+        """Reserve, execute every fragment in dependency order, release; the runs by id."""
+        try:
+            try:
+                await self.reserve()
+                done = {f.id: trio.Event() for f in self.plan.fragments}
+                async with trio.open_nursery() as nursery:
+                    for f in self.plan.fragments:
+                        nursery.start_soon(self._fragment, f, done)
+            except BaseExceptionGroup as group:  # the first failure cancels the rest
+                failed = group.subgroup((FragmentFailed, ReservationFailed))
+                if failed is None:
+                    raise
+                raise _leaves(failed)[0] from None
+        finally:
+            await self.release()
+        return self.runs
+
+    async def _fragment(self, f: Fragment, done: dict[str, trio.Event]) -> None:
+        for dep in f.depends_on:
+            await done[dep].wait()
+        nodes = f.nodes if f.kind != "local" else (f.node,)
+        timeout = self.timeouts.execute_local if f.kind == "local" else self.timeouts.execute_remote
+        ops = [
+            {"name": op.name, "qubits": list(op.qubits), "params": list(op.params)} for op in f.ops
+        ]
+        delays = self.retry.delays(self.rng)
+        errors: list[str] = []
+        started = self.clock()
+        for attempt in range(self.retry.attempts):
+            outcome = await self._attempt(f, nodes, ops, attempt, timeout)
+            if isinstance(outcome, tuple):
+                run = FragmentRun(
+                    f.id, f.kind, nodes, "ok", attempt + 1, started, self.clock(),
+                    tuple(errors), outcome,
+                )  # fmt: skip
+                await self._record(run)
+                done[f.id].set()
+                return
+            errors.append(outcome)
+            if attempt + 1 < self.retry.attempts:
+                await trio.sleep(next(delays))
+        run = FragmentRun(
+            f.id, f.kind, nodes, "failed", self.retry.attempts, started, self.clock(),
+            tuple(errors),
+        )  # fmt: skip
+        await self._record(run)
+        raise FragmentFailed(f.id, nodes, self.retry.attempts, errors[-1])
+
+    async def _attempt(
+        self, f: Fragment, nodes: tuple[str, ...], ops: list[dict[str, Any]], attempt: int,
+        timeout: float,
+    ) -> tuple[dict[str, Any], ...] | str:  # fmt: skip
+        """One try on every node of the fragment: the records, or why it failed."""
+        records: list[dict[str, Any] | str] = [""] * len(nodes)
+
+        async def one(i: int, node: str) -> None:
+            body = {
+                "correlation": self._correlation(f.id, attempt),
+                "reservation_id": self.reservations[node],
+                "ops": ops if i == 0 else [],
+            }
+            try:
+                reply = await self.client.call(node, "execute", body, timeout)
+            except TransportError as exc:
+                records[i] = f"{node}: {exc.code}: {exc}"
+                return
+            if not reply.get("ok"):
+                err = reply.get("error", {})
+                records[i] = f"{node}: {err.get('code')}: {err.get('message')}"
+            elif reply["record"].get("status") != "ok":
+                records[i] = f"{node}: execution failed: {reply['record'].get('error')}"
+            else:
+                records[i] = reply["record"]
+
+        async with trio.open_nursery() as nursery:
+            for i, node in enumerate(nodes):
+                nursery.start_soon(one, i, node)
+        failures = [r for r in records if isinstance(r, str)]
+        if failures:
+            return "; ".join(failures)
+        return tuple(r for r in records if isinstance(r, dict))
+
+    async def _record(self, run: FragmentRun) -> None:
+        self.runs[run.fragment_id] = run
+        if self.on_fragment is not None:
+            result = self.on_fragment(run)
+            if result is not None:
+                await result
+
+
+def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
+    out: list[BaseException] = []
+    for exc in group.exceptions:
+        out.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return out
+
+
+def fidelity_scales(runs: dict[str, FragmentRun]) -> dict[str, float]:
+    """Per fragment, the fidelity scale its nodes delivered (for the world simulator)."""
+    return {
+        fid: run.fidelity_scale for fid, run in runs.items() if math.isfinite(run.fidelity_scale)
+    }

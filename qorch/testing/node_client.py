@@ -1,0 +1,49 @@
+"""An in-process :class:`~qorch.runtime.runner.NodeClient` for unit tests.
+
+It calls :class:`~qorch.node.service.NodeService` handlers directly (no network), logs
+every call, and can inject transport failures: ``fail(node, verb, body)`` returning an
+error code (``timeout``, ``unreachable``) makes that call raise
+:class:`~qorch.transport.TransportError` instead of reaching the node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import trio
+
+from qorch.node.service import NodeService
+from qorch.transport import TransportError
+
+
+class DirectClient:
+    """Calls node services in this process (see the module docstring)."""
+
+    def __init__(
+        self,
+        services: dict[str, NodeService],
+        fail: Callable[[str, str, dict[str, Any]], str | None] | None = None,
+    ) -> None:
+        self.services = services
+        self.fail = fail
+        self.log: list[tuple[str, str, str, str]] = []  # (event, node, verb, fragment)
+
+    async def call(
+        self, node: str, verb: str, body: dict[str, Any], timeout: float
+    ) -> dict[str, Any]:
+        """Hand ``body`` to the node's handler, unless a failure is injected."""
+        fragment = str(body.get("correlation", {}).get("fragment_id", ""))
+        self.log.append(("start", node, verb, fragment))
+        code = self.fail(node, verb, body) if self.fail is not None else None
+        if code is not None:
+            self.log.append(("fail", node, verb, fragment))
+            raise TransportError(code, "injected by the test", node)
+        if node not in self.services:
+            raise TransportError("unreachable", f"no node {node}", node)
+        with trio.move_on_after(timeout) as scope:
+            reply = await self.services[node](verb, body, "coordinator")
+        if scope.cancelled_caught:
+            raise TransportError("timeout", f"{verb} timed out", node)
+        self.log.append(("end", node, verb, fragment))
+        return reply

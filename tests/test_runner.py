@@ -1,0 +1,155 @@
+"""Running plans on nodes (FR-005, FR-006, FR-007, NFR-002) with in-process node services."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import trio
+
+from qorch.bench.circuits import ghz, qft, uniform
+from qorch.compile.compiler import compile_circuit
+from qorch.ir import Circuit, Operation, Register
+from qorch.node.node_types import Simulated
+from qorch.node.service import NodeService
+from qorch.plugins import PluginSystem
+from qorch.runtime.retry import RetryPolicy
+from qorch.runtime.runner import (
+    FragmentFailed,
+    PlanRunner,
+    ReservationFailed,
+    fidelity_scales,
+    qubits_per_node,
+)
+from qorch.runtime.world import simulate
+from qorch.testing.node_client import DirectClient
+from qorch.topology import topology_from_dict
+
+PLUGINS = PluginSystem()
+FAST = RetryPolicy(attempts=3, base_s=0.001, cap_s=0.005)
+
+
+def services(topology, clock=time.time):
+    node_type = Simulated()
+    return {
+        n.name: NodeService(n, node_type, seed=i, clock=clock) for i, n in enumerate(topology.nodes)
+    }
+
+
+def plan_for(circuit, topology, seed=1):
+    return compile_circuit(circuit, topology, plugins=PLUGINS, seed=seed)
+
+
+def test_fragments_run_after_their_dependencies_and_every_window_is_released():
+    topology = uniform(3, 3)
+    plan = plan_for(qft(7), topology)
+    nodes = services(topology)
+    client = DirectClient(nodes)
+    runs = trio.run(PlanRunner(plan, "job-1", client, retry=FAST).run)
+    assert sorted(runs) == sorted(f.id for f in plan.fragments)
+    assert all(r.status == "ok" and r.attempts == 1 for r in runs.values())
+    starts, ends = {}, {}
+    for i, (event, _node, verb, fragment) in enumerate(client.log):
+        if verb == "execute" and event == "start":
+            starts.setdefault(fragment, i)
+        elif verb == "execute" and event == "end":
+            ends[fragment] = i  # a remote fragment ends when its last node answers
+    for f in plan.fragments:
+        assert all(starts[f.id] > ends[dep] for dep in f.depends_on), f.id
+    remote = [f for f in plan.fragments if f.kind != "local"]
+    assert remote and all(len(runs[f.id].records) == 2 for f in remote)
+    assert all(svc.status()["active_reservations"] == 0 for svc in nodes.values())
+
+
+def test_reserved_qubits_follow_the_plan():
+    topology = uniform(3, 3)
+    plan = plan_for(qft(7), topology)
+    held = qubits_per_node(plan)
+    assert plan.moves == 0  # a static plan: each node holds what it starts with
+    used = {n for f in plan.fragments for n in f.nodes}
+    assert held == {n: max(1, plan.initial_placement.count(n)) for n in sorted(used)}
+
+
+def test_transient_failures_are_retried_and_recorded_with_the_same_seed_the_same_way():
+    topology = uniform(2, 3)
+    plan = plan_for(ghz(5), topology)
+    target = plan.fragments[-1].id
+    outcomes = []
+    for _ in range(2):
+        seen = set()
+
+        def flaky(node, verb, body, seen=seen):
+            key = (verb, body.get("correlation", {}).get("fragment_id"))
+            if verb == "execute" and key[1] == target and key not in seen:
+                seen.add(key)
+                return "timeout"
+            return None
+
+        runner = PlanRunner(
+            plan, "job-2", DirectClient(services(topology), flaky), retry=FAST, seed=4
+        )
+        runs = trio.run(runner.run)
+        outcomes.append((runs[target].attempts, runs[target].errors))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][0] == 2 and "timeout" in outcomes[0][1][0]
+
+
+def test_a_fragment_that_keeps_failing_fails_the_job_with_where_and_why():
+    topology = uniform(2, 3)
+    plan = plan_for(ghz(5), topology)
+    victim = next(f for f in plan.fragments if f.kind == "local")
+    nodes = services(topology)
+
+    def down(node, verb, body):
+        if verb == "execute" and node == victim.node:
+            return "unreachable"
+        return None
+
+    with pytest.raises(FragmentFailed) as info:
+        trio.run(PlanRunner(plan, "job-3", DirectClient(nodes, down), retry=FAST).run)
+    failure = info.value.to_dict()
+    assert failure["nodes"] == [victim.node] and failure["attempts"] == 3
+    assert "unreachable" in failure["error"]
+    assert all(svc.status()["active_reservations"] == 0 for svc in nodes.values())
+
+
+def test_a_busy_node_is_waited_for_until_its_next_free_window():
+    topology = uniform(1, 4)
+    plan = plan_for(ghz(3), topology)
+    nodes = services(topology)
+    svc = nodes["n0"]
+    start = time.time()
+    other = {
+        "correlation": {"job_id": "other", "fragment_id": "*", "attempt": 0, "request_id": "x"},
+        "operation": "job", "qubits": 4, "start": start, "duration_s": 0.3, "min_fidelity": 0.0,
+    }  # fmt: skip
+    assert trio.run(svc, "reserve", other, "someone")["ok"]
+    runner = PlanRunner(plan, "job-4", DirectClient(nodes), retry=FAST, deadline_s=10)
+    runs = trio.run(runner.run)
+    assert all(r.status == "ok" for r in runs.values())
+    assert min(r.started_at for r in runs.values()) >= start + 0.3 - 1e-3
+    # busy past the job's whole deadline: the job cannot start at all
+    busy = {**other, "start": time.time(), "duration_s": 5.0}
+    assert trio.run(svc, "reserve", busy, "someone")["ok"]
+    short = PlanRunner(plan, "job-5", DirectClient(nodes), retry=FAST, deadline_s=0.1)
+    with pytest.raises(ReservationFailed, match="refused to hold"):
+        trio.run(short.run)
+
+
+def test_the_executed_plan_simulates_to_the_ideal_distribution_on_ideal_nodes():
+    gates = {"h": 1.0, "cx": 1.0, "measure": 1.0}
+    topology = topology_from_dict(
+        {
+            "nodes": [{"name": f"n{i}", "qubits": 3, "gates": gates} for i in range(3)],
+            "network": {"all_to_all": True, "link_fidelity": 1.0},
+        }
+    )
+    ops = [*ghz(7).operations, *(Operation("measure", [q], [q]) for q in range(7))]
+    circuit = Circuit([Register("q", 7)], [Register("c", 7)], ops)
+    plan = plan_for(circuit, topology)
+    runs = trio.run(PlanRunner(plan, "job-6", DirectClient(services(topology)), retry=FAST).run)
+    result = simulate(
+        circuit, plan, topology, shots=2000, seed=1, fidelity_scales=fidelity_scales(runs)
+    )
+    assert plan.ebits > 0 and set(result.counts) == {"0" * 7, "1" * 7}
+    assert result.achieved_fidelity >= 0.99
