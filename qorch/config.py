@@ -154,6 +154,27 @@ class QualitySettings:
 
 
 @attrs.frozen
+class RuntimeSettings:
+    """Running jobs on the nodes (FR-006, FR-007)."""
+
+    fallback: str = setting("replan-all", "fallback policy, by name (see `qorch plugins`)")
+    max_fallbacks: int = setting(2, "re-plans one job may make after failures", ge=0)
+    attempts: int = setting(3, "tries per fragment before the fallback policy decides", ge=1)
+    backoff_base_s: float = setting(0.05, "delay before the first retry", ge=0.0)
+    backoff_cap_s: float = setting(2.0, "longest delay between retries", ge=0.0)
+    backoff_jitter: float = setting(
+        0.5, "share of each delay drawn at random (seeded)", ge=0.0, le=1.0
+    )
+    reserve_timeout_s: float = setting(2.0, "timeout of one reserve call", ge=0.001)
+    execute_local_timeout_s: float = setting(5.0, "timeout of executing a local fragment", ge=0.001)
+    execute_remote_timeout_s: float = setting(
+        5.0, "timeout of executing a remote interaction", ge=0.001
+    )
+    deadline_s: float = setting(60.0, "how long a job's reservations last", ge=0.1)
+    shots: int = setting(4000, "default shots of the world simulator", ge=1)
+
+
+@attrs.frozen
 class StoreSettings:
     """Persistence (FR-010)."""
 
@@ -180,6 +201,7 @@ class Settings:
     network: NetworkSettings = attrs.field(factory=NetworkSettings)
     quality: QualitySettings = attrs.field(factory=QualitySettings)
     node: NodeSettings = attrs.field(factory=NodeSettings)
+    runtime: RuntimeSettings = attrs.field(factory=RuntimeSettings)
     store: StoreSettings = attrs.field(factory=StoreSettings)
     plugins: PluginsSettings = attrs.field(factory=PluginsSettings)
     plugin_options: dict[str, dict[str, dict[str, Any]]] = attrs.field(factory=dict)

@@ -40,7 +40,12 @@ KINDS: tuple[Kind, ...] = (
         selector="compiler.placement",
     ),
     Kind("transport", "qorch_register_transports", "transports", selector="network.transport"),
-    Kind("fallback", "qorch_register_fallback_policies", "fallback policies"),
+    Kind(
+        "fallback",
+        "qorch_register_fallback_policies",
+        "fallback policies",
+        selector="runtime.fallback",
+    ),
     Kind("store", "qorch_register_stores", "stores", selector="store.backend"),
     Kind("node_type", "qorch_register_node_types", "node types"),
     Kind("fault", "qorch_register_fault_injectors", "fault injectors"),

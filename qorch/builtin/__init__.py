@@ -66,6 +66,15 @@ def qorch_register_placement_strategies(register: Register) -> None:
 
 
 @hookimpl
+def qorch_register_fallback_policies(register: Register) -> None:
+    """Register ``replan-all`` (default) and ``none`` (FR-007)."""
+    from qorch.runtime.fallback import NoFallback, ReplanAll
+
+    register("replan-all", ReplanAll)
+    register("none", NoFallback)
+
+
+@hookimpl
 def qorch_register_node_types(register: Register) -> None:
     """Register ``simulated``: superconducting-like and trapped-ion-like presets (DESIGN §6)."""
     from qorch.node.node_types import Simulated, SimulatedOptions

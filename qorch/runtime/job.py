@@ -1,0 +1,198 @@
+"""One job end to end (FR-004, FR-006, FR-007, DESIGN §6): compile, run, fall back, simulate.
+
+:func:`run_job` compiles the circuit on the latest snapshot, runs the plan with a
+:class:`~qorch.runtime.runner.PlanRunner`, and when a fragment fails on every attempt
+asks the configured fallback policy for a topology to plan on again (at most
+``[runtime] max_fallbacks`` times; nodes excluded once stay excluded for this job). Then the world simulator runs the circuit as it was
+executed. The :class:`JobResult` holds the counts, the estimated and achieved fidelity,
+ebits, per-fragment records, retries, fallbacks and the orchestration overhead: wall
+time of the runs minus the simulated operation time the nodes accounted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from qorch.compile.compiler import InfeasibleError, compile_circuit
+from qorch.compile.plan import Plan
+from qorch.config import Settings
+from qorch.errors import QorchError
+from qorch.ir import Circuit
+from qorch.runtime.fallback import without
+from qorch.runtime.retry import RetryPolicy
+from qorch.runtime.runner import (
+    FragmentFailed,
+    FragmentRun,
+    NodeClient,
+    PlanRunner,
+    Timeouts,
+    fidelity_scales,
+)
+from qorch.runtime.world import simulate
+from qorch.topology import Topology
+
+
+class JobFailed(QorchError):
+    """A job could not complete; ``details`` says which fragment, node and error."""
+
+    kind = "job_failed"
+
+    def __init__(self, message: str, details: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"kind": "job_failed", "message", "details"}``."""
+        return {"kind": self.kind, "message": str(self), "details": self.details}
+
+
+@attrs.frozen
+class JobResult:
+    """What ``GET .../result`` and ``qorch run`` report."""
+
+    job_id: str
+    shots: int
+    counts: dict[str, int]
+    simulated: bool
+    reason: str | None
+    estimated_fidelity: float
+    achieved_fidelity: float | None
+    ebits: int
+    plan_digest: str
+    fragments: tuple[FragmentRun, ...]
+    retries: int
+    fallbacks: tuple[dict[str, Any], ...]
+    wall_ms: float
+    simulated_ops_ms: float
+    orchestration_overhead_ms: float
+    fragments_per_node: dict[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able data."""
+        return attrs.asdict(self, recurse=True)
+
+
+def runtime_policies(settings: Settings) -> tuple[RetryPolicy, Timeouts]:
+    """The retry policy and timeouts ``[runtime]`` configures."""
+    r = settings.runtime
+    retry = RetryPolicy(
+        attempts=r.attempts, base_s=r.backoff_base_s, cap_s=r.backoff_cap_s, jitter=r.backoff_jitter
+    )
+    timeouts = Timeouts(
+        reserve=r.reserve_timeout_s,
+        execute_local=r.execute_local_timeout_s,
+        execute_remote=r.execute_remote_timeout_s,
+    )
+    return retry, timeouts
+
+
+async def run_job(
+    circuit: Circuit,
+    snapshot: Callable[[], Topology],
+    client: NodeClient,
+    plugins: Any,
+    *,
+    job_id: str,
+    shots: int | None = None,
+    seed: int = 0,
+    strategy: str | None = None,
+    min_fidelity: float | None = None,
+) -> JobResult:
+    """Run ``circuit`` on the nodes ``client`` reaches (module docstring).
+
+    ``snapshot()`` gives the latest topology (FR-008) each time a plan is made. Raises
+    :class:`JobFailed` when no plan exists or the fallbacks run out.
+    """
+    settings: Settings = plugins.settings
+    retry, timeouts = runtime_policies(settings)
+    policy = plugins.create("fallback")
+    topology = snapshot()
+    fallbacks: list[dict[str, Any]] = []
+    runs: dict[str, FragmentRun] = {}
+    earlier: list[FragmentRun] = []
+    started = time.perf_counter()
+    while True:
+        try:
+            plan = compile_circuit(
+                circuit,
+                topology,
+                plugins=plugins,
+                seed=seed,
+                strategy=strategy,
+                min_fidelity=min_fidelity,
+            )
+        except InfeasibleError as exc:
+            raise JobFailed(
+                f"no plan: {exc}", {"infeasible": exc.to_dict(), "fallbacks": fallbacks}
+            ) from None
+        runner = PlanRunner(
+            plan,
+            job_id,
+            client,
+            retry=retry,
+            timeouts=timeouts,
+            seed=seed + len(fallbacks),
+            deadline_s=settings.runtime.deadline_s,
+        )
+        try:
+            runs = await runner.run()
+            break
+        except FragmentFailed as failure:
+            earlier.extend(runner.runs.values())
+            excluded = tuple(n for f in fallbacks for n in f["excluded"])
+            replan = policy.replan_on(failure, without(snapshot(), excluded))
+            if replan is None or len(fallbacks) >= settings.runtime.max_fallbacks:
+                raise JobFailed(
+                    str(failure), {**failure.to_dict(), "fallbacks": fallbacks}
+                ) from None
+            fallbacks.append({"after": failure.to_dict(), "excluded": list(failure.nodes)})
+            topology = replan
+    wall_ms = (time.perf_counter() - started) * 1000
+    world = simulate(
+        circuit,
+        plan,
+        topology,
+        shots=shots or settings.runtime.shots,
+        seed=seed,
+        fidelity_scales=fidelity_scales(runs),
+    )
+    return _result(job_id, plan, world, runs, earlier, fallbacks, wall_ms)
+
+
+def _result(
+    job_id: str,
+    plan: Plan,
+    world: Any,
+    runs: dict[str, FragmentRun],
+    earlier: list[FragmentRun],
+    fallbacks: list[dict[str, Any]],
+    wall_ms: float,
+) -> JobResult:
+    all_runs = (*earlier, *(runs[f.id] for f in plan.fragments))
+    simulated_ms = sum(r.get("duration_ns", 0.0) for run in all_runs for r in run.records) / 1e6
+    per_node: dict[str, int] = {}
+    for f in plan.fragments:
+        if f.kind == "local":
+            per_node[f.node] = per_node.get(f.node, 0) + 1
+    return JobResult(
+        job_id=job_id,
+        shots=world.shots,
+        counts=world.counts,
+        simulated=world.simulated,
+        reason=world.reason,
+        estimated_fidelity=plan.estimated_fidelity,
+        achieved_fidelity=world.achieved_fidelity,
+        ebits=plan.ebits,
+        plan_digest=plan.digest(),
+        fragments=all_runs,
+        retries=sum(r.attempts - 1 for r in all_runs),
+        fallbacks=tuple(fallbacks),
+        wall_ms=wall_ms,
+        simulated_ops_ms=simulated_ms,
+        orchestration_overhead_ms=max(0.0, wall_ms - simulated_ms),
+        fragments_per_node=dict(sorted(per_node.items())),
+    )

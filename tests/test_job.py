@@ -1,0 +1,98 @@
+"""A job end to end with in-process nodes (FR-006, FR-007, NFR-002): fallback, failure."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+
+from qorch.config import RuntimeSettings, Settings
+from qorch.ir import Circuit, Operation, Register
+from qorch.node.node_types import Simulated
+from qorch.node.service import NodeService
+from qorch.plugins import PluginSystem
+from qorch.runtime.job import JobFailed, run_job
+from qorch.testing.node_client import DirectClient
+from qorch.topology import topology_from_dict
+
+GATES = {"h": 1.0, "cx": 1.0, "measure": 1.0}
+TOPOLOGY = topology_from_dict(
+    {
+        "nodes": [{"name": f"n{i}", "qubits": 3, "gates": GATES} for i in range(4)],
+        "network": {"all_to_all": True, "link_fidelity": 1.0},
+    }
+)
+
+
+def ghz(n: int) -> Circuit:
+    ops = [Operation("h", [0]), *(Operation("cx", [i, i + 1]) for i in range(n - 1))]
+    ops += [Operation("measure", [q], [q]) for q in range(n)]
+    return Circuit([Register("q", n)], [Register("c", n)], ops)
+
+
+def plugins(fallback: str = "replan-all") -> PluginSystem:
+    runtime = RuntimeSettings(fallback=fallback, attempts=2, backoff_base_s=0.001, shots=1000)
+    return PluginSystem(Settings(runtime=runtime))
+
+
+def nodes():
+    node_type = Simulated()
+    return {n.name: NodeService(n, node_type, seed=i) for i, n in enumerate(TOPOLOGY.nodes)}
+
+
+def test_a_job_completes_with_ideal_counts_and_honest_accounting():
+    result = trio.run(
+        lambda: run_job(ghz(6), lambda: TOPOLOGY, DirectClient(nodes()), plugins(), job_id="j1")
+    )
+    assert set(result.counts) == {"0" * 6, "1" * 6} and result.achieved_fidelity >= 0.99
+    assert result.ebits >= 1 and result.fallbacks == () and result.retries == 0
+    assert sum(result.fragments_per_node.values()) == sum(
+        1 for f in result.fragments if f.kind == "local"
+    )
+    assert result.orchestration_overhead_ms == pytest.approx(
+        result.wall_ms - result.simulated_ops_ms
+    )
+
+
+def test_a_node_that_is_gone_is_survived_by_replanning_without_it():
+    services = nodes()
+    first = trio.run(
+        lambda: run_job(ghz(6), lambda: TOPOLOGY, DirectClient(services), plugins(), job_id="j0")
+    )
+    dead = sorted(first.fragments_per_node)[0]
+
+    def gone(node, verb, body):
+        return "unreachable" if node == dead and verb == "execute" else None
+
+    client = DirectClient(nodes(), gone)
+    result = trio.run(lambda: run_job(ghz(6), lambda: TOPOLOGY, client, plugins(), job_id="j2"))
+    assert len(result.fallbacks) == 1 and result.fallbacks[0]["excluded"] == [dead]
+    assert dead not in result.fragments_per_node
+    assert set(result.counts) == {"0" * 6, "1" * 6}
+    assert any(f.status == "failed" for f in result.fragments)  # the first run is kept
+
+
+def test_without_a_fallback_the_job_fails_with_the_fragment_level_error():
+    def all_down(node, verb, body):
+        return "timeout" if verb == "execute" else None
+
+    client = DirectClient(nodes(), all_down)
+    with pytest.raises(JobFailed) as info:
+        trio.run(lambda: run_job(ghz(4), lambda: TOPOLOGY, client, plugins("none"), job_id="j3"))
+    details = info.value.to_dict()["details"]
+    assert details["kind"] == "fragment_failed" and details["attempts"] == 2
+    assert details["fragment"].startswith("f") and details["nodes"] and details["fallbacks"] == []
+    assert "timeout" in details["error"]
+
+
+def test_when_every_node_fails_the_fallbacks_run_out_and_say_so():
+    def all_down(node, verb, body):
+        return "unreachable" if verb == "execute" else None
+
+    client = DirectClient(nodes(), all_down)
+    with pytest.raises(JobFailed) as info:
+        trio.run(lambda: run_job(ghz(4), lambda: TOPOLOGY, client, plugins(), job_id="j4"))
+    details = info.value.to_dict()["details"]
+    assert details["kind"] == "fragment_failed"
+    assert len(details["fallbacks"]) == 2  # [runtime] max_fallbacks, then it gives up
+    excluded = [x for f in details["fallbacks"] for x in f["excluded"]]
+    assert len(set(excluded)) == len(excluded)  # each re-plan dropped another node
