@@ -1,12 +1,14 @@
-"""One job end to end (FR-004, FR-006, FR-007, DESIGN §6): compile, run, fall back, simulate.
+"""One job end to end (FR-004, FR-006, FR-007, DESIGN §6): compile, run, fall back,
+simulate.
 
 :func:`run_job` compiles the circuit on the latest snapshot, runs the plan with a
 :class:`~qorch.runtime.runner.PlanRunner`, and when a fragment fails on every attempt
-asks the configured fallback policy for a topology to plan on again (at most
-``[runtime] max_fallbacks`` times; nodes excluded once stay excluded for this job).
-Then the world simulator runs the circuit as it was executed. The :class:`JobResult` holds the counts, the estimated and achieved fidelity,
-ebits, per-fragment records, retries, fallbacks and the orchestration overhead: wall
-time of the runs minus the simulated operation time the nodes accounted.
+asks the configured fallback policy for a topology to plan on again (at most ``[runtime]
+max_fallbacks`` times; nodes excluded once stay excluded for this job). Then the world
+simulator runs the circuit as it was executed. The :class:`JobResult` holds the counts,
+the estimated and achieved fidelity, ebits, per-fragment records, retries, fallbacks and
+the orchestration overhead: wall time of the runs minus the simulated operation time the
+nodes accounted.
 """
 
 from __future__ import annotations
