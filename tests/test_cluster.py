@@ -27,9 +27,10 @@ from qorch.config import NetworkSettings, Settings
 from qorch.coordinator.discovery import Discovery
 from qorch.coordinator.node_registry import NodeRegistry
 from qorch.node.advert import REASONS, advert_for
+from qorch.node.processes import NodeProcess
 from qorch.node.protocol import REGISTRY_VERBS
 from qorch.plugins import PluginSystem
-from qorch.testing.cluster import NodeProcess, reserve_body
+from qorch.testing.cluster import reserve_body
 from qorch.testing.generators import corrupted_adverts
 from qorch.testing.plan_checks import plan_problems
 from qorch.testing.transport_contract import trio_test

@@ -26,6 +26,7 @@ COMMANDS = {
     "bench": "qorch.cli.bench_cmd:run",
     "node": "qorch.cli.node_cmd:run_node_command",
     "nodes": "qorch.cli.node_cmd:run_nodes_command",
+    "run": "qorch.cli.run_cmd:run",
 }
 
 
@@ -137,6 +138,21 @@ def build_parser() -> argparse.ArgumentParser:
     down.add_argument("--steps", type=int, default=1, metavar="N", help="how many (default 1)")
     st = dsub.add_parser("status", parents=db_common, help="applied and pending migrations")
     st.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser(
+        "run",
+        parents=[common],
+        help="run one circuit end to end on a local cluster",
+        description="Start one node process per topology node, run the circuit on them and "
+        "print counts, estimated vs achieved fidelity, ebits and timings (FR-006).",
+    )
+    p.add_argument("file", metavar="FILE", help="circuit file; '-' reads stdin")
+    p.add_argument("--topology", required=True, metavar="T", help="topology TOML file")
+    p.add_argument("--format", default="auto", help="input format (as for `qorch parse`)")
+    p.add_argument("--shots", type=int, metavar="N", help="shots (default: runtime.shots)")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="job seed (default 0)")
+    p.add_argument("--strategy", metavar="S", help="placement strategy")
+    p.add_argument("--json", action="store_true", help="the result as one JSON object")
 
     p = sub.add_parser(
         "node",

@@ -1,23 +1,9 @@
-"""Real node processes for integration tests (FR-001, FR-002): start, wait for ready, kill.
-
-Each node is a ``qorch node`` child process on 127.0.0.1 (or inside a network namespace
-when ``prefix`` is e.g. ``["ip", "netns", "exec", "ns1"]``) whose stdout is read until
-its ``ready <multiaddr>`` line. Every wait is bounded.
-"""
+"""Helpers for integration tests with real node processes (FR-005)."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Any
-
-import trio
-
-READY_TIMEOUT_S = 60.0
 
 
 def reserve_body(fragment: str, qubits: int = 1, min_fidelity: float = 0.5) -> dict[str, Any]:
@@ -30,74 +16,3 @@ def reserve_body(fragment: str, qubits: int = 1, min_fidelity: float = 0.5) -> d
         "duration_s": 1.0,
         "min_fidelity": min_fidelity,
     }
-
-
-class NodeProcess:
-    """One ``qorch node`` process."""
-
-    def __init__(
-        self,
-        name: str,
-        data_dir: Path,
-        args: list[str],
-        env: dict[str, str],
-        prefix: list[str] | None = None,
-    ) -> None:
-        self.name = name
-        self.data_dir = data_dir
-        self.args = args
-        self.env = env
-        self.prefix = prefix or []
-        self.process: trio.Process | None = None
-        self.address = ""
-        self.stderr_path = data_dir.with_suffix(".stderr")
-
-    @property
-    def peer_id(self) -> str:
-        """The peer id in the ready address."""
-        return self.address.rsplit("/p2p/", 1)[1]
-
-    async def start(self) -> str:
-        """Start it and return its address once it prints ``ready``."""
-        cmd = [*self.prefix, sys.executable, "-m", "qorch", "node", *self.args]
-        cmd += ["--name", self.name, "--data-dir", str(self.data_dir)]
-        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
-        stderr = self.stderr_path.open("ab")
-        self.process = await trio.lowlevel.open_process(
-            cmd, stdout=subprocess.PIPE, stderr=stderr, env={**os.environ, **self.env}
-        )
-        stderr.close()
-        assert self.process.stdout is not None
-        buf = b""
-        with trio.fail_after(READY_TIMEOUT_S):
-            while b"\n" not in buf:
-                chunk = await self.process.stdout.receive_some(4096)
-                if not chunk:
-                    raise RuntimeError(f"{self.name} exited before ready: {self.stderr_tail()}")
-                buf += chunk
-        line = buf.split(b"\n", 1)[0].decode()
-        if not line.startswith("ready "):
-            raise RuntimeError(f"{self.name} printed {line!r}, not 'ready ...'")
-        self.address = line.split(" ", 1)[1].strip()
-        return self.address
-
-    def stderr_tail(self, lines: int = 20) -> str:
-        """The last lines the process wrote to stderr."""
-        if not self.stderr_path.exists():
-            return ""
-        return "\n".join(self.stderr_path.read_text(errors="replace").splitlines()[-lines:])
-
-    async def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int | None:
-        """Send ``sig`` and wait (bounded) for the exit status; SIGKILL if it lingers."""
-        if self.process is None:
-            return None
-        if self.process.returncode is None:
-            self.process.send_signal(sig)
-        with trio.move_on_after(timeout):
-            await self.process.wait()
-        if self.process.returncode is None:
-            self.process.kill()
-            await self.process.wait()
-        if self.process.stdout is not None:
-            await self.process.stdout.aclose()
-        return self.process.returncode

@@ -33,8 +33,11 @@ KEY_FILE = "libp2p-ed25519.key"
 
 
 def quiet_libp2p_logging() -> None:
-    """Keep libp2p's own warnings off stderr (P9): only ERROR and above pass."""
-    logging.getLogger("libp2p").setLevel(logging.ERROR)
+    """Keep libp2p's own log lines off stderr (P9): a peer that disconnects makes it log
+    "Error in handle_incoming ... Broken pipe" at ERROR, and shutdown adds lifecycle
+    tracebacks. qorch reports what matters itself (transport error codes, disconnects),
+    so only CRITICAL passes."""
+    logging.getLogger("libp2p").setLevel(logging.CRITICAL)
 
 
 def load_key_pair(directory: Path) -> KeyPair:

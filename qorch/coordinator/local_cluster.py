@@ -1,0 +1,95 @@
+"""An embedded local cluster (FR-002, FR-006): one node process per topology node and a
+coordinator peer that discovers them, in this process.
+
+``qorch run`` uses it to run a job end to end on a fresh machine. :class:`PeerClient`
+is the :class:`~qorch.runtime.runner.NodeClient` of a coordinator: it maps node names to
+peer ids through the registry and records every call's round trip and outcome as a
+quality sample (FR-008).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from qorch.coordinator.discovery import Discovery
+from qorch.coordinator.node_registry import NodeRegistry
+from qorch.node.processes import NodeProcess
+from qorch.node.protocol import REGISTRY_VERBS
+from qorch.topology import load_topology
+from qorch.transport import Peer, PeerConfig, TransportError
+
+START_TIMEOUT_S = 90.0
+
+
+class PeerClient:
+    """Calls nodes by name over the coordinator's peer (see the module docstring)."""
+
+    def __init__(self, peer: Peer, registry: NodeRegistry) -> None:
+        self.peer = peer
+        self.registry = registry
+
+    async def call(
+        self, node: str, verb: str, body: dict[str, Any], timeout: float
+    ) -> dict[str, Any]:
+        """One request to ``node``; ``unreachable`` if the registry does not know it."""
+        entry = self.registry.entry(node)
+        if entry is None:
+            raise TransportError("unreachable", f"no node {node!r} in the registry", node)
+        start = time.perf_counter()
+        try:
+            reply = await self.peer.call(entry.advert.peer_id, verb, body, timeout=timeout)
+        except TransportError:
+            self.registry.record_call(node, (time.perf_counter() - start) * 1000, False)
+            raise
+        self.registry.record_call(node, (time.perf_counter() - start) * 1000, True)
+        return reply
+
+
+@asynccontextmanager
+async def local_cluster(
+    topology_path: Path, plugins: Any, data_dir: Path
+) -> AsyncIterator[tuple[NodeRegistry, PeerClient]]:
+    """Start the nodes of ``topology_path`` and yield once every one is available."""
+    settings = plugins.settings
+    registry = NodeRegistry(settings.network, settings.quality)
+    discovery = Discovery(registry, probe=False)
+    transport = plugins.create("transport")
+    config = PeerConfig(
+        "coordinator",
+        data_dir / "coordinator",
+        "/ip4/127.0.0.1/tcp/0",
+        settings.network.max_message_bytes,
+        REGISTRY_VERBS,
+    )
+    names = [n.name for n in load_topology(topology_path).nodes]
+    env = {
+        "QORCH_NETWORK__TRANSPORT": settings.network.transport,
+        "QORCH_LOGGING__LEVEL": "WARNING",
+    }
+    nodes: list[NodeProcess] = []
+    try:
+        async with (
+            transport.open(config, discovery, discovery.on_disconnect) as peer,
+            trio.open_nursery() as nursery,
+        ):
+            nursery.start_soon(discovery.run, peer, [])
+            args = ["--topology", str(topology_path), "--bootstrap", peer.addresses[0]]
+            nodes.extend(NodeProcess(n, data_dir / "nodes" / n, args, env) for n in names)
+            async with trio.open_nursery() as starting:
+                for node in nodes:
+                    starting.start_soon(node.start)
+            with trio.fail_after(START_TIMEOUT_S):
+                while {e.node_id for e in registry.entries() if e.available} != set(names):
+                    await trio.sleep(0.02)
+            yield registry, PeerClient(peer, registry)
+            nursery.cancel_scope.cancel()
+    finally:  # the coordinator has left: the nodes see one clean disconnect each
+        with trio.CancelScope(shield=True):
+            for node in nodes:
+                await node.stop()
