@@ -72,6 +72,7 @@ class JobResult:
     simulated_ops_ms: float
     orchestration_overhead_ms: float
     fragments_per_node: dict[str, int]
+    ideal_outcomes: int = 0  # outcomes the noiseless reference run saw (its support)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able data."""
@@ -197,4 +198,5 @@ def _result(
         simulated_ops_ms=simulated_ms,
         orchestration_overhead_ms=max(0.0, wall_ms - simulated_ms),
         fragments_per_node=dict(sorted(per_node.items())),
+        ideal_outcomes=len(world.ideal_counts),
     )
