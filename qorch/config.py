@@ -175,6 +175,15 @@ class RuntimeSettings:
 
 
 @attrs.frozen
+class CoordinatorSettings:
+    """The coordinator service and its HTTP job API (FR-009)."""
+
+    host: str = setting("127.0.0.1", "address the HTTP API listens on")
+    port: int = setting(8700, "port of the HTTP API (0: any free port)", ge=0, le=65535)
+    concurrency: int = setting(4, "jobs run at the same time", ge=1, le=256)
+
+
+@attrs.frozen
 class StoreSettings:
     """Persistence (FR-010)."""
 
@@ -202,6 +211,7 @@ class Settings:
     quality: QualitySettings = attrs.field(factory=QualitySettings)
     node: NodeSettings = attrs.field(factory=NodeSettings)
     runtime: RuntimeSettings = attrs.field(factory=RuntimeSettings)
+    coordinator: CoordinatorSettings = attrs.field(factory=CoordinatorSettings)
     store: StoreSettings = attrs.field(factory=StoreSettings)
     plugins: PluginsSettings = attrs.field(factory=PluginsSettings)
     plugin_options: dict[str, dict[str, dict[str, Any]]] = attrs.field(factory=dict)

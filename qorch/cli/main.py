@@ -27,6 +27,11 @@ COMMANDS = {
     "node": "qorch.cli.node_cmd:run_node_command",
     "nodes": "qorch.cli.node_cmd:run_nodes_command",
     "run": "qorch.cli.run_cmd:run",
+    "coordinator": "qorch.cli.coordinator_cmd:run",
+    "up": "qorch.cli.coordinator_cmd:run",
+    "submit": "qorch.cli.client_cmd:submit",
+    "status": "qorch.cli.client_cmd:status",
+    "result": "qorch.cli.client_cmd:result",
 }
 
 
@@ -181,6 +186,40 @@ def build_parser() -> argparse.ArgumentParser:
         "--wait", type=float, default=3.0, metavar="S", help="seconds to collect (default 3)"
     )
     p.add_argument("--json", action="store_true", help="one JSON object per node (JSON Lines)")
+
+    for name, helptext in (
+        ("coordinator", "run the coordinator service and its HTTP job API"),
+        ("up", "run the coordinator and one node process per topology node"),
+    ):
+        p = sub.add_parser(
+            name,
+            parents=[common, data_dir],
+            help=helptext,
+            description=helptext + " (FR-006, FR-009, FR-010) until SIGINT/SIGTERM.",
+        )
+        p.add_argument("--port", type=int, metavar="P", help="API port (default: coordinator.port)")
+        if name == "coordinator":
+            p.add_argument(
+                "--bootstrap", nargs="+", default=None, metavar="MULTIADDR", help="node peers"
+            )
+            p.add_argument("--listen", metavar="MULTIADDR", help="the coordinator peer's address")
+        else:
+            p.add_argument("--topology", required=True, metavar="T", help="topology TOML file")
+
+    client = argparse.ArgumentParser(add_help=False)
+    client.add_argument("--url", metavar="U", help="coordinator API (default $QORCH_URL or :8700)")
+    client.add_argument("--json", action="store_true", help="machine-readable output")
+    p = sub.add_parser("submit", parents=[common, client], help="submit a circuit to a coordinator")
+    p.add_argument("file", metavar="FILE", help="circuit file; '-' reads stdin")
+    p.add_argument("--format", default="auto", choices=("auto", "qasm2", "qasm3"))
+    p.add_argument("--shots", type=int, metavar="N", help="shots (default: runtime.shots)")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="job seed (default 0)")
+    p.add_argument("--strategy", metavar="S", help="placement strategy")
+    p.add_argument("--wait", action="store_true", help="wait for the job and print its result")
+    p.add_argument("--timeout", type=float, default=600.0, metavar="S", help="--wait at most S")
+    for name, helptext in (("status", "a job's state"), ("result", "a completed job's result")):
+        p = sub.add_parser(name, parents=[common, client], help=helptext)
+        p.add_argument("job_id", metavar="JOB")
 
     p = sub.add_parser("bench", parents=[common], help="run a benchmark; results in bench/results/")
     bsub = p.add_subparsers(dest="action", metavar="BENCHMARK", required=True)

@@ -63,33 +63,36 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"file": args.file, **result.to_dict()}, sort_keys=True))
         return 0
-    _print(args.file, result)
+    print_result(args.file, result.to_dict())
     return 0
 
 
-def _print(name: str, result: Any) -> None:
+def print_result(name: str, result: dict[str, Any]) -> None:
+    """A readable table of a job result (``JobResult.to_dict()``, or the API's result)."""
     from rich.console import Console
     from rich.table import Table
 
     console = Console(width=120)
-    console.print(f"[bold]{name}[/bold]: {result.shots} shots")
+    shots = result["shots"]
+    console.print(f"[bold]{name}[/bold]: {shots} shots")
     counts = Table("outcome", "count", "share")
-    top = sorted(result.counts.items(), key=lambda kv: -kv[1])[:16]
+    top = sorted(result["counts"].items(), key=lambda kv: -kv[1])[:16]
     for outcome, n in top:
-        counts.add_row(outcome, str(n), f"{n / result.shots:.3f}")
+        counts.add_row(outcome, str(n), f"{n / shots:.3f}")
     console.print(counts)
-    achieved = "-" if result.achieved_fidelity is None else f"{result.achieved_fidelity:.4f}"
+    achieved = result["achieved_fidelity"]
     summary = Table("estimated fidelity", "achieved fidelity", "ebits", "fragments per node")
     summary.add_row(
-        f"{result.estimated_fidelity:.4f}",
-        achieved,
-        str(result.ebits),
-        ", ".join(f"{n}: {c}" for n, c in result.fragments_per_node.items()),
+        f"{result['estimated_fidelity']:.4f}",
+        "-" if achieved is None else f"{achieved:.4f}",
+        str(result["ebits"]),
+        ", ".join(f"{n}: {c}" for n, c in result["fragments_per_node"].items()),
     )
     console.print(summary)
     console.print(
-        f"wall {result.wall_ms:.1f} ms, simulated operations {result.simulated_ops_ms:.4f} ms, "
-        f"orchestration overhead {result.orchestration_overhead_ms:.1f} ms; "
-        f"retries {result.retries}, fallbacks {len(result.fallbacks)}"
-        + ("" if result.simulated else f"; not simulated: {result.reason}")
+        f"wall {result['wall_ms']:.1f} ms, simulated operations "
+        f"{result['simulated_ops_ms']:.4f} ms, orchestration overhead "
+        f"{result['orchestration_overhead_ms']:.1f} ms; retries {result['retries']}, "
+        f"fallbacks {len(result['fallbacks'])}"
+        + ("" if result["simulated"] else f"; not simulated: {result['reason']}")
     )

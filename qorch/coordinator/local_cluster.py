@@ -52,10 +52,10 @@ class PeerClient:
 
 
 @asynccontextmanager
-async def local_cluster(
-    topology_path: Path, plugins: Any, data_dir: Path
-) -> AsyncIterator[tuple[NodeRegistry, PeerClient]]:
-    """Start the nodes of ``topology_path`` and yield once every one is available."""
+async def coordinator_peer(
+    plugins: Any, data_dir: Path, bootstrap: list[str], listen: str = "/ip4/127.0.0.1/tcp/0"
+) -> AsyncIterator[tuple[NodeRegistry, PeerClient, Peer]]:
+    """The coordinator's peer: discovery (through ``bootstrap``) feeding a registry."""
     settings = plugins.settings
     registry = NodeRegistry(settings.network, settings.quality)
     discovery = Discovery(registry, probe=False)
@@ -63,10 +63,25 @@ async def local_cluster(
     config = PeerConfig(
         "coordinator",
         data_dir / "coordinator",
-        "/ip4/127.0.0.1/tcp/0",
+        listen,
         settings.network.max_message_bytes,
         REGISTRY_VERBS,
     )
+    async with (
+        transport.open(config, discovery, discovery.on_disconnect) as peer,
+        trio.open_nursery() as nursery,
+    ):
+        nursery.start_soon(discovery.run, peer, bootstrap)
+        yield registry, PeerClient(peer, registry), peer
+        nursery.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def local_cluster(
+    topology_path: Path, plugins: Any, data_dir: Path
+) -> AsyncIterator[tuple[NodeRegistry, PeerClient]]:
+    """Start the nodes of ``topology_path`` and yield once every one is available."""
+    settings = plugins.settings
     names = [n.name for n in load_topology(topology_path).nodes]
     env = {
         "QORCH_NETWORK__TRANSPORT": settings.network.transport,
@@ -74,11 +89,7 @@ async def local_cluster(
     }
     nodes: list[NodeProcess] = []
     try:
-        async with (
-            transport.open(config, discovery, discovery.on_disconnect) as peer,
-            trio.open_nursery() as nursery,
-        ):
-            nursery.start_soon(discovery.run, peer, [])
+        async with coordinator_peer(plugins, data_dir, []) as (registry, client, peer):
             args = ["--topology", str(topology_path), "--bootstrap", peer.addresses[0]]
             nodes.extend(NodeProcess(n, data_dir / "nodes" / n, args, env) for n in names)
             async with trio.open_nursery() as starting:
@@ -87,8 +98,7 @@ async def local_cluster(
             with trio.fail_after(START_TIMEOUT_S):
                 while {e.node_id for e in registry.entries() if e.available} != set(names):
                     await trio.sleep(0.02)
-            yield registry, PeerClient(peer, registry)
-            nursery.cancel_scope.cancel()
+            yield registry, client
     finally:  # the coordinator has left: the nodes see one clean disconnect each
         with trio.CancelScope(shield=True):
             for node in nodes:

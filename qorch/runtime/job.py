@@ -14,7 +14,7 @@ nodes accounted.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import attrs
@@ -104,11 +104,23 @@ async def run_job(
     seed: int = 0,
     strategy: str | None = None,
     min_fidelity: float | None = None,
+    on_state: Callable[[str], Awaitable[None]] | None = None,
+    on_reserved: Callable[[str, str, str], Awaitable[None]] | None = None,
+    held: dict[str, dict[str, str]] | None = None,
 ) -> JobResult:
     """Run ``circuit`` on the nodes ``client`` reaches (module docstring).
 
     ``snapshot()`` gives the latest topology (FR-008) each time a plan is made. Raises
     :class:`JobFailed` when no plan exists or the fallbacks run out.
+
+    ``on_state("RESERVING" | "EXECUTING")`` is awaited before the first reservation and
+    after the first plan's windows are held (the coordinator persists the transition);
+    ``on_reserved(run_id, node, reservation_id)`` after each window is granted. Run ``k``
+    of a job (after ``k`` fallbacks) talks to the nodes as ``job_id`` (k = 0) or
+    ``job_id.k``, so a re-planned fragment never meets a record of the earlier run.
+    ``held`` (by run id, node → reservation id) are windows a previous coordinator
+    process was granted: they are used again, so the nodes' idempotency by (job,
+    fragment, attempt) answers every fragment that already ran with its record (FR-010).
     """
     settings: Settings = plugins.settings
     retry, timeouts = runtime_policies(settings)
@@ -132,17 +144,22 @@ async def run_job(
             raise JobFailed(
                 f"no plan: {exc}", {"infeasible": exc.to_dict(), "fallbacks": fallbacks}
             ) from None
+        run_id = job_id if not fallbacks else f"{job_id}.{len(fallbacks)}"
         runner = PlanRunner(
             plan,
-            job_id,
+            run_id,
             client,
             retry=retry,
             timeouts=timeouts,
             seed=seed + len(fallbacks),
             deadline_s=settings.runtime.deadline_s,
+            reservations=(held or {}).get(run_id),
+            on_reserved=on_reserved,
         )
+        if on_state is not None and not fallbacks:
+            await on_state("RESERVING")
         try:
-            runs = await runner.run()
+            runs = await runner.run(on_held=on_state if not fallbacks else None)
             break
         except FragmentFailed as failure:
             earlier.extend(runner.runs.values())

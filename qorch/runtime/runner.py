@@ -141,6 +141,8 @@ class PlanRunner:
         deadline_s: float = 60.0,
         clock: Callable[[], float] = time.time,
         on_fragment: Callable[[FragmentRun], Awaitable[None] | None] | None = None,
+        reservations: dict[str, str] | None = None,
+        on_reserved: Callable[[str, str, str], Awaitable[None]] | None = None,
     ) -> None:
         self.plan = plan
         self.job_id = job_id
@@ -151,7 +153,9 @@ class PlanRunner:
         self.deadline_s = deadline_s
         self.clock = clock
         self.on_fragment = on_fragment
-        self.reservations: dict[str, str] = {}  # node -> reservation id
+        self.on_reserved = on_reserved
+        # node -> reservation id; given ones were granted to an earlier coordinator process
+        self.reservations: dict[str, str] = dict(reservations or {})
         self.runs: dict[str, FragmentRun] = {}
         self._requests = 0
 
@@ -172,6 +176,8 @@ class PlanRunner:
         end = start + self.deadline_s
         async with trio.open_nursery() as nursery:
             for node, qubits in qubits_per_node(self.plan).items():
+                if node in self.reservations:
+                    continue
                 nursery.start_soon(self._reserve_on, node, qubits, start, end)
 
     async def _reserve_on(self, node: str, qubits: int, start: float, end: float) -> None:
@@ -191,6 +197,8 @@ class PlanRunner:
                 raise ReservationFailed(f"{node} did not answer the reservation: {exc}") from None
             if reply.get("ok"):
                 self.reservations[node] = reply["reservation"]["reservation_id"]
+                if self.on_reserved is not None:
+                    await self.on_reserved(self.job_id, node, self.reservations[node])
                 return
             error = reply.get("error", {})
             nxt = error.get("next_window")
@@ -214,11 +222,18 @@ class PlanRunner:
 
     # -- executing ---------------------------------------------------------------------------
 
-    async def run(self) -> dict[str, FragmentRun]:
-        """Reserve, execute every fragment in dependency order, release; the runs by id."""
+    async def run(
+        self, on_held: Callable[[str], Awaitable[None]] | None = None
+    ) -> dict[str, FragmentRun]:
+        """Reserve, execute every fragment in dependency order, release; the runs by id.
+
+        ``on_held("EXECUTING")`` is awaited once every window is held.
+        """
         try:
             try:
                 await self.reserve()
+                if on_held is not None:
+                    await on_held("EXECUTING")
                 done = {f.id: trio.Event() for f in self.plan.fragments}
                 async with trio.open_nursery() as nursery:
                     for f in self.plan.fragments:

@@ -1,0 +1,301 @@
+"""The coordinator's job queue and state machine (FR-006, FR-009, FR-010).
+
+:class:`JobService` accepts jobs (:meth:`JobService.submit` persists a ``QUEUED`` job and
+returns at once — nothing is parsed or compiled on the request path), and ``concurrency``
+workers take them in submission order through
+
+    QUEUED → COMPILING → RESERVING → EXECUTING → COMPLETED | FAILED
+
+Each transition is written to the store (:meth:`~qorch.store.Store.transition_job`,
+which refuses illegal ones) *before* the work of the new state starts, and then announced
+to the ``qorch_on_job_state`` observers. Fragment records and granted reservations are
+stored as they happen.
+
+Recovery (FR-010): :meth:`JobService.recover` puts every unfinished job of the store back
+on the queue, oldest first. A job that was already past ``QUEUED`` runs again with the
+same job id, seed and the reservations the previous process was granted, so each node's
+idempotency by (job, fragment, attempt) answers a fragment that already ran with its
+stored record instead of running it again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import secrets
+from typing import Any
+
+import attrs
+import trio
+from loguru import logger
+
+from qorch.errors import QorchError
+from qorch.ingest.load import load_circuit_as
+from qorch.model import FragmentRecord, JobRecord, JobState, ReservationRecord
+from qorch.runtime.job import JobFailed, run_job
+from qorch.runtime.runner import FragmentRun, NodeClient
+from qorch.store import Store
+
+QUEUE_LIMIT = 100_000  # jobs waiting; a submit beyond it is refused (back-pressure)
+
+
+class QueueFull(QorchError):
+    """Too many jobs are waiting; try again later."""
+
+    kind = "queue_full"
+
+
+def now() -> dt.datetime:
+    """The current UTC time."""
+    return dt.datetime.now(dt.UTC)
+
+
+def new_job_id() -> str:
+    """An unguessable job id."""
+    return "job-" + secrets.token_hex(8)
+
+
+class JobService:
+    """Queue, workers and the persisted state machine (see the module docstring)."""
+
+    def __init__(
+        self,
+        store: Store,
+        plugins: Any,
+        client: NodeClient,
+        snapshot: Any,
+        *,
+        concurrency: int = 4,
+    ) -> None:
+        self.store = store
+        self.plugins = plugins
+        self.client = client
+        self.snapshot: Any = snapshot  # () -> Topology, the latest (FR-008)
+        self.concurrency = concurrency
+        self._send, self._receive = trio.open_memory_channel[str](QUEUE_LIMIT)
+        self._running: dict[str, trio.CancelScope] = {}
+        self._cancelled: set[str] = set()
+
+    # -- the API's side ---------------------------------------------------------------------
+
+    async def submit(self, request: dict[str, Any]) -> JobRecord:
+        """Persist a new ``QUEUED`` job for ``request`` and queue it; return the record."""
+        at = now()
+        job = JobRecord(new_job_id(), JobState.QUEUED, at, at, request=request)
+        try:
+            self._send.send_nowait(job.job_id)
+        except trio.WouldBlock:
+            raise QueueFull(f"{QUEUE_LIMIT} jobs are waiting") from None
+        await trio.to_thread.run_sync(self.store.add_job, job)
+        self._announce(job.job_id, None, JobState.QUEUED, at, {})
+        return job
+
+    async def cancel(self, job_id: str) -> JobRecord | None:
+        """Fail a job that has not ended with a ``cancelled`` error; ``None`` if unknown."""
+        job = await trio.to_thread.run_sync(self.store.get_job, job_id)
+        if job is None or job.state.terminal:
+            return job
+        self._cancelled.add(job_id)
+        scope = self._running.get(job_id)
+        if scope is not None:
+            scope.cancel()  # the worker fails it once its windows are released
+            return job
+        return await self._transition(
+            job_id, JobState.FAILED, error={"kind": "cancelled", "message": "cancelled by a client"}
+        )
+
+    # -- the workers -------------------------------------------------------------------------
+
+    async def recover(self) -> list[str]:
+        """Queue every unfinished job of the store again (FR-010); their ids."""
+        jobs = await trio.to_thread.run_sync(self.store.unfinished_jobs)
+        for job in jobs:
+            self._send.send_nowait(job.job_id)
+        if jobs:
+            logger.info("recovering {} unfinished job(s)", len(jobs))
+        return [j.job_id for j in jobs]
+
+    async def run(self) -> None:
+        """Run ``concurrency`` workers until cancelled."""
+        async with trio.open_nursery() as nursery:
+            for _ in range(self.concurrency):
+                nursery.start_soon(self._worker)
+
+    async def _worker(self) -> None:
+        async for job_id in self._receive:
+            try:
+                await self._run_one(job_id)
+            except Exception as exc:  # a bug must not stop the worker; the job fails
+                logger.opt(exception=exc).error("job {} crashed the worker: {}", job_id, exc)
+                await self._fail(job_id, {"kind": "internal", "message": str(exc)})
+
+    async def _run_one(self, job_id: str) -> None:
+        job = await trio.to_thread.run_sync(self.store.get_job, job_id)
+        if job is None or job.state.terminal:
+            return
+        if job.state is JobState.QUEUED:
+            job = await self._transition(job_id, JobState.COMPILING)
+        held = await self._held_reservations(job_id)
+        req = job.request
+        state = {"at": job.state}
+
+        async def on_state(name: str) -> None:
+            new = JobState(name)
+            if _before(state["at"], new):  # a recovered job may already be past it
+                await self._transition(job_id, new)
+                state["at"] = new
+
+        try:
+            _parser, circuit = load_circuit_as(
+                req["qasm"].encode(),
+                plugins=self.plugins,
+                limits=self.plugins.settings.limits,
+                format=req.get("format", "auto"),
+                origin=job_id,
+            )
+        except QorchError as exc:
+            await self._fail(job_id, exc.to_dict() if hasattr(exc, "to_dict") else _err(exc))
+            return
+        with trio.CancelScope() as scope:
+            self._running[job_id] = scope
+            try:
+                result = await run_job(
+                    circuit,
+                    self.snapshot,
+                    self.client,
+                    self.plugins,
+                    job_id=job_id,
+                    shots=req.get("shots"),
+                    seed=req.get("seed", 0),
+                    strategy=req.get("strategy"),
+                    min_fidelity=req.get("min_fidelity"),
+                    on_state=on_state,
+                    on_reserved=self._on_reserved(job_id),
+                    held=held,
+                )
+            except JobFailed as exc:
+                await self._fail(job_id, exc.to_dict())
+                return
+            except QorchError as exc:
+                await self._fail(job_id, _err(exc))
+                return
+            finally:
+                self._running.pop(job_id, None)
+        if scope.cancelled_caught:
+            await self._fail(job_id, {"kind": "cancelled", "message": "cancelled by a client"})
+            return
+        await self._store_fragments(job_id, result.fragments)
+        if state["at"] is not JobState.EXECUTING:
+            await on_state("EXECUTING")
+        await self._transition(job_id, JobState.COMPLETED, result=_json_safe(result.to_dict()))
+
+    # -- persistence -------------------------------------------------------------------------
+
+    def _on_reserved(self, job_id: str) -> Any:
+        async def stored(run_id: str, node: str, reservation_id: str) -> None:
+            at = now()
+            record = ReservationRecord(
+                reservation_id, job_id, run_id, 0, node, "job", at, at, 0.0, "granted", at, at
+            )
+            await trio.to_thread.run_sync(self.store.put_reservation, record)
+
+        return stored
+
+    async def _held_reservations(self, job_id: str) -> dict[str, dict[str, str]]:
+        rows = await trio.to_thread.run_sync(
+            lambda: self.store.list_reservations(job_id=job_id, state="granted")
+        )
+        held: dict[str, dict[str, str]] = {}
+        for r in rows:  # fragment_id holds the run id (job id, or job id.k after k fallbacks)
+            held.setdefault(r.fragment_id, {})[r.node] = r.reservation_id
+        return held
+
+    async def _release_records(self, job_id: str) -> None:
+        """Mark the job's stored reservations released (the runner cancelled them)."""
+        rows = await trio.to_thread.run_sync(
+            lambda: self.store.list_reservations(job_id=job_id, state="granted")
+        )
+        for r in rows:
+            await trio.to_thread.run_sync(
+                self.store.put_reservation, attrs.evolve(r, state="released")
+            )
+
+    async def _store_fragments(self, job_id: str, runs: tuple[FragmentRun, ...]) -> None:
+        def write() -> None:
+            for run in runs:
+                self.store.put_fragment(
+                    FragmentRecord(
+                        job_id,
+                        run.fragment_id,
+                        run.attempts,
+                        run.status,
+                        ",".join(run.nodes),
+                        _at(run.started_at),
+                        _at(run.ended_at),
+                        {"errors": list(run.errors)} if run.errors else None,
+                        {"kind": run.kind, "records": _json_safe(list(run.records))},
+                    )
+                )
+
+        await trio.to_thread.run_sync(write)
+
+    async def _transition(
+        self,
+        job_id: str,
+        new: JobState,
+        *,
+        error: dict[str, Any] | None = None,
+        result: dict[str, Any] | None = None,
+    ) -> JobRecord:
+        before = await trio.to_thread.run_sync(self.store.get_job, job_id)
+        at = now()
+        job = await trio.to_thread.run_sync(
+            lambda: self.store.transition_job(job_id, new, at=at, error=error, result=result)
+        )
+        if new.terminal:
+            await self._release_records(job_id)
+        self._announce(job_id, before.state if before else None, new, at, {"error": error})
+        return job
+
+    async def _fail(self, job_id: str, error: dict[str, Any]) -> None:
+        job = await trio.to_thread.run_sync(self.store.get_job, job_id)
+        if job is not None and not job.state.terminal:
+            await self._transition(job_id, JobState.FAILED, error=error)
+
+    def _announce(
+        self, job_id: str, old: JobState | None, new: JobState, at: dt.datetime, detail: dict
+    ) -> None:
+        self.plugins.notify(
+            "qorch_on_job_state",
+            job_id=job_id,
+            old=old.value if old else None,
+            new=new.value,
+            at=at.isoformat(),
+            detail={k: v for k, v in detail.items() if v is not None},
+        )
+
+
+_ORDER = list(JobState)
+
+
+def _before(old: JobState, new: JobState) -> bool:
+    return _ORDER.index(old) < _ORDER.index(new)
+
+
+def _err(exc: Exception) -> dict[str, Any]:
+    return {"kind": getattr(exc, "kind", "error"), "message": str(exc)}
+
+
+def _at(t: float | None) -> dt.datetime | None:
+    return None if t is None else dt.datetime.fromtimestamp(t, dt.UTC)
+
+
+def _json_safe(value: Any) -> Any:
+    """Plain JSON data: tuples as lists, non-finite floats as None."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -1,0 +1,93 @@
+"""The coordinator service (FR-006, FR-009, FR-010): ``qorch coordinator`` and ``qorch up``.
+
+One trio loop holds everything: the coordinator's peer (discovery and node calls over the
+configured transport), the node registry, the store, the :class:`JobService` workers and
+the HTTP API, which hypercorn's trio worker serves in the same loop. On start the store
+is upgraded and every unfinished job is queued again (recovery); then one line
+``{"event": "ready", "url", "peer"}`` goes to stdout, so scripts and tests know where to
+connect. SIGINT and SIGTERM stop it: running jobs are cancelled (their windows released)
+and stay unfinished in the store, to be resumed by the next start.
+
+With a topology (``qorch up``) it first starts one node process per topology node on
+127.0.0.1, bootstrapped to itself, and stops them when it stops.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Any
+
+import trio
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.trio import serve
+from loguru import logger
+
+from qorch.coordinator.api import create_app
+from qorch.coordinator.jobs import JobService
+from qorch.coordinator.local_cluster import coordinator_peer, local_cluster
+
+
+def open_store(plugins: Any, data_dir: Path) -> Any:
+    """The configured store under ``data_dir``, opened and upgraded."""
+    store = plugins.create("store", data_dir=data_dir)
+    store.open()
+    store.upgrade()
+    return store
+
+
+async def run_coordinator(
+    plugins: Any,
+    data_dir: Path,
+    *,
+    port: int | None = None,
+    bootstrap: tuple[str, ...] = (),
+    topology: Path | None = None,
+    listen: str = "/ip4/127.0.0.1/tcp/0",
+) -> None:
+    """Run the coordinator (module docstring) until SIGINT or SIGTERM."""
+    settings = plugins.settings.coordinator
+    data_dir.mkdir(parents=True, exist_ok=True)
+    store = await trio.to_thread.run_sync(open_store, plugins, data_dir)
+    try:
+        peer_cm: AbstractAsyncContextManager[Any]
+        if topology is not None:
+            peer_cm = local_cluster(topology, plugins, data_dir)
+        else:
+            peer_cm = coordinator_peer(plugins, data_dir, list(bootstrap), listen)
+        async with peer_cm as opened, trio.open_nursery() as nursery:
+            registry, client = opened[0], opened[1]
+            service = JobService(
+                store, plugins, client, registry.snapshot, concurrency=settings.concurrency
+            )
+            await service.recover()
+            nursery.start_soon(service.run)
+            config = HypercornConfig()
+            config.bind = [f"{settings.host}:{settings.port if port is None else port}"]
+            config.accesslog = None
+            config.errorlog = None
+            stop = trio.Event()
+            binds = await nursery.start(
+                lambda task_status: serve(
+                    create_app(service, registry),
+                    config,
+                    shutdown_trigger=stop.wait,
+                    task_status=task_status,
+                )
+            )
+            peer_address = client.peer.addresses[0]
+            ready = {"event": "ready", "url": binds[0], "peer": peer_address}
+            print(json.dumps(ready), flush=True)
+            logger.info("coordinator ready at {} (peer {})", binds[0], peer_address)
+            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for signum in signals:
+                    logger.info("stopping on {}", signal.Signals(signum).name)
+                    break
+            stop.set()
+            nursery.cancel_scope.cancel()
+    finally:
+        await trio.to_thread.run_sync(store.close)
+        sys.stdout.flush()
