@@ -172,6 +172,9 @@ class RuntimeSettings:
     )
     deadline_s: float = setting(60.0, "how long a job's reservations last", ge=0.1)
     shots: int = setting(4000, "default shots of the world simulator", ge=1)
+    plan_wait_s: float = setting(
+        10.0, "how long a job with no plan waits for unavailable nodes to return", ge=0.0
+    )
 
 
 @attrs.frozen

@@ -20,6 +20,7 @@ per field (``{"field", "message"}``), an unknown job 404.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import attrs
@@ -73,6 +74,16 @@ def check_submit(body: SubmitRequest, strategies: set[str], max_bytes: int) -> d
     return {k: v for k, v in request.items() if v is not None}
 
 
+def _field_error(e: dict[str, Any]) -> dict[str, Any]:
+    """One entry of a 422's ``errors``: the field a message is about, and the message."""
+    message = str(e.get("message", ""))
+    field = e.get("field") or e.get("key")
+    missing = re.match(r"Object missing required field `(\w+)`", message)
+    if missing:
+        field = missing.group(1)
+    return {"field": field, "message": message}
+
+
 def job_view(job: JobRecord) -> dict[str, Any]:
     """What ``GET /api/v1/jobs/{id}`` answers."""
     view: dict[str, Any] = {
@@ -98,11 +109,15 @@ def create_app(service: JobService, registry: Any) -> Litestar:
         return job
 
     @post("/api/v1/circuits/submit", status_code=202)
-    async def submit(data: SubmitRequest) -> dict[str, str]:
+    async def submit(data: SubmitRequest, request: Request) -> dict[str, str]:
         """Queue a circuit; answers at once with the job id."""
-        request = check_submit(data, strategies, settings.limits.max_qasm_bytes)
+        unknown = sorted(set(await request.json()) - set(attrs.fields_dict(SubmitRequest)))
+        if unknown:  # a misspelt option must not be ignored silently
+            errors = [{"field": k, "message": "unknown field"} for k in unknown]
+            raise ValidationException("invalid submission", extra=errors)
+        job_request = check_submit(data, strategies, settings.limits.max_qasm_bytes)
         try:
-            job = await service.submit(request)
+            job = await service.submit(job_request)
         except QueueFull as exc:
             raise HTTPException(str(exc), status_code=503) from None
         return {"job_id": job.job_id}
@@ -177,15 +192,11 @@ def create_app(service: JobService, registry: Any) -> Litestar:
     def error_body(_: Request, exc: Exception) -> Response[dict[str, Any]]:
         if isinstance(exc, ValidationException):
             extra = exc.extra if isinstance(exc.extra, list) else []
-            errors = [
-                {"field": e.get("key", e.get("field")), "message": e.get("message")}
-                for e in extra
-                if isinstance(e, dict)
-            ]
+            errors = [_field_error(e) for e in extra if isinstance(e, dict)]
             body = {"kind": "validation", "message": exc.detail, "errors": errors}
             return Response(body, status_code=422)
         if isinstance(exc, HTTPException):
-            kind = "not_found" if exc.status_code == 404 else "http"
+            kind = {404: "not_found", 400: "malformed"}.get(exc.status_code, "http")
             return Response({"kind": kind, "message": exc.detail}, status_code=exc.status_code)
         return Response({"kind": "internal", "message": str(exc)}, status_code=500)
 

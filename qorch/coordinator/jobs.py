@@ -82,11 +82,10 @@ class JobService:
         """Persist a new ``QUEUED`` job for ``request`` and queue it; return the record."""
         at = now()
         job = JobRecord(new_job_id(), JobState.QUEUED, at, at, request=request)
-        try:
-            self._send.send_nowait(job.job_id)
-        except trio.WouldBlock:
-            raise QueueFull(f"{QUEUE_LIMIT} jobs are waiting") from None
-        await trio.to_thread.run_sync(self.store.add_job, job)
+        if self._send.statistics().current_buffer_used >= QUEUE_LIMIT:
+            raise QueueFull(f"{QUEUE_LIMIT} jobs are waiting")
+        await trio.to_thread.run_sync(self.store.add_job, job)  # stored before a worker sees it
+        self._send.send_nowait(job.job_id)
         self._announce(job.job_id, None, JobState.QUEUED, at, {})
         return job
 

@@ -70,6 +70,8 @@ class NodeService:
         self.clock = clock
         self.book = ReservationBook(spec.qubits, grace=grace_s)
         self.records: dict[tuple[str, str, int], dict[str, Any]] = {}
+        self.executions = 0  # fragments actually run (FR-010: a repeat is not run again)
+        self.repeats = 0  # repeats answered from the stored record
         self.subscribers: set[str] = set()
         self.known: list[str] = []  # addresses this node joined through, told to subscribers
         self.links: tuple[LinkQuality, ...] = ()
@@ -161,6 +163,8 @@ class NodeService:
             "load": self.book.load(now),
             "active_reservations": len(self.book.active()),
             "executed": len(self.records),
+            "executions": self.executions,
+            "repeats": self.repeats,
             "fidelity_scale": self.fidelity_scale,
             "protocol": protocol.PROTOCOL_VERSION,
         }
@@ -236,6 +240,7 @@ class NodeService:
                     f"attempt {c.attempt} already ran under {stored['reservation_id']}",
                 )
                 return {**reply, "correlation": corr}
+            self.repeats += 1
             return {"ok": True, "record": stored, "repeat": True, "correlation": corr}
         now = self.clock()
         self.book.release_expired(now)
@@ -250,6 +255,7 @@ class NodeService:
         if isinstance(used, str):
             return {**protocol.error("no_reservation", used), "correlation": corr}
         outcome = self.node_type.run(self.spec, req["ops"], self.rng, self.fidelity_scale)
+        self.executions += 1
         if self.time_scale > 0:
             await trio.sleep(self.time_scale * outcome.duration_ns / 1e9)
         record = {

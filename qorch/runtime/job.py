@@ -13,11 +13,13 @@ nodes accounted.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import attrs
+import trio
 
 from qorch.compile.compiler import InfeasibleError, compile_circuit
 from qorch.compile.plan import Plan
@@ -36,6 +38,8 @@ from qorch.runtime.runner import (
 )
 from qorch.runtime.world import simulate
 from qorch.topology import Topology
+
+PLAN_RETRY_S = 0.25  # how often a job waiting for usable nodes plans again
 
 
 class JobFailed(QorchError):
@@ -132,15 +136,25 @@ async def run_job(
     started = time.perf_counter()
     while True:
         try:
-            plan = compile_circuit(
-                circuit,
-                topology,
-                plugins=plugins,
-                seed=seed,
-                strategy=strategy,
-                min_fidelity=min_fidelity,
+            plan = await trio.to_thread.run_sync(
+                functools.partial(
+                    compile_circuit,
+                    circuit,
+                    topology,
+                    plugins=plugins,
+                    seed=seed,
+                    strategy=strategy,
+                    min_fidelity=min_fidelity,
+                )
             )
         except InfeasibleError as exc:
+            excluded = {n for f in fallbacks for n in f["excluded"]}
+            missing = [n.name for n in topology.nodes if not n.available and n.name not in excluded]
+            if missing and time.perf_counter() - started < settings.runtime.plan_wait_s:
+                # a node that is down now may be back soon (a missed advert, a restart)
+                await trio.sleep(PLAN_RETRY_S)
+                topology = without(snapshot(), tuple(excluded))
+                continue
             raise JobFailed(
                 f"no plan: {exc}", {"infeasible": exc.to_dict(), "fallbacks": fallbacks}
             ) from None
@@ -172,13 +186,15 @@ async def run_job(
             fallbacks.append({"after": failure.to_dict(), "excluded": list(failure.nodes)})
             topology = replan
     wall_ms = (time.perf_counter() - started) * 1000
-    world = simulate(
-        circuit,
-        plan,
-        topology,
-        shots=shots or settings.runtime.shots,
-        seed=seed,
-        fidelity_scales=fidelity_scales(runs),
+    world = await trio.to_thread.run_sync(  # CPU-bound: keep the loop (and API) answering
+        lambda: simulate(
+            circuit,
+            plan,
+            topology,
+            shots=shots or settings.runtime.shots,
+            seed=seed,
+            fidelity_scales=fidelity_scales(runs),
+        )
     )
     return _result(job_id, plan, world, runs, earlier, fallbacks, wall_ms)
 

@@ -1,0 +1,99 @@
+"""A ``qorch up`` / ``qorch coordinator`` child process for integration tests (FR-009).
+
+:class:`CoordinatorProcess` starts the command, waits for its ``ready`` line and offers a
+small synchronous client of the job API (httpx) with bounded waits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+READY_TIMEOUT_S = 120.0
+
+
+class CoordinatorProcess:
+    """One coordinator child process and a client of its API."""
+
+    def __init__(self, args: list[str], data_dir: Path, env: dict[str, str] | None = None):
+        self.args = args
+        self.data_dir = data_dir
+        self.env = {**os.environ, "QORCH_LOGGING__LEVEL": "WARNING", **(env or {})}
+        self.process: subprocess.Popen[bytes] | None = None
+        self.url = ""
+        self.peer = ""
+        self.stderr_path = data_dir.with_suffix(".coordinator.stderr")
+
+    def start(self) -> CoordinatorProcess:
+        """Start it; return once it printed ``ready`` (raises with its stderr if it died)."""
+        cmd = [sys.executable, "-m", "qorch", *self.args, "--port", "0"]
+        cmd += ["--data-dir", str(self.data_dir)]
+        stderr = self.stderr_path.open("ab")
+        self.process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, env=self.env)
+        stderr.close()
+        assert self.process.stdout is not None
+        with selectors.DefaultSelector() as sel:
+            sel.register(self.process.stdout, selectors.EVENT_READ)
+            if not sel.select(READY_TIMEOUT_S):
+                self.kill()
+                raise RuntimeError(f"coordinator not ready: {self.stderr_tail()}")
+        line = self.process.stdout.readline().decode()
+        if not line:
+            raise RuntimeError(f"coordinator exited before ready: {self.stderr_tail()}")
+        ready = json.loads(line)
+        self.url, self.peer = ready["url"], ready["peer"]
+        return self
+
+    def stderr_tail(self, lines: int = 30) -> str:
+        """The last lines of its stderr."""
+        if not self.stderr_path.exists():
+            return ""
+        return "\n".join(self.stderr_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def kill(self, sig: int = signal.SIGKILL, timeout: float = 30.0) -> int | None:
+        """Send ``sig`` and wait for the exit status."""
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait(timeout)
+
+    # -- the API -------------------------------------------------------------------------
+
+    def request(self, method: str, path: str, body: Any = None) -> httpx.Response:
+        """One API request."""
+        return httpx.request(method, self.url + path, json=body, timeout=30.0)
+
+    def submit(self, qasm: str, **fields: Any) -> str:
+        """Submit a circuit; its job id (asserts the 202)."""
+        reply = self.request("POST", "/api/v1/circuits/submit", {"qasm": qasm, **fields})
+        assert reply.status_code == 202, reply.text
+        return reply.json()["job_id"]
+
+    def wait(self, job_ids: list[str], timeout: float = 120.0) -> dict[str, dict[str, Any]]:
+        """Poll until every job ended (bounded); their last status by id."""
+        end = time.monotonic() + timeout
+        out: dict[str, dict[str, Any]] = {}
+        pending = list(job_ids)
+        while pending:
+            if time.monotonic() > end:
+                raise AssertionError(f"jobs still running after {timeout} s: {pending}")
+            for job_id in list(pending):
+                status = self.request("GET", f"/api/v1/jobs/{job_id}").json()
+                if status["state"] in ("COMPLETED", "FAILED"):
+                    out[job_id] = status
+                    pending.remove(job_id)
+            time.sleep(0.1)
+        return out
