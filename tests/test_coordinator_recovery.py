@@ -1,0 +1,121 @@
+"""A coordinator SIGKILLed with jobs in flight resumes them all (FR-010, NFR-002).
+
+Two ``qorch node`` processes (ideal, slowed so jobs overlap) and a ``qorch coordinator``
+process bootstrapped to them; twenty jobs are submitted and the coordinator is killed
+with SIGKILL once several are past ``QUEUED``. A second coordinator on the same data
+directory completes all twenty with the right counts, and the nodes' own counters show
+that no fragment ran twice: the fragments they executed are exactly those the results
+list (a fragment already run was answered from the node's record, by correlation id).
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import trio
+
+from qorch.config import Settings
+from qorch.coordinator.local_cluster import coordinator_peer
+from qorch.plugins import PluginSystem
+from qorch.testing.coordinator_process import CoordinatorProcess
+from tests.conftest import REPO
+
+TOPOLOGY = REPO / "examples" / "topologies" / "noiseless-two-nodes.toml"
+CIRCUITS = [REPO / "examples" / "circuits" / n for n in ("qft4.qasm", "ghz5.qasm", "bell.qasm")]
+JOBS = 20
+NODE_ENV = {"QORCH_LOGGING__LEVEL": "WARNING", "QORCH_NODE__TIME_SCALE": "20000"}
+
+
+def start_node(name: str, data: Path) -> tuple[subprocess.Popen[bytes], str]:
+    cmd = [sys.executable, "-m", "qorch", "node", "--topology", str(TOPOLOGY), "--name", name]
+    proc = subprocess.Popen(
+        [*cmd, "--data-dir", str(data)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **NODE_ENV},
+    )
+    assert proc.stdout is not None
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        assert sel.select(120), f"{name} not ready"
+    line = proc.stdout.readline().decode()
+    assert line.startswith("ready "), line
+    return proc, line.split(" ", 1)[1].strip()
+
+
+def node_counters(addresses: list[str], tmp: Path) -> dict[str, dict]:
+    """Each node's ``status`` answer, asked by a peer of this test."""
+
+    async def ask() -> dict[str, dict]:
+        plugins = PluginSystem(Settings())
+        async with coordinator_peer(plugins, tmp, addresses) as (registry, client, _peer):
+            with trio.fail_after(60):
+                while len([e for e in registry.entries() if e.available]) < len(addresses):
+                    await trio.sleep(0.05)
+            return {
+                e.node_id: await client.call(e.node_id, "status", {}, 10.0)
+                for e in registry.entries()
+            }
+
+    return trio.run(ask)
+
+
+@pytest.mark.slow
+def test_a_coordinator_killed_with_twenty_jobs_in_flight_completes_them_all_once(tmp_path):
+    nodes = [start_node(n, tmp_path / n) for n in ("ideal-a", "ideal-b")]
+    addresses = [address for _proc, address in nodes]
+    args = ["coordinator", "--bootstrap", *addresses]
+    env = {"QORCH_COORDINATOR__CONCURRENCY": "4"}
+    first = CoordinatorProcess(args, tmp_path / "data", env).start()
+    second = None
+    try:
+        deadline = time.monotonic() + 60
+        while first.request("GET", "/health").json()["nodes"] < 2:
+            assert time.monotonic() < deadline, "the coordinator did not find both nodes"
+            time.sleep(0.1)
+        jobs = [
+            first.submit(CIRCUITS[i % len(CIRCUITS)].read_text(), shots=400, seed=i)
+            for i in range(JOBS)
+        ]
+        deadline = time.monotonic() + 120
+        while True:  # kill once several jobs are under way and some are not done
+            listing = first.request("GET", "/api/v1/jobs?limit=100").json()["jobs"]
+            states = [j["state"] for j in listing]
+            started = sum(s != "QUEUED" for s in states)
+            if started >= 6 or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        assert states.count("COMPLETED") < JOBS, "every job ended before the kill"
+        first.kill(signal.SIGKILL)
+
+        second = CoordinatorProcess(args, tmp_path / "data", env).start()
+        ended = second.wait(jobs, timeout=300)
+        assert all(s["state"] == "COMPLETED" for s in ended.values()), ended
+        expected = 0
+        for i, job_id in enumerate(jobs):
+            result = second.request("GET", f"/api/v1/jobs/{job_id}/result").json()
+            assert sum(result["counts"].values()) == 400
+            outcomes = set(result["counts"])
+            if CIRCUITS[i % len(CIRCUITS)].name == "bell.qasm":
+                assert outcomes <= {"00", "11"}
+            elif CIRCUITS[i % len(CIRCUITS)].name == "ghz5.qasm":
+                assert outcomes <= {"00000", "11111"}
+            expected += sum(len(f["nodes"]) * f["attempts"] for f in result["fragments"])
+        second.kill(signal.SIGTERM)
+        counters = node_counters(addresses, tmp_path / "observer")
+        executed = sum(c["executions"] for c in counters.values())
+        assert executed == expected, (counters, expected)
+    finally:
+        for proc in (first, second):
+            if proc is not None:
+                proc.kill(signal.SIGKILL)
+        for proc, _address in nodes:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(30)
