@@ -10,11 +10,7 @@ list (a fragment already run was answered from the node's record, by correlation
 
 from __future__ import annotations
 
-import os
-import selectors
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -24,30 +20,13 @@ import trio
 from qorch.config import Settings
 from qorch.coordinator.local_cluster import coordinator_peer
 from qorch.plugins import PluginSystem
-from qorch.testing.coordinator_process import CoordinatorProcess
+from qorch.testing.coordinator_process import CoordinatorProcess, start_node_process
 from tests.conftest import REPO
 
 TOPOLOGY = REPO / "examples" / "topologies" / "noiseless-two-nodes.toml"
 CIRCUITS = [REPO / "examples" / "circuits" / n for n in ("qft4.qasm", "ghz5.qasm", "bell.qasm")]
 JOBS = 20
-NODE_ENV = {"QORCH_LOGGING__LEVEL": "WARNING", "QORCH_NODE__TIME_SCALE": "20000"}
-
-
-def start_node(name: str, data: Path) -> tuple[subprocess.Popen[bytes], str]:
-    cmd = [sys.executable, "-m", "qorch", "node", "--topology", str(TOPOLOGY), "--name", name]
-    proc = subprocess.Popen(
-        [*cmd, "--data-dir", str(data)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, **NODE_ENV},
-    )
-    assert proc.stdout is not None
-    with selectors.DefaultSelector() as sel:
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        assert sel.select(120), f"{name} not ready"
-    line = proc.stdout.readline().decode()
-    assert line.startswith("ready "), line
-    return proc, line.split(" ", 1)[1].strip()
+NODE_ENV = {"QORCH_NODE__TIME_SCALE": "20000"}
 
 
 def node_counters(addresses: list[str], tmp: Path) -> dict[str, dict]:
@@ -69,17 +48,16 @@ def node_counters(addresses: list[str], tmp: Path) -> dict[str, dict]:
 
 @pytest.mark.slow
 def test_a_coordinator_killed_with_twenty_jobs_in_flight_completes_them_all_once(tmp_path):
-    nodes = [start_node(n, tmp_path / n) for n in ("ideal-a", "ideal-b")]
+    nodes = [
+        start_node_process(TOPOLOGY, n, tmp_path / n, NODE_ENV) for n in ("ideal-a", "ideal-b")
+    ]
     addresses = [address for _proc, address in nodes]
     args = ["coordinator", "--bootstrap", *addresses]
     env = {"QORCH_COORDINATOR__CONCURRENCY": "4"}
     first = CoordinatorProcess(args, tmp_path / "data", env).start()
     second = None
     try:
-        deadline = time.monotonic() + 60
-        while first.request("GET", "/health").json()["nodes"] < 2:
-            assert time.monotonic() < deadline, "the coordinator did not find both nodes"
-            time.sleep(0.1)
+        first.wait_for_nodes(2)
         jobs = [
             first.submit(CIRCUITS[i % len(CIRCUITS)].read_text(), shots=400, seed=i)
             for i in range(JOBS)

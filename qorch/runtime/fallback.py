@@ -6,7 +6,8 @@ or that it is not. The job's quantum state does not survive a lost node, so a ne
 runs the circuit again from its start; the first run's records stay in the result.
 
 * ``replan-all`` (default): plan the whole circuit again on the latest snapshot with
-  the failed fragment's nodes marked unavailable;
+  the nodes that failed the fragment marked unavailable (a remote fragment's healthy
+  end stays usable);
 * ``none``: no fallback; the job fails with the fragment-level error.
 """
 
@@ -41,8 +42,8 @@ class ReplanAll:
     """Plan the whole circuit again without the nodes of the failed fragment."""
 
     def replan_on(self, failure: FragmentFailed, snapshot: Topology) -> Topology | None:
-        """The latest snapshot minus the failed fragment's nodes."""
-        return without(snapshot, failure.nodes)
+        """The latest snapshot minus the nodes that failed the fragment."""
+        return without(snapshot, failure.failed)
 
 
 class NoFallback:

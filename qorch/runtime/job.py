@@ -184,7 +184,7 @@ async def run_job(
                 raise JobFailed(
                     str(failure), {**failure.to_dict(), "fallbacks": fallbacks}
                 ) from None
-            fallbacks.append({"after": failure.to_dict(), "excluded": list(failure.nodes)})
+            fallbacks.append({"after": failure.to_dict(), "excluded": list(failure.failed)})
             topology = replan
     wall_ms = (time.perf_counter() - started) * 1000
     world = await trio.to_thread.run_sync(  # CPU-bound: keep the loop (and API) answering

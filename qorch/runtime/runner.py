@@ -85,11 +85,21 @@ class FragmentFailed(QorchError):
 
     kind = "fragment_failed"
 
-    def __init__(self, fragment: str, nodes: tuple[str, ...], attempts: int, error: str) -> None:
+    def __init__(
+        self,
+        fragment: str,
+        nodes: tuple[str, ...],
+        attempts: int,
+        error: str,
+        failed: tuple[str, ...] | None = None,
+    ) -> None:
         super().__init__(
             f"fragment {fragment} on {', '.join(nodes)} failed after {attempts} attempt(s): {error}"
         )
         self.fragment, self.nodes, self.attempts, self.error = fragment, nodes, attempts, error
+        #: the nodes whose calls failed on the last attempt (a remote fragment's other end
+        #: may be fine): these are the ones a fallback leaves out
+        self.failed = failed or nodes
 
     def to_dict(self) -> dict[str, Any]:
         """``{"kind", "message", "fragment", "nodes", "attempts", "error"}``."""
@@ -100,6 +110,7 @@ class FragmentFailed(QorchError):
             "nodes": list(self.nodes),
             "attempts": self.attempts,
             "error": self.error,
+            "failed_nodes": list(self.failed),
         }
 
 
@@ -257,10 +268,11 @@ class PlanRunner:
         ]
         delays = self.retry.delays(self.rng)
         errors: list[str] = []
+        failed: tuple[str, ...] = nodes
         started = self.clock()
         for attempt in range(self.retry.attempts):
             outcome = await self._attempt(f, nodes, ops, attempt, timeout)
-            if isinstance(outcome, tuple):
+            if outcome and isinstance(outcome[0], dict):
                 run = FragmentRun(
                     f.id, f.kind, nodes, "ok", attempt + 1, started, self.clock(),
                     tuple(errors), outcome,
@@ -268,7 +280,8 @@ class PlanRunner:
                 await self._record(run)
                 done[f.id].set()
                 return
-            errors.append(outcome)
+            failed, message = outcome
+            errors.append(message)
             if attempt + 1 < self.retry.attempts:
                 await trio.sleep(next(delays))
         run = FragmentRun(
@@ -276,13 +289,14 @@ class PlanRunner:
             tuple(errors),
         )  # fmt: skip
         await self._record(run)
-        raise FragmentFailed(f.id, nodes, self.retry.attempts, errors[-1])
+        raise FragmentFailed(f.id, nodes, self.retry.attempts, errors[-1], failed)
 
     async def _attempt(
         self, f: Fragment, nodes: tuple[str, ...], ops: list[dict[str, Any]], attempt: int,
         timeout: float,
-    ) -> tuple[dict[str, Any], ...] | str:  # fmt: skip
-        """One try on every node of the fragment: the records, or why it failed."""
+    ) -> tuple[dict[str, Any], ...] | tuple[tuple[str, ...], str]:  # fmt: skip
+        """One try on every node of the fragment: the records, or (the nodes that failed,
+        why)."""
         records: list[dict[str, Any] | str] = [""] * len(nodes)
 
         async def one(i: int, node: str) -> None:
@@ -307,9 +321,9 @@ class PlanRunner:
         async with trio.open_nursery() as nursery:
             for i, node in enumerate(nodes):
                 nursery.start_soon(one, i, node)
-        failures = [r for r in records if isinstance(r, str)]
+        failures = [(node, r) for node, r in zip(nodes, records, strict=True) if isinstance(r, str)]
         if failures:
-            return "; ".join(failures)
+            return tuple(n for n, _ in failures), "; ".join(r for _, r in failures)
         return tuple(r for r in records if isinstance(r, dict))
 
     async def _record(self, run: FragmentRun) -> None:

@@ -21,6 +21,29 @@ import httpx
 READY_TIMEOUT_S = 120.0
 
 
+def start_node_process(
+    topology: Path, name: str, data: Path, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """A ``qorch node`` process for topology entry ``name``; it and its ready address."""
+    cmd = [sys.executable, "-m", "qorch", "node", "--topology", str(topology), "--name", name]
+    proc = subprocess.Popen(
+        [*cmd, "--data-dir", str(data)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "QORCH_LOGGING__LEVEL": "WARNING", **(env or {})},
+    )
+    assert proc.stdout is not None
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        if not sel.select(READY_TIMEOUT_S):
+            proc.kill()
+            raise RuntimeError(f"node {name} not ready")
+    line = proc.stdout.readline().decode()
+    if not line.startswith("ready "):
+        raise RuntimeError(f"node {name} printed {line!r}, not 'ready ...'")
+    return proc, line.split(" ", 1)[1].strip()
+
+
 class CoordinatorProcess:
     """One coordinator child process and a client of its API."""
 
@@ -75,6 +98,14 @@ class CoordinatorProcess:
     def request(self, method: str, path: str, body: Any = None) -> httpx.Response:
         """One API request."""
         return httpx.request(method, self.url + path, json=body, timeout=30.0)
+
+    def wait_for_nodes(self, count: int, timeout: float = 60.0) -> None:
+        """Poll ``/health`` until ``count`` nodes are available (bounded)."""
+        end = time.monotonic() + timeout
+        while self.request("GET", "/health").json()["nodes"] < count:
+            if time.monotonic() > end:
+                raise AssertionError(f"fewer than {count} nodes after {timeout} s")
+            time.sleep(0.1)
 
     def submit(self, qasm: str, **fields: Any) -> str:
         """Submit a circuit; its job id (asserts the 202)."""
