@@ -5,8 +5,9 @@
 
 1. **reserves** (``RESERVING``): on every node the plan uses, one job-wide window of the
    qubits the job keeps there (its data qubits at their peak), until the job's deadline.
-   A conflict is answered with the next free window: the runner waits for it if it
-   starts before the deadline, else fails;
+   A conflict is answered with the next free window: if it starts before the deadline
+   the runner asks again every ``RESERVE_POLL_S`` (the holder may release early) until
+   granted, else fails;
 2. **executes** (``EXECUTING``): every fragment as soon as all fragments it depends on
    are done, independent ones concurrently. A local fragment is one ``execute`` on its
    node; a remote one (``entangle``, ``disentangle``, ``teleport``) an ``execute`` on both
@@ -38,6 +39,8 @@ from qorch.compile.plan import Fragment, Plan
 from qorch.errors import QorchError
 from qorch.runtime.retry import RetryPolicy
 from qorch.transport import TransportError
+
+RESERVE_POLL_S = 0.1  # how often a job waiting for a busy node asks it again
 
 
 class NodeClient(Protocol):
@@ -218,8 +221,9 @@ class PlanRunner:
                     f"{node} refused to hold {qubits} qubits until the deadline: "
                     f"{error.get('code')}: {error.get('message')}"
                 )
-            await trio.sleep(max(0.0, nxt["start"] - self.clock()))
-            window_start = nxt["start"]
+            # the holder may release before its window ends: ask again soon, not only then
+            await trio.sleep(min(max(0.0, nxt["start"] - self.clock()), RESERVE_POLL_S))
+            window_start = self.clock()
 
     async def release(self) -> None:
         """Cancel every reservation this job holds (shielded: it runs even on failure)."""
