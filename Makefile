@@ -31,6 +31,7 @@ demo: $(STAMP)
 	$(BIN)/qorch compile examples/circuits/*.qasm --topology examples/topologies/small-world-10.toml
 	$(BIN)/qorch compile examples/circuits/qft4.qasm --topology examples/topologies/four-heterogeneous.toml --strategy teleport --json
 	QORCH=$(BIN)/qorch examples/demo-nodes.sh
+	QORCH=$(BIN)/qorch examples/demo-coordinator.sh
 	$(BIN)/qorch run examples/circuits/ghz5.qasm --topology examples/topologies/noiseless-two-nodes.toml
 	$(BIN)/qorch run examples/circuits/qft12.qasm --topology examples/topologies/small-world-10.toml
 	$(BIN)/qorch db --data-dir $(DEMO_DIR) upgrade

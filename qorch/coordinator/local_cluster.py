@@ -58,7 +58,7 @@ async def coordinator_peer(
     """The coordinator's peer: discovery (through ``bootstrap``) feeding a registry."""
     settings = plugins.settings
     registry = NodeRegistry(settings.network, settings.quality)
-    discovery = Discovery(registry, probe=False)
+    discovery = Discovery(registry)  # probes keep quality current: a degraded node recovers
     transport = plugins.create("transport")
     config = PeerConfig(
         "coordinator",

@@ -149,7 +149,11 @@ async def run_job(
             )
         except InfeasibleError as exc:
             excluded = {n for f in fallbacks for n in f["excluded"]}
-            missing = [n.name for n in topology.nodes if not n.available and n.name not in excluded]
+            missing = [
+                n.name
+                for n in topology.nodes
+                if (not n.available or n.degraded) and n.name not in excluded
+            ]
             waiting = missing or not topology.nodes  # none known yet: discovery is under way
             if waiting and time.perf_counter() - started < settings.runtime.plan_wait_s:
                 # a node that is down now may be back soon (a missed advert, a restart)
