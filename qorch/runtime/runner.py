@@ -5,9 +5,8 @@
 
 1. **reserves** (``RESERVING``): on every node the plan uses, one job-wide window of the
    qubits the job keeps there (its data qubits at their peak), until the job's deadline.
-   A conflict is answered with the next free window: if it starts before the deadline
-   the runner asks again every ``RESERVE_POLL_S`` (the holder may release early) until
-   granted, else fails;
+   A conflict (capacity held by other jobs) is asked again every ``RESERVE_POLL_S`` —
+   holders release when their jobs end — until granted or the deadline passes;
 2. **executes** (``EXECUTING``): every fragment as soon as all fragments it depends on
    are done, independent ones concurrently. A local fragment is one ``execute`` on its
    node; a remote one (``entangle``, ``disentangle``, ``teleport``) an ``execute`` on both
@@ -216,13 +215,14 @@ class PlanRunner:
                 return
             error = reply.get("error", {})
             nxt = error.get("next_window")
-            if error.get("code") != "conflict" or not nxt or nxt["start"] >= end:
+            if error.get("code") != "conflict" or self.clock() + RESERVE_POLL_S >= end:
                 raise ReservationFailed(
                     f"{node} refused to hold {qubits} qubits until the deadline: "
                     f"{error.get('code')}: {error.get('message')}"
                 )
-            # the holder may release before its window ends: ask again soon, not only then
-            await trio.sleep(min(max(0.0, nxt["start"] - self.clock()), RESERVE_POLL_S))
+            # the holders may release before their windows end: ask again soon, not only then
+            soonest = nxt["start"] - self.clock() if nxt else RESERVE_POLL_S
+            await trio.sleep(min(max(0.0, soonest), RESERVE_POLL_S))
             window_start = self.clock()
 
     async def release(self) -> None:
