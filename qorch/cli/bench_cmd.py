@@ -55,4 +55,19 @@ def run(args: argparse.Namespace) -> int:
             )
         print(markdown(data))
         print(f"written to {data['file']} and {args.out}/transport.md")
+    elif args.action == "api":
+        from pathlib import Path
+
+        from qorch.bench.api_bench import markdown
+        from qorch.bench.api_bench import run as api_bench
+
+        data = api_bench(
+            args.out,
+            small=Path("examples/topologies/two-nodes.toml"),
+            large=Path(args.topology),
+            jobs=args.jobs,
+            progress=lambda m: print(m, flush=True),
+        )
+        print(markdown(data))
+        print(f"written to {data['file']} and {args.out}/api.md")
     return 0

@@ -240,6 +240,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="ten-node topology for the discovery run",
     )
     tb.add_argument("--out", default="bench/results", metavar="DIR", help="results directory")
+    ab = bsub.add_parser(
+        "api", parents=[common], help="submit latency and jobs/s of the coordinator service"
+    )
+    ab.add_argument("--jobs", type=int, default=60, metavar="N", help="jobs in the throughput run")
+    ab.add_argument(
+        "--topology",
+        default="examples/topologies/small-world-10.toml",
+        metavar="T",
+        help="ten-node topology for the throughput run",
+    )
+    ab.add_argument("--out", default="bench/results", metavar="DIR", help="results directory")
     return parser
 
 

@@ -55,6 +55,7 @@ class CoordinatorProcess:
         self.url = ""
         self.peer = ""
         self.stderr_path = data_dir.with_suffix(".coordinator.stderr")
+        self.client = httpx.Client(timeout=30.0)  # one keep-alive connection, as a client would
 
     def start(self) -> CoordinatorProcess:
         """Start it; return once it printed ``ready`` (raises with its stderr if it died)."""
@@ -97,7 +98,7 @@ class CoordinatorProcess:
 
     def request(self, method: str, path: str, body: Any = None) -> httpx.Response:
         """One API request."""
-        return httpx.request(method, self.url + path, json=body, timeout=30.0)
+        return self.client.request(method, self.url + path, json=body)
 
     def wait_for_nodes(self, count: int, timeout: float = 60.0) -> None:
         """Poll ``/health`` until ``count`` nodes are available (bounded)."""
