@@ -49,6 +49,7 @@ bench: $(STAMP)
 	$(BIN)/qorch bench cli-startup
 	$(BIN)/qorch bench compile
 	$(BIN)/qorch bench transport
+	$(BIN)/qorch bench api
 
 clean:
 	rm -rf $(VENV) .coverage .hypothesis
