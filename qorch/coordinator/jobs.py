@@ -74,7 +74,9 @@ class JobService:
         self.concurrency = concurrency
         self._send, self._receive = trio.open_memory_channel[str](QUEUE_LIMIT)
         self._running: dict[str, trio.CancelScope] = {}
-        self._cancelled: set[str] = set()
+        #: set by the server before it stops: running jobs keep their windows and their
+        #: state, and the next start resumes them like after a crash (FR-010)
+        self.stopping = False
 
     # -- the API's side ---------------------------------------------------------------------
 
@@ -94,7 +96,6 @@ class JobService:
         job = await trio.to_thread.run_sync(self.store.get_job, job_id)
         if job is None or job.state.terminal:
             return job
-        self._cancelled.add(job_id)
         scope = self._running.get(job_id)
         if scope is not None:
             scope.cancel()  # the worker fails it once its windows are released
@@ -171,6 +172,7 @@ class JobService:
                     on_state=on_state,
                     on_reserved=self._on_reserved(job_id),
                     held=held,
+                    keep_windows=lambda: self.stopping,
                 )
             except JobFailed as exc:
                 await self._fail(job_id, exc.to_dict())

@@ -5,8 +5,8 @@ configured transport), the node registry, the store, the :class:`JobService` wor
 the HTTP API, which hypercorn's trio worker serves in the same loop. On start the store
 is upgraded and every unfinished job is queued again (recovery); then one line
 ``{"event": "ready", "url", "peer"}`` goes to stdout, so scripts and tests know where to
-connect. SIGINT and SIGTERM stop it: running jobs are cancelled (their windows released)
-and stay unfinished in the store, to be resumed by the next start.
+connect. SIGINT and SIGTERM stop it: running jobs stop where they are, keep their state
+and their windows, and the next start resumes them as after a crash (decision 0007).
 
 With a topology (``qorch up``) it first starts one node process per topology node on
 127.0.0.1, bootstrapped to itself, and stops them when it stops.
@@ -86,6 +86,7 @@ async def run_coordinator(
                 async for signum in signals:
                     logger.info("stopping on {}", signal.Signals(signum).name)
                     break
+            service.stopping = True
             stop.set()
             nursery.cancel_scope.cancel()
     finally:

@@ -111,6 +111,7 @@ async def run_job(
     on_state: Callable[[str], Awaitable[None]] | None = None,
     on_reserved: Callable[[str, str, str], Awaitable[None]] | None = None,
     held: dict[str, dict[str, str]] | None = None,
+    keep_windows: Callable[[], bool] | None = None,
 ) -> JobResult:
     """Run ``circuit`` on the nodes ``client`` reaches (module docstring).
 
@@ -125,6 +126,8 @@ async def run_job(
     ``held`` (by run id, node → reservation id) are windows a previous coordinator
     process was granted: they are used again, so the nodes' idempotency by (job,
     fragment, attempt) answers every fragment that already ran with its record (FR-010).
+    Cancelled while ``keep_windows()`` is true (the coordinator is shutting down), the
+    job keeps its windows for that resumption instead of releasing them.
     """
     settings: Settings = plugins.settings
     retry, timeouts = runtime_policies(settings)
@@ -174,6 +177,7 @@ async def run_job(
             deadline_s=settings.runtime.deadline_s,
             reservations=(held or {}).get(run_id),
             on_reserved=on_reserved,
+            keep_windows=keep_windows,
         )
         if on_state is not None and not fallbacks:
             await on_state("RESERVING")

@@ -156,6 +156,7 @@ class PlanRunner:
         on_fragment: Callable[[FragmentRun], Awaitable[None] | None] | None = None,
         reservations: dict[str, str] | None = None,
         on_reserved: Callable[[str, str, str], Awaitable[None]] | None = None,
+        keep_windows: Callable[[], bool] | None = None,
     ) -> None:
         self.plan = plan
         self.job_id = job_id
@@ -167,6 +168,7 @@ class PlanRunner:
         self.clock = clock
         self.on_fragment = on_fragment
         self.on_reserved = on_reserved
+        self.keep_windows = keep_windows  # cancelled while this is true: windows stay held
         # node -> reservation id; given ones were granted to an earlier coordinator process
         self.reservations: dict[str, str] = dict(reservations or {})
         self.runs: dict[str, FragmentRun] = {}
@@ -258,8 +260,14 @@ class PlanRunner:
                 if failed is None:
                     raise
                 raise _leaves(failed)[0] from None
-        finally:
+        except trio.Cancelled:
+            if not (self.keep_windows is not None and self.keep_windows()):
+                await self.release()
+            raise  # a coordinator shutting down keeps them for the job's resumption
+        except BaseException:
             await self.release()
+            raise
+        await self.release()
         return self.runs
 
     async def _fragment(self, f: Fragment, done: dict[str, trio.Event]) -> None:
