@@ -223,34 +223,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", parents=[common], help="run a benchmark; results in bench/results/")
     bsub = p.add_subparsers(dest="action", metavar="BENCHMARK", required=True)
-    cs = bsub.add_parser("cli-startup", parents=[common], help="time `qorch --help`")
+    out = argparse.ArgumentParser(add_help=False)
+    out.add_argument("--out", default="bench/results", metavar="DIR", help="results directory")
+    ten_nodes = argparse.ArgumentParser(add_help=False)
+    ten_nodes.add_argument(
+        "--topology",
+        default="examples/topologies/small-world-10.toml",
+        metavar="T",
+        help="ten-node topology (default: the small-world example)",
+    )
+    cs = bsub.add_parser("cli-startup", parents=[common, out], help="time `qorch --help`")
     cs.add_argument("--runs", type=int, default=30, metavar="N", help="timed runs (default 30)")
-    cs.add_argument("--out", default="bench/results", metavar="DIR", help="results directory")
-    cb = bsub.add_parser("compile", parents=[common], help="compile latency and ebits")
+    cb = bsub.add_parser("compile", parents=[common, out], help="compile latency and ebits")
     cb.add_argument("--quick", action="store_true", help="fewer repeats and sizes")
-    cb.add_argument("--out", default="bench/results", metavar="DIR", help="results directory")
     tb = bsub.add_parser(
-        "transport", parents=[common], help="round trips and discovery per transport"
+        "transport",
+        parents=[common, out, ten_nodes],
+        help="round trips and discovery (on --topology) per transport",
     )
     tb.add_argument("--n", type=int, default=300, metavar="N", help="round trips (default 300)")
-    tb.add_argument(
-        "--topology",
-        default="examples/topologies/small-world-10.toml",
-        metavar="T",
-        help="ten-node topology for the discovery run",
-    )
-    tb.add_argument("--out", default="bench/results", metavar="DIR", help="results directory")
     ab = bsub.add_parser(
-        "api", parents=[common], help="submit latency and jobs/s of the coordinator service"
+        "api",
+        parents=[common, out, ten_nodes],
+        help="submit latency and jobs/s (on --topology) of the coordinator service",
     )
     ab.add_argument("--jobs", type=int, default=60, metavar="N", help="jobs in the throughput run")
-    ab.add_argument(
-        "--topology",
-        default="examples/topologies/small-world-10.toml",
-        metavar="T",
-        help="ten-node topology for the throughput run",
-    )
-    ab.add_argument("--out", default="bench/results", metavar="DIR", help="results directory")
     return parser
 
 

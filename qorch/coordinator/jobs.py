@@ -8,8 +8,8 @@ workers take them in submission order through
 
 Each transition is written to the store (:meth:`~qorch.store.Store.transition_job`,
 which refuses illegal ones) *before* the work of the new state starts, and then announced
-to the ``qorch_on_job_state`` observers. Fragment records and granted reservations are
-stored as they happen.
+to the ``qorch_on_job_state`` observers. Granted reservations are stored as they are
+granted; fragment records when the job completes.
 
 Recovery (FR-010): :meth:`JobService.recover` puts every unfinished job of the store back
 on the queue, oldest first. A job that was already past ``QUEUED`` runs again with the

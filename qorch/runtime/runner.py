@@ -261,13 +261,11 @@ class PlanRunner:
                     raise
                 raise _leaves(failed)[0] from None
         except trio.Cancelled:
-            if not (self.keep_windows is not None and self.keep_windows()):
-                await self.release()
-            raise  # a coordinator shutting down keeps them for the job's resumption
-        except BaseException:
-            await self.release()
+            if self.keep_windows is not None and self.keep_windows():
+                self.reservations.clear()  # a coordinator shutting down keeps them held
             raise
-        await self.release()
+        finally:
+            await self.release()
         return self.runs
 
     async def _fragment(self, f: Fragment, done: dict[str, trio.Event]) -> None:
