@@ -43,9 +43,8 @@ def ideal_topology(tmp: Path) -> Path:
 def coordinator(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("up")
     proc = CoordinatorProcess(["up", "--topology", str(ideal_topology(tmp))], tmp / "data")
-    # one job at a time: two jobs that each hold one node and wait for the other can
-    # deadlock until the deadline (hold-and-wait in the runner, noted for the next work)
-    proc.env["QORCH_COORDINATOR__CONCURRENCY"] = "1"
+    # two jobs at a time on two small nodes: they contend for both (reservation order)
+    proc.env["QORCH_COORDINATOR__CONCURRENCY"] = "2"
     proc.start()
     yield proc
     assert proc.kill(signal.SIGTERM) == 0, proc.stderr_tail()

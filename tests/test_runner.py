@@ -136,6 +136,43 @@ def test_a_busy_node_is_waited_for_until_its_next_free_window():
         trio.run(short.run)
 
 
+def test_two_jobs_that_each_got_one_of_the_others_nodes_do_not_deadlock():
+    """Job a is granted n0 first, job b n1: each then needs the other's node. Waiting in
+    node-name order (b gives n1 back) lets both finish long before the deadline."""
+    topology = uniform(2, 2)
+    plan = plan_for(ghz(4), topology)
+    assert qubits_per_node(plan) == {"n0": 2, "n1": 2}  # each job fills both nodes
+    nodes = services(topology)
+    slow = {("job-a", "n1"), ("job-b", "n0")}
+
+    def delay(node, verb, body):
+        return 0.05 if verb == "reserve" and (body["correlation"]["job_id"], node) in slow else 0
+
+    client = DirectClient(nodes, delay=delay)
+    released: list[tuple[str, str]] = []
+
+    async def on_released(job, node, rid):
+        released.append((job, node))
+
+    results = {}
+
+    async def one(job):
+        runner = PlanRunner(plan, job, client, retry=FAST, deadline_s=3, on_released=on_released)
+        results[job] = await runner.run()
+
+    async def both():
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(one, "job-a")
+            nursery.start_soon(one, "job-b")
+
+    trio.run(both)
+    assert all(r.status == "ok" for runs in results.values() for r in runs.values())
+    assert released[0] == ("job-b", "n1")  # b gave n1 back before anything ran
+    assert sorted(released[1:]) == [("job-a", "n0"), ("job-a", "n1"), ("job-b", "n0"),
+                                    ("job-b", "n1")]  # fmt: skip
+    assert all(svc.status()["active_reservations"] == 0 for svc in nodes.values())
+
+
 def test_the_executed_plan_simulates_to_the_ideal_distribution_on_ideal_nodes():
     gates = {"h": 1.0, "cx": 1.0, "measure": 1.0}
     topology = topology_from_dict(

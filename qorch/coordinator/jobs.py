@@ -170,7 +170,8 @@ class JobService:
                     strategy=req.get("strategy"),
                     min_fidelity=req.get("min_fidelity"),
                     on_state=on_state,
-                    on_reserved=self._on_reserved(job_id),
+                    on_reserved=self._on_reserved(job_id, "granted"),
+                    on_released=self._on_reserved(job_id, "released"),
                     held=held,
                     keep_windows=lambda: self.stopping,
                 )
@@ -192,11 +193,13 @@ class JobService:
 
     # -- persistence -------------------------------------------------------------------------
 
-    def _on_reserved(self, job_id: str) -> Any:
+    def _on_reserved(self, job_id: str, state: str) -> Any:
+        """A callback that stores a window of ``job_id`` as ``state`` (granted, released)."""
+
         async def stored(run_id: str, node: str, reservation_id: str) -> None:
             at = now()
             record = ReservationRecord(
-                reservation_id, job_id, run_id, 0, node, "job", at, at, 0.0, "granted", at, at
+                reservation_id, job_id, run_id, 0, node, "job", at, at, 0.0, state, at, at
             )
             await trio.to_thread.run_sync(self.store.put_reservation, record)
 

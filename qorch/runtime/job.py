@@ -110,6 +110,7 @@ async def run_job(
     min_fidelity: float | None = None,
     on_state: Callable[[str], Awaitable[None]] | None = None,
     on_reserved: Callable[[str, str, str], Awaitable[None]] | None = None,
+    on_released: Callable[[str, str, str], Awaitable[None]] | None = None,
     held: dict[str, dict[str, str]] | None = None,
     keep_windows: Callable[[], bool] | None = None,
 ) -> JobResult:
@@ -120,7 +121,8 @@ async def run_job(
 
     ``on_state("RESERVING" | "EXECUTING")`` is awaited before the first reservation and
     after the first plan's windows are held (the coordinator persists the transition);
-    ``on_reserved(run_id, node, reservation_id)`` after each window is granted. Run ``k``
+    ``on_reserved(run_id, node, reservation_id)`` after each window is granted and
+    ``on_released(...)`` after it is given back. Run ``k``
     of a job (after ``k`` fallbacks) talks to the nodes as ``job_id`` (k = 0) or
     ``job_id.k``, so a re-planned fragment never meets a record of the earlier run.
     ``held`` (by run id, node → reservation id) are windows a previous coordinator
@@ -177,6 +179,7 @@ async def run_job(
             deadline_s=settings.runtime.deadline_s,
             reservations=(held or {}).get(run_id),
             on_reserved=on_reserved,
+            on_released=on_released,
             keep_windows=keep_windows,
         )
         if on_state is not None and not fallbacks:

@@ -6,7 +6,8 @@
 1. **reserves** (``RESERVING``): on every node the plan uses, one job-wide window of the
    qubits the job keeps there (its data qubits at their peak), until the job's deadline.
    A conflict (capacity held by other jobs) is asked again every ``RESERVE_POLL_S`` —
-   holders release when their jobs end — until granted or the deadline passes;
+   holders release when their jobs end — until granted or the deadline passes, waiting
+   for nodes in name order so that jobs cannot deadlock (:meth:`PlanRunner.reserve`);
 2. **executes** (``EXECUTING``): every fragment as soon as all fragments it depends on
    are done, independent ones concurrently. A local fragment is one ``execute`` on its
    node; a remote one (``entangle``, ``disentangle``, ``teleport``) an ``execute`` on both
@@ -156,6 +157,7 @@ class PlanRunner:
         on_fragment: Callable[[FragmentRun], Awaitable[None] | None] | None = None,
         reservations: dict[str, str] | None = None,
         on_reserved: Callable[[str, str, str], Awaitable[None]] | None = None,
+        on_released: Callable[[str, str, str], Awaitable[None]] | None = None,
         keep_windows: Callable[[], bool] | None = None,
     ) -> None:
         self.plan = plan
@@ -168,6 +170,7 @@ class PlanRunner:
         self.clock = clock
         self.on_fragment = on_fragment
         self.on_reserved = on_reserved
+        self.on_released = on_released
         self.keep_windows = keep_windows  # cancelled while this is true: windows stay held
         # node -> reservation id; given ones were granted to an earlier coordinator process
         self.reservations: dict[str, str] = dict(reservations or {})
@@ -186,56 +189,93 @@ class PlanRunner:
     # -- reserving -------------------------------------------------------------------------
 
     async def reserve(self) -> None:
-        """Hold the job's qubits on every node it uses until the deadline (FR-005)."""
+        """Hold the job's qubits on every node it uses until the deadline (FR-005).
+
+        Deadlock-free: hold-and-wait happens in one global order (node names). First
+        every node is asked once, all at once; when some refuse (capacity held by other
+        jobs), the windows this try got on nodes after the first refusing one are given
+        back, and the rest are asked one by one in name order, each waited for. A job
+        therefore only waits for a node while holding nodes before it, so no two jobs wait
+        for each other. Windows granted to an earlier coordinator process (recovery) are
+        kept as they are.
+        """
         start = self.clock()
         end = start + self.deadline_s
-        async with trio.open_nursery() as nursery:
-            for node, qubits in qubits_per_node(self.plan).items():
-                if node in self.reservations:
-                    continue
-                nursery.start_soon(self._reserve_on, node, qubits, start, end)
+        need = {n: q for n, q in qubits_per_node(self.plan).items() if n not in self.reservations}
+        refused: list[str] = []
 
-    async def _reserve_on(self, node: str, qubits: int, start: float, end: float) -> None:
-        window_start = start
-        while True:
-            body = {
-                "correlation": self._correlation("*", 0),
-                "operation": "job",
-                "qubits": qubits,
-                "start": window_start,
-                "duration_s": max(end - window_start, 1e-3),
-                "min_fidelity": self.plan.min_fidelity,
-            }
-            try:
-                reply = await self.client.call(node, "reserve", body, self.timeouts.reserve)
-            except TransportError as exc:
-                raise ReservationFailed(f"{node} did not answer the reservation: {exc}") from None
-            if reply.get("ok"):
-                self.reservations[node] = reply["reservation"]["reservation_id"]
-                if self.on_reserved is not None:
-                    await self.on_reserved(self.job_id, node, self.reservations[node])
-                return
-            error = reply.get("error", {})
-            nxt = error.get("next_window")
-            if error.get("code") != "conflict" or self.clock() + RESERVE_POLL_S >= end:
+        async def try_once(node: str) -> None:
+            if await self._ask(node, need[node], start, end) is not None:
+                refused.append(node)
+
+        async with trio.open_nursery() as nursery:
+            for node in need:
+                nursery.start_soon(try_once, node)
+        if not refused:
+            return
+        first = min(refused)
+        await self._cancel([n for n in sorted(need) if n > first and n in self.reservations])
+        for node in sorted(need):
+            if node >= first:
+                await self._reserve_on(node, need[node], end)
+
+    async def _ask(
+        self, node: str, qubits: int, window_start: float, end: float
+    ) -> dict[str, Any] | None:
+        """One reservation request: ``None`` when granted, the node's answer when it
+        refused for a conflict; any other refusal raises :class:`ReservationFailed`."""
+        body = {
+            "correlation": self._correlation("*", 0),
+            "operation": "job",
+            "qubits": qubits,
+            "start": window_start,
+            "duration_s": max(end - window_start, 1e-3),
+            "min_fidelity": self.plan.min_fidelity,
+        }
+        try:
+            reply = await self.client.call(node, "reserve", body, self.timeouts.reserve)
+        except TransportError as exc:
+            raise ReservationFailed(f"{node} did not answer the reservation: {exc}") from None
+        if reply.get("ok"):
+            self.reservations[node] = reply["reservation"]["reservation_id"]
+            if self.on_reserved is not None:
+                await self.on_reserved(self.job_id, node, self.reservations[node])
+            return None
+        error: dict[str, Any] = reply.get("error", {})
+        if error.get("code") != "conflict":
+            raise ReservationFailed(
+                f"{node} refused to hold {qubits} qubits: {error.get('code')}: "
+                f"{error.get('message')}"
+            )
+        return error
+
+    async def _reserve_on(self, node: str, qubits: int, end: float) -> None:
+        """Ask ``node`` until it grants the window or the deadline passes."""
+        while (conflict := await self._ask(node, qubits, self.clock(), end)) is not None:
+            if self.clock() + RESERVE_POLL_S >= end:
                 raise ReservationFailed(
-                    f"{node} refused to hold {qubits} qubits until the deadline: "
-                    f"{error.get('code')}: {error.get('message')}"
+                    f"{node} refused to hold {qubits} qubits until the deadline: it is busy"
                 )
             # the holders may release before their windows end: ask again soon, not only then
+            nxt = conflict.get("next_window")
             soonest = nxt["start"] - self.clock() if nxt else RESERVE_POLL_S
             await trio.sleep(min(max(0.0, soonest), RESERVE_POLL_S))
-            window_start = self.clock()
 
-    async def release(self) -> None:
-        """Cancel every reservation this job holds (shielded: it runs even on failure)."""
+    async def _cancel(self, nodes: list[str]) -> None:
+        """Give back the windows held on ``nodes`` (shielded: it runs even on failure)."""
         with trio.CancelScope(shield=True):
-            for node, rid in list(self.reservations.items()):
+            for node in nodes:
+                rid = self.reservations.pop(node)
                 body = {"correlation": self._correlation("*", 0), "reservation_id": rid}
                 # an unreleased window expires on its own at the deadline
                 with contextlib.suppress(TransportError):
                     await self.client.call(node, "cancel", body, self.timeouts.release)
-                del self.reservations[node]
+                if self.on_released is not None:
+                    await self.on_released(self.job_id, node, rid)
+
+    async def release(self) -> None:
+        """Cancel every reservation this job holds."""
+        await self._cancel(list(self.reservations))
 
     # -- executing ---------------------------------------------------------------------------
 

@@ -3,7 +3,8 @@
 It calls :class:`~qorch.node.service.NodeService` handlers directly (no network), logs
 every call, and can inject transport failures: ``fail(node, verb, body)`` returning an
 error code (``timeout``, ``unreachable``) makes that call raise
-:class:`~qorch.transport.TransportError` instead of reaching the node.
+:class:`~qorch.transport.TransportError` instead of reaching the node; ``delay(node,
+verb, body)`` returning seconds holds a call back that long (to force an interleaving).
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ class DirectClient:
         self,
         services: dict[str, NodeService],
         fail: Callable[[str, str, dict[str, Any]], str | None] | None = None,
+        delay: Callable[[str, str, dict[str, Any]], float] | None = None,
     ) -> None:
         self.services = services
         self.fail = fail
+        self.delay = delay
         self.log: list[tuple[str, str, str, str]] = []  # (event, node, verb, fragment)
 
     async def call(
@@ -35,6 +38,8 @@ class DirectClient:
         """Hand ``body`` to the node's handler, unless a failure is injected."""
         fragment = str(body.get("correlation", {}).get("fragment_id", ""))
         self.log.append(("start", node, verb, fragment))
+        if self.delay is not None:
+            await trio.sleep(self.delay(node, verb, body))
         code = self.fail(node, verb, body) if self.fail is not None else None
         if code is not None:
             self.log.append(("fail", node, verb, fragment))
