@@ -157,7 +157,7 @@ class QualitySettings:
 class RuntimeSettings:
     """Running jobs on the nodes (FR-006, FR-007)."""
 
-    fallback: str = setting("replan-all", "fallback policy, by name (see `qorch plugins`)")
+    fallback: str = setting("replan-affected", "fallback policy, by name (see `qorch plugins`)")
     max_fallbacks: int = setting(2, "re-plans one job may make after failures", ge=0)
     attempts: int = setting(3, "tries per fragment before the fallback policy decides", ge=1)
     backoff_base_s: float = setting(0.05, "delay before the first retry", ge=0.0)

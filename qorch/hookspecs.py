@@ -141,7 +141,10 @@ def qorch_register_fallback_policies(register: Register) -> None:
     """Register fallback policies used when retries of a fragment are exhausted (FR-007).
 
     Args:
-        register: ``register(name, factory, options=Options)``.
+        register: ``register(name, factory, options=Options)``; the factory's object has
+            ``replan_on(failure, plan, snapshot) -> Replan | None``
+            (:class:`qorch.runtime.fallback.FallbackPolicy`). The defaults are
+            ``replan-affected``, ``replan-all`` and ``none``.
 
     Example::
 

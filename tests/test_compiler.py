@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -25,7 +26,7 @@ from qorch.gates import GATES, diagonal_on
 from qorch.ir import Circuit, Condition, Operation, Register
 from qorch.testing.generators import circuits
 from qorch.testing.plan_checks import plan_problems
-from qorch.topology import topology_from_dict
+from qorch.topology import Topology, topology_from_dict
 
 
 def nodes(*specs, all_to_all=True, link_fidelity=0.97, links=None):
@@ -204,6 +205,23 @@ def test_degraded_and_unavailable_nodes_are_not_used(plugins):
     )
     plan = compile_circuit(qft(2), topology, plugins=plugins)
     assert {f.node for f in plan.fragments} == {"b"}
+
+
+@pytest.mark.parametrize("strategy", ["greedy", "partition", "teleport"])
+def test_kept_qubits_stay_on_their_nodes_and_unusable_ones_are_placed_anew(plugins, strategy):
+    """A fallback's ``keep`` (FR-007, decision 0008) binds every strategy."""
+    topology = uniform(4, 3)
+    free = compile_circuit(qft(6), topology, plugins=plugins, strategy=strategy)
+    keep = {0: ("n3",), 1: ("n3",), 5: ("n2", "n3")}
+    plan = compile_circuit(qft(6), topology, plugins=plugins, strategy=strategy, keep=keep)
+    assert plan.initial_placement[0] == plan.initial_placement[1] == "n3"
+    assert plan.initial_placement[5] in ("n2", "n3") and not plan_problems(plan, topology)
+    assert free.initial_placement[:2] != ("n3", "n3")  # it binds: free, they go elsewhere
+    down = Topology(
+        [attrs.evolve(n, available=n.name != "n3") for n in topology.nodes], topology.links
+    )
+    moved = compile_circuit(qft(6), down, plugins=plugins, strategy=strategy, keep=keep)
+    assert "n3" not in moved.initial_placement
 
 
 def infeasible(plugins, circuit, topology, **kw) -> InfeasibleError:

@@ -6,10 +6,12 @@ import pytest
 import trio
 
 from qorch.config import RuntimeSettings, Settings
+from qorch.hookspecs import hookimpl
 from qorch.ir import Circuit, Operation, Register
 from qorch.node.node_types import Simulated
 from qorch.node.service import NodeService
 from qorch.plugins import PluginSystem
+from qorch.runtime.fallback import Replan, without
 from qorch.runtime.job import JobFailed, run_job
 from qorch.testing.node_client import DirectClient
 from qorch.topology import topology_from_dict
@@ -69,6 +71,80 @@ def test_a_node_that_is_gone_is_survived_by_replanning_without_it():
     assert dead not in result.fragments_per_node
     assert set(result.counts) == {"0" * 6, "1" * 6}
     assert any(f.status == "failed" for f in result.fragments)  # the first run is kept
+
+
+@pytest.mark.parametrize("policy", ["replan-affected", "replan-all"])
+def test_replan_affected_moves_only_the_failed_nodes_qubits(policy):
+    """FR-007: ``replan-affected`` keeps every qubit that was not on the failed node where
+    it was, where ``replan-all`` is free to move them (here it does: the plan without n0
+    swaps n1's qubits out); both leave the failed node out and complete."""
+    good, poor = {"h": 1.0, "cx": 0.999, "measure": 1.0}, {"h": 1.0, "cx": 0.9, "measure": 1.0}
+    three = topology_from_dict(
+        {
+            "nodes": [
+                {"name": "n0", "qubits": 3, "gates": good},
+                {"name": "n1", "qubits": 3, "gates": good},
+                {"name": "n2", "qubits": 6, "gates": poor},
+            ],
+            "network": {"all_to_all": True, "link_fidelity": 0.99},
+        }
+    )
+
+    def services():
+        return {n.name: NodeService(n, Simulated(), seed=i) for i, n in enumerate(three.nodes)}
+
+    first = trio.run(
+        lambda: run_job(ghz(6), lambda: three, DirectClient(services()), plugins(), job_id="j0")
+    )
+    assert sorted(set(first.placement)) == ["n0", "n1"]
+
+    def gone(node, verb, body):
+        return "unreachable" if node == "n0" and verb == "execute" else None
+
+    client = DirectClient(services(), gone)
+    result = trio.run(lambda: run_job(ghz(6), lambda: three, client, plugins(policy), job_id="j5"))
+    assert result.fallbacks[0]["scope"] == policy.removeprefix("replan-")
+    assert "n0" not in result.placement and sum(result.counts.values()) == 1000
+    assert sorted(result.counts, key=result.counts.get)[-2:] in (
+        ["0" * 6, "1" * 6],
+        ["1" * 6, "0" * 6],
+    )
+    kept = [q for q, node in enumerate(first.placement) if node == "n1"]
+    stayed = all(result.placement[q] == "n1" for q in kept)
+    assert stayed == (policy == "replan-affected")
+
+
+class KeepAllOnN0:
+    """A fallback that keeps every qubit on n0, which cannot hold them all."""
+
+    def replan_on(self, failure, plan, snapshot):
+        keep = {q: ("n0",) for q in range(len(plan.initial_placement))}
+        return Replan(without(snapshot, failure.failed), keep, "affected")
+
+
+class KeepAllPlugin:
+    @hookimpl
+    def qorch_register_fallback_policies(self, register):
+        register("keep-all-on-n0", KeepAllOnN0)
+
+
+def test_a_fallback_whose_kept_qubits_leave_no_plan_replans_the_whole_circuit():
+    runtime = RuntimeSettings(
+        fallback="keep-all-on-n0", attempts=1, backoff_base_s=0.001, shots=500
+    )
+    system = PluginSystem(Settings(runtime=runtime), extra=[("keep-all", KeepAllPlugin())])
+    first = trio.run(
+        lambda: run_job(ghz(6), lambda: TOPOLOGY, DirectClient(nodes()), system, job_id="k0")
+    )
+    dead = sorted(set(first.placement) - {"n0"})[0]
+
+    def gone(node, verb, body):
+        return "unreachable" if node == dead and verb == "execute" else None
+
+    client = DirectClient(nodes(), gone)
+    result = trio.run(lambda: run_job(ghz(6), lambda: TOPOLOGY, client, system, job_id="k1"))
+    assert result.fallbacks[0]["scope"] == "all"  # 6 qubits do not fit on n0's 3
+    assert dead not in result.placement and set(result.counts) == {"0" * 6, "1" * 6}
 
 
 def test_without_a_fallback_the_job_fails_with_the_fragment_level_error():

@@ -209,7 +209,9 @@ def test_unknown_names_list_what_is_available(plugins):
         plugins.get("placement", "magic")
     with pytest.raises(PluginError, match=r"no transport named 'x'; available: central, libp2p"):
         plugins.get("transport", "x")
-    with pytest.raises(PluginError, match=r"no fallback named 'x'; available: none, replan-all"):
+    with pytest.raises(
+        PluginError, match=r"no fallback named 'x'; available: none, replan-affected, replan-all"
+    ):
         plugins.get("fallback", "x")
     with pytest.raises(PluginError, match=r"no fault named 'x'; available: \(none\)"):
         plugins.get("fault", "x")

@@ -67,9 +67,10 @@ def qorch_register_placement_strategies(register: Register) -> None:
 
 @hookimpl
 def qorch_register_fallback_policies(register: Register) -> None:
-    """Register ``replan-all`` (default) and ``none`` (FR-007)."""
-    from qorch.runtime.fallback import NoFallback, ReplanAll
+    """Register ``replan-affected`` (default), ``replan-all`` and ``none`` (FR-007)."""
+    from qorch.runtime.fallback import NoFallback, ReplanAffected, ReplanAll
 
+    register("replan-affected", ReplanAffected)
     register("replan-all", ReplanAll)
     register("none", NoFallback)
 

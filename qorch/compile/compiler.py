@@ -16,6 +16,7 @@ import hashlib
 import json
 import math
 import random
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import attrs
@@ -72,7 +73,13 @@ class Realized:
 class Compilation:
     """One compile job's context: the problem and how to realise and cost placements."""
 
-    def __init__(self, circuit: Circuit, topology: Topology, min_fidelity: float) -> None:
+    def __init__(
+        self,
+        circuit: Circuit,
+        topology: Topology,
+        min_fidelity: float,
+        keep: Mapping[int, Collection[str]] | None = None,
+    ) -> None:
         self.circuit = circuit
         self.topology = topology
         self.min_fidelity = min_fidelity
@@ -85,6 +92,9 @@ class Compilation:
             [j for j in range(len(self.gates)) if all(n in gate_logf[j] for n in names)]
             for names in self.names_of_qubit
         ]
+        for q, nodes in (keep or {}).items():  # a fallback keeps these qubits where they were
+            kept = [j for j in eligible[q] if self.network.names[j] in nodes]
+            eligible[q] = kept or eligible[q]  # none of its nodes is usable now: place it anew
         self._check_feasible(eligible)
         self.problem = PlacementProblem(
             self.prepared.ops, circuit.num_qubits, self.network, gate_logf, eligible
@@ -372,17 +382,20 @@ def compile_circuit(
     strategy: str | None = None,
     cost_model: str | None = None,
     min_fidelity: float | None = None,
+    keep: Mapping[int, Collection[str]] | None = None,
 ) -> Plan:
     """Compile ``circuit`` for ``topology`` (FR-004); raise :class:`InfeasibleError` if impossible.
 
     ``strategy`` / ``cost_model`` default to ``[compiler] placement`` / ``cost_model``;
-    ``min_fidelity`` to ``[compiler] min_fidelity``. Same inputs and seed → same plan.
+    ``min_fidelity`` to ``[compiler] min_fidelity``. ``keep`` (qubit index → node names)
+    restricts those qubits to those nodes, where usable: a fallback that re-plans only the
+    qubits of a failed node (FR-007). Same inputs and seed → same plan.
     """
     settings = plugins.settings.compiler
     strategy = strategy or settings.placement
     cost_model = cost_model or settings.cost_model
     min_fid = settings.min_fidelity if min_fidelity is None else min_fidelity
-    comp = Compilation(circuit, topology, min_fid)
+    comp = Compilation(circuit, topology, min_fid, keep)
     model = plugins.create("cost_model", cost_model)
     placer = plugins.create("placement", strategy)
     objective = comp.objective(model)

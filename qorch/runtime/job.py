@@ -3,8 +3,9 @@ simulate.
 
 :func:`run_job` compiles the circuit on the latest snapshot, runs the plan with a
 :class:`~qorch.runtime.runner.PlanRunner`, and when a fragment fails on every attempt
-asks the configured fallback policy for a topology to plan on again (at most ``[runtime]
-max_fallbacks`` times; nodes excluded once stay excluded for this job). Then the world
+asks the configured fallback policy how to plan again (at most ``[runtime]
+max_fallbacks`` times; nodes excluded once stay excluded for this job; see
+:mod:`qorch.runtime.fallback`). Then the world
 simulator runs the circuit as it was executed. The :class:`JobResult` holds the counts,
 the estimated and achieved fidelity, ebits, per-fragment records, retries, fallbacks and
 the orchestration overhead: wall time of the runs minus the simulated operation time the
@@ -76,6 +77,7 @@ class JobResult:
     simulated_ops_ms: float
     orchestration_overhead_ms: float
     fragments_per_node: dict[str, int]
+    placement: tuple[str, ...] = ()  # the final plan's node of each qubit at the start
     ideal_outcomes: int = 0  # outcomes the noiseless reference run saw (its support)
 
     def to_dict(self) -> dict[str, Any]:
@@ -135,6 +137,7 @@ async def run_job(
     retry, timeouts = runtime_policies(settings)
     policy = plugins.create("fallback")
     topology = snapshot()
+    keep: dict[int, tuple[str, ...]] = {}  # qubits a fallback keeps where they were
     fallbacks: list[dict[str, Any]] = []
     runs: dict[str, FragmentRun] = {}
     earlier: list[FragmentRun] = []
@@ -150,9 +153,14 @@ async def run_job(
                     seed=seed,
                     strategy=strategy,
                     min_fidelity=min_fidelity,
+                    keep=keep,
                 )
             )
         except InfeasibleError as exc:
+            if keep:  # the kept qubits leave no plan: re-plan the whole circuit
+                keep = {}
+                fallbacks[-1]["scope"] = "all"
+                continue
             excluded = {n for f in fallbacks for n in f["excluded"]}
             missing = [
                 n.name
@@ -190,13 +198,19 @@ async def run_job(
         except FragmentFailed as failure:
             earlier.extend(runner.runs.values())
             excluded = tuple(n for f in fallbacks for n in f["excluded"])
-            replan = policy.replan_on(failure, without(snapshot(), excluded))
+            replan = policy.replan_on(failure, plan, without(snapshot(), excluded))
             if replan is None or len(fallbacks) >= settings.runtime.max_fallbacks:
                 raise JobFailed(
                     str(failure), {**failure.to_dict(), "fallbacks": fallbacks}
                 ) from None
-            fallbacks.append({"after": failure.to_dict(), "excluded": list(failure.failed)})
-            topology = replan
+            fallbacks.append(
+                {
+                    "after": failure.to_dict(),
+                    "excluded": list(failure.failed),
+                    "scope": replan.scope,
+                }
+            )
+            topology, keep = replan.topology, dict(replan.keep)
     wall_ms = (time.perf_counter() - started) * 1000
     world = await trio.to_thread.run_sync(  # CPU-bound: keep the loop (and API) answering
         lambda: simulate(
@@ -243,5 +257,6 @@ def _result(
         simulated_ops_ms=simulated_ms,
         orchestration_overhead_ms=max(0.0, wall_ms - simulated_ms),
         fragments_per_node=dict(sorted(per_node.items())),
+        placement=plan.initial_placement,
         ideal_outcomes=len(world.ideal_counts),
     )
