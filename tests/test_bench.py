@@ -74,3 +74,49 @@ def test_transport_results_table_names_every_figure():
     text = markdown({**data, "transports": {"central": row, "libp2p": with_base}})
     assert "| central | 2.00 / 2.90 | - | - | 2.00 / 2.90 | 2.00 / 2.90 |" in text
     assert "| libp2p | 6.50 | 6.60 | 0.200 | 0.01 | 2.50 (10 + 3) |" in text
+
+
+def test_remote_fragment_overhead_counts_from_readiness_and_leaves_out_execution():
+    """NFR-003: a remote fragment's overhead starts when its last dependency ended (not
+    when its task woke) and excludes the nodes' own execution time; locals are skipped."""
+    from qorch.bench.overhead_bench import remote_overheads
+    from qorch.compile.plan import Fragment
+    from qorch.runtime.runner import FragmentRun
+
+    def frag(fid, kind, deps):
+        nodes = ("a",) if kind == "local" else ("a", "b")
+        return Fragment(fid, kind, nodes, (0,), (), tuple(deps), 0, nodes, 0.0, 1.0)
+
+    plan = type("P", (), {"fragments": (frag("f0", "local", []), frag("f1", "entangle", ["f0"]),
+                                         frag("f2", "entangle", []))})  # fmt: skip
+
+    def rec(start, end):
+        return {"started_at": start, "ended_at": end}
+
+    runs = {
+        "f0": FragmentRun("f0", "local", ("a",), "ok", 1, 0.0, 1.0),
+        # became ready at 1.0 (f0's end) though its task only started at 1.5
+        "f1": FragmentRun(
+            "f1", "entangle", ("a", "b"), "ok", 1, 1.5, 2.0, (), (rec(1.6, 1.7), rec(1.6, 1.8))
+        ),
+        "f2": FragmentRun("f2", "entangle", ("a", "b"), "ok", 1, 0.0, 0.5, (), (rec(0.1, 0.2),)),
+    }
+    assert remote_overheads(plan, runs) == pytest.approx([1.0 - 0.2, 0.5 - 0.1])
+
+
+def test_overhead_table_reports_the_ratio_and_the_targets():
+    from qorch.bench.overhead_bench import markdown
+
+    ms = summary([1.0, 2.0, 3.0])
+    libp2p = {"remote_fragments": 3, "overhead_ms": ms, "bare_round_trip_ms": ms,
+              "ratio_median": 1.0, "ratio_p95": 1.0}  # fmt: skip
+    data = {
+        "topology": "t.toml", "operations": 50, "qubits": 20, "target_p95_ms": 10.0,
+        "target_ratio": 3.0, "floor_ms": 300.0, "meets_p95_target": True,
+        "meets_ratio_target": True, "meets_floor": True,
+        "transports": {"central": {"remote_fragments": 3, "overhead_ms": ms}, "libp2p": libp2p},
+    }  # fmt: skip
+    text = markdown(data)
+    assert "| central | 3 | 2.00 / 2.90 | - | - |" in text
+    assert "| libp2p | 3 | 2.00 / 2.90 | 2.00 / 2.90 | 1.00 / 1.00 |" in text
+    assert "p95 target met; 3x-bare target met" in text

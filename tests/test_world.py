@@ -89,3 +89,40 @@ def test_what_cannot_be_simulated_says_why(qubits, clbits, reason):
     plan = compile_circuit(circuit, topology, plugins=PLUGINS)
     result = simulate(circuit, plan, topology, shots=10, seed=0)
     assert not result.simulated and reason in result.reason and result.counts == {}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_exact_reference_agrees_with_qiskit_aer_and_its_key_format(seed):
+    """The exact ideal distribution (DESIGN §6) is keyed like qiskit's counts — two
+    registers, last first, clbit 0 rightmost — and matches aer's sampled counts."""
+    import random
+
+    from qiskit.quantum_info import hellinger_fidelity
+    from qiskit_aer import AerSimulator
+
+    from qorch.bench.circuits import random_circuit
+    from qorch.builtin.qiskit_bridge import to_qiskit
+    from qorch.runtime.world import exact_distribution
+
+    gates = [op for op in random_circuit(5, 30, seed=seed).operations if op.name != "measure"]
+    rng = random.Random(seed)
+    qubits, clbits = rng.sample(range(5), 5), rng.sample(range(5), 5)
+    measures = [Operation("measure", [q], [c]) for q, c in zip(qubits, clbits, strict=True)]
+    circuit = Circuit([Register("q", 5)], [Register("a", 3), Register("b", 2)], gates + measures)
+    exact = exact_distribution(circuit)
+    assert exact is not None and sum(exact.values()) == pytest.approx(1.0)
+    counts = AerSimulator(seed_simulator=seed).run(to_qiskit(circuit), shots=20_000)
+    counts = counts.result().get_counts()
+    assert set(counts) <= set(exact) and all(len(k) == 6 and k[2] == " " for k in exact)
+    assert hellinger_fidelity(counts, exact) >= 0.995
+
+
+def test_no_exact_reference_after_a_mid_circuit_measurement_reset_or_condition():
+    from qorch.runtime.world import exact_distribution
+
+    c = [Register("c", 2)]
+    q = [Register("q", 2)]
+    m0 = Operation("measure", [0], [0])
+    assert exact_distribution(Circuit(q, c, [m0, Operation("x", [0])])) is None
+    assert exact_distribution(Circuit(q, c, [Operation("reset", [1]), m0])) is None
+    assert exact_distribution(Circuit(q, c, [m0, Operation("x", [1])])) is not None

@@ -70,4 +70,24 @@ def run(args: argparse.Namespace) -> int:
         )
         print(markdown(data))
         print(f"written to {data['file']} and {args.out}/api.md")
+    elif args.action == "overhead":
+        from pathlib import Path
+
+        from qorch.bench.overhead_bench import markdown
+        from qorch.bench.overhead_bench import run as overhead_bench
+        from qorch.cli.app import started
+
+        if args.jobs < 1:
+            print("error: --jobs must be at least 1")
+            return 2
+        with started(args, role="bench") as app:
+            data = overhead_bench(
+                app.plugins,
+                args.out,
+                topology=Path(args.topology),
+                jobs=args.jobs,
+                progress=lambda m: print(m, flush=True),
+            )
+        print(markdown(data))
+        print(f"written to {data['file']} and {args.out}/overhead.md")
     return 0

@@ -248,6 +248,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="submit latency and jobs/s (on --topology) of the coordinator service",
     )
     ab.add_argument("--jobs", type=int, default=60, metavar="N", help="jobs in the throughput run")
+    ob = bsub.add_parser(
+        "overhead",
+        parents=[common, out, ten_nodes],
+        help="orchestration overhead per remote fragment (on --topology) per transport",
+    )
+    ob.add_argument("--jobs", type=int, default=30, metavar="N", help="jobs per transport")
     return parser
 
 

@@ -78,7 +78,7 @@ class JobResult:
     orchestration_overhead_ms: float
     fragments_per_node: dict[str, int]
     placement: tuple[str, ...] = ()  # the final plan's node of each qubit at the start
-    ideal_outcomes: int = 0  # outcomes the noiseless reference run saw (its support)
+    ideal_outcomes: int = 0  # outcomes of the noiseless reference (its support)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able data."""
@@ -258,5 +258,5 @@ def _result(
         orchestration_overhead_ms=max(0.0, wall_ms - simulated_ms),
         fragments_per_node=dict(sorted(per_node.items())),
         placement=plan.initial_placement,
-        ideal_outcomes=len(world.ideal_counts),
+        ideal_outcomes=len(world.ideal),
     )

@@ -14,16 +14,21 @@ the noise of the node that ran it:
   ``teleport``) by a one-qubit depolarizing channel of the fidelity of its link path on
   the qubit it carries, just before the first operation that needed it.
 
-qiskit-aer runs the noisy circuit for the job's shots with the job's seed, and the
-submitted circuit itself, noiseless, for at least :data:`IDEAL_SHOTS` — so a wrong
-decomposition or distribution would show as lost fidelity; the achieved fidelity is the
-Hellinger fidelity of the two count distributions. Nodes and links of fidelity 1
-reproduce the ideal distribution up to shot noise. Past :data:`MAX_QUBITS` nothing is
-simulated and the result says why.
+qiskit-aer runs the noisy circuit for the job's shots with the job's seed (density
+matrix when that is cheaper than ``shots`` statevector trajectories: up to
+:data:`DENSITY_MATRIX_QUBITS` qubits and ``shots >= 2**n``). The reference is the
+submitted circuit itself, noiseless — so a wrong decomposition or distribution shows as
+lost fidelity: its exact outcome distribution (statevector probabilities) when every
+measurement is final and nothing is reset or conditioned, else qiskit-aer's counts for at
+least :data:`IDEAL_SHOTS`. The achieved fidelity is the Hellinger fidelity of the noisy
+counts and that reference. Nodes and links of fidelity 1 reproduce the ideal
+distribution up to shot noise. Past :data:`MAX_QUBITS` nothing is simulated and the
+result says why.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 from typing import Any
 
@@ -39,6 +44,8 @@ MAX_QUBITS = 24
 #: shots of the ideal reference run (at least the job's)
 IDEAL_SHOTS = 50_000
 DENSITY_MATRIX_QUBITS = 10
+#: the exact reference needs 2**n probabilities; past this many qubits it is sampled
+EXACT_REFERENCE_QUBITS = 20
 
 
 @attrs.frozen
@@ -48,30 +55,36 @@ class WorldResult:
     shots: int
     simulated: bool
     counts: dict[str, int] = attrs.field(factory=dict)
-    ideal_counts: dict[str, int] = attrs.field(factory=dict)
+    #: the reference distribution: exact probabilities, or counts when ``ideal_shots``
+    ideal: dict[str, float] = attrs.field(factory=dict)
     achieved_fidelity: float | None = None
     reason: str | None = None
     noise_channels: int = 0
-    ideal_shots: int = 0
+    ideal_shots: int = 0  # 0: the reference is exact
 
 
+@functools.lru_cache(maxsize=4096)
 def _depolarizing(fidelity: float, num_qubits: int) -> Any | None:
+    """The channel instruction of average gate fidelity ``fidelity`` (cached: a node's
+    gates repeat the same few fidelities)."""
     from qiskit_aer.noise import depolarizing_error
 
     if fidelity >= 1.0:
         return None
     d = 2**num_qubits
     lam = (1.0 - fidelity) * d / (d - 1)
-    return depolarizing_error(min(lam, d * d / (d * d - 1)), num_qubits)
+    return depolarizing_error(min(lam, d * d / (d * d - 1)), num_qubits).to_instruction()
 
 
+@functools.lru_cache(maxsize=4096)
 def _flip(probability: float) -> Any | None:
+    """A bit flip of ``probability``, as an instruction (cached)."""
     from qiskit_aer.noise import pauli_error
 
     if probability <= 0.0:
         return None
     p = min(probability, 1.0)
-    return pauli_error([("X", p), ("I", 1.0 - p)])
+    return pauli_error([("X", p), ("I", 1.0 - p)]).to_instruction()
 
 
 def build_executed_circuit(
@@ -116,7 +129,7 @@ def build_executed_circuit(
     def add_noise(error: Any | None, qubits: list[Any]) -> None:
         nonlocal channels
         if error is not None:
-            noisy.append(error.to_instruction(), qubits)
+            noisy.append(error, qubits)
             channels += 1
 
     for i, op in enumerate(prepared.ops):
@@ -189,25 +202,70 @@ def simulate(
     from qiskit_aer import AerSimulator
 
     noisy, channels = build_executed_circuit(circuit, plan, topology, fidelity_scales)
-    method = "density_matrix" if circuit.num_qubits <= DENSITY_MATRIX_QUBITS else "statevector"
-    backend = AerSimulator(method=method, seed_simulator=seed)
+    n = circuit.num_qubits
+    dense = n <= DENSITY_MATRIX_QUBITS and shots >= 2**n
+    backend = AerSimulator(method="density_matrix" if dense else "statevector", seed_simulator=seed)
     counts = backend.run(noisy, shots=shots).result().get_counts()
-    from qorch.builtin.qiskit_bridge import to_qiskit
+    ideal_shots = 0
+    ideal = exact_distribution(circuit)
+    if ideal is None:
+        from qorch.builtin.qiskit_bridge import to_qiskit
 
-    # the reference is the submitted circuit itself, not the compiler's decomposition of
-    # it: a wrong decomposition or distribution shows up as lost fidelity
-    ideal_backend = AerSimulator(method="statevector", seed_simulator=seed + 1)
-    ideal_shots = max(shots, IDEAL_SHOTS)  # the reference should carry little shot noise
-    reference = to_qiskit(circuit)
-    ideal_counts = ideal_backend.run(reference, shots=ideal_shots).result().get_counts()
+        ideal_backend = AerSimulator(method="statevector", seed_simulator=seed + 1)
+        ideal_shots = max(shots, IDEAL_SHOTS)  # the reference should carry little shot noise
+        sampled = ideal_backend.run(to_qiskit(circuit), shots=ideal_shots).result().get_counts()
+        ideal = {k: float(v) for k, v in sampled.items()}
     from qiskit.quantum_info import hellinger_fidelity
 
     return WorldResult(
         shots,
         True,
         dict(sorted(counts.items())),
-        dict(sorted(ideal_counts.items())),
-        hellinger_fidelity(counts, ideal_counts),
+        dict(sorted(ideal.items())),
+        hellinger_fidelity(counts, ideal),
         noise_channels=channels,
         ideal_shots=ideal_shots,
     )
+
+
+def exact_distribution(circuit: Circuit) -> dict[str, float] | None:
+    """The noiseless outcome distribution, keyed like qiskit's counts (registers last to
+    first, separated by spaces; clbit 0 rightmost) — or ``None`` when it cannot be read
+    off the final state: a measurement before another operation on its qubit, a reset,
+    a condition, or more than :data:`EXACT_REFERENCE_QUBITS` qubits."""
+    if circuit.num_qubits > EXACT_REFERENCE_QUBITS:
+        return None
+    measured: set[int] = set()
+    unitary: list[Any] = []
+    measures: list[tuple[int, int]] = []
+    for op in circuit.operations:
+        if op.condition is not None or op.name == "reset":
+            return None
+        if op.name == "measure":
+            measured.add(op.qubits[0])
+            measures.append((op.qubits[0], op.clbits[0]))
+        elif op.name != "barrier":
+            if measured.intersection(op.qubits):
+                return None
+            unitary.append(op)
+    import numpy as np
+    from qiskit.quantum_info import Statevector
+
+    from qorch.builtin.qiskit_bridge import to_qiskit
+
+    state = Statevector(to_qiskit(Circuit(circuit.qregs, circuit.cregs, unitary)))
+    probs = state.probabilities()
+    index = np.nonzero(probs > 1e-12)[0]
+    clbits = np.zeros((len(index), circuit.num_clbits), dtype=np.int8)
+    for q, c in measures:  # in order: a clbit measured twice keeps the last value
+        clbits[:, c] = (index >> q) & 1
+    sizes = [r.size for r in circuit.cregs]
+    out: dict[str, float] = {}
+    for row, p in zip(clbits, probs[index], strict=True):
+        parts, start = [], 0
+        for size in sizes:
+            parts.append("".join("1" if b else "0" for b in row[start : start + size][::-1]))
+            start += size
+        key = " ".join(reversed(parts))
+        out[key] = out.get(key, 0.0) + float(p)
+    return out

@@ -1,0 +1,171 @@
+"""``qorch bench overhead``: orchestration overhead per remote fragment (NFR-003, FR-006).
+
+For every installed transport, in one run (so the ratios hold on a noisy machine), an
+embedded local cluster (one node process per node of the topology, a coordinator peer
+in this process, as ``qorch run`` uses) runs ``jobs`` random circuits of ``ops``
+operations (seeded) through :class:`~qorch.runtime.runner.PlanRunner`, one job at a
+time. For each *remote* fragment (``entangle``, ``disentangle``, ``teleport``: one
+``execute`` on each end node at once) the overhead is
+
+    its end (both ends' records back) − the moment it became ready (its last
+    dependency's end, or its own start) − the longest time a node spent executing it
+
+— everything the runtime, the transport and the nodes' request handling add on top of
+the operations themselves (nodes sleep ``[node] time_scale`` × the simulated duration;
+the default 0 makes that term ~0). Beside it, the transport's bare request/response
+round trip (``baseline_round_trips``: for libp2p two hosts and one stream with no qorch
+code) is measured in the same run: the target is p95 <= 10 ms over libp2p and within
+3x of that bare round trip (the requirement's floor is 300 ms).
+
+Writes ``overhead.json`` and ``overhead.md`` under the output directory.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+import trio
+
+from qorch.bench.circuits import random_circuit
+from qorch.bench.results import summary, write_result
+from qorch.compile.compiler import compile_circuit
+from qorch.compile.plan import Plan
+from qorch.runtime.job import runtime_policies
+from qorch.runtime.runner import FragmentRun, PlanRunner
+
+TARGET_P95_MS = 10.0
+TARGET_RATIO = 3.0
+FLOOR_MS = 300.0  # NFR-003's requirement
+
+
+def remote_overheads(plan: Plan, runs: dict[str, FragmentRun]) -> list[float]:
+    """Per remote fragment of ``plan``, its overhead in seconds (module docstring)."""
+    out = []
+    for f in plan.fragments:
+        run = runs[f.id]
+        if f.kind == "local" or run.ended_at is None or run.started_at is None:
+            continue
+        deps = [runs[d].ended_at or 0.0 for d in f.depends_on]
+        ready = max(deps) if deps else run.started_at
+        executing = max((r["ended_at"] - r["started_at"] for r in run.records), default=0.0)
+        out.append(run.ended_at - ready - executing)
+    return out
+
+
+async def measure(
+    plugins: Any, topology: Path, jobs: int, ops: int, qubits: int, tmp: Path
+) -> dict[str, Any]:
+    """One transport: the cluster, ``jobs`` plans run one after another, the overheads."""
+    from qorch.coordinator.local_cluster import local_cluster
+
+    retry, timeouts = runtime_policies(plugins.settings)
+    overheads: list[float] = []
+    per_job: list[float] = []
+    remote = 0
+    async with local_cluster(topology, plugins, tmp) as (registry, client):
+        for i in range(jobs):
+            circuit = random_circuit(qubits, ops, seed=i)
+            plan = compile_circuit(circuit, registry.snapshot(), plugins=plugins, seed=i)
+            runner = PlanRunner(plan, f"bench-{i}", client, retry=retry, timeouts=timeouts, seed=i)
+            runs = await runner.run()
+            found = remote_overheads(plan, runs)
+            remote += len(found)
+            overheads.extend(found)
+            if found:
+                per_job.append(sum(found) / len(found))
+    baseline = getattr(plugins.create("transport"), "baseline_round_trips", None)
+    bare = await baseline(300) if baseline is not None else None
+    row: dict[str, Any] = {
+        "jobs": jobs,
+        "remote_fragments": remote,
+        "overhead_ms": _ms(overheads),
+        "job_mean_overhead_ms": _ms(per_job),
+    }
+    if bare is not None:
+        row["bare_round_trip_ms"] = _ms(bare)
+        row["ratio_p95"] = row["overhead_ms"]["p95"] / row["bare_round_trip_ms"]["p95"]
+        row["ratio_median"] = row["overhead_ms"]["median"] / row["bare_round_trip_ms"]["median"]
+    return row
+
+
+def _ms(values: list[float]) -> dict[str, float]:
+    s = summary(values)
+    return {k: (v * 1000 if k != "n" else v) for k, v in s.items()}
+
+
+def run(
+    plugins: Any,
+    out_dir: str,
+    *,
+    topology: Path,
+    jobs: int = 30,
+    ops: int = 50,
+    qubits: int = 20,
+    progress: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Measure every installed transport; write ``overhead.json`` and ``overhead.md``."""
+    from qorch.plugins import PluginSystem
+
+    results: dict[str, Any] = {}
+    for name in plugins.registry.names("transport"):
+        network = attrs.evolve(plugins.settings.network, transport=name)
+        system = PluginSystem(attrs.evolve(plugins.settings, network=network))
+        progress(f"{name}: {jobs} jobs of {ops} operations on {topology.name} ...")
+        with tempfile.TemporaryDirectory(prefix="qorch-bench-overhead-") as tmp:
+            results[name] = trio.run(measure, system, topology, jobs, ops, qubits, Path(tmp))
+    libp2p = results.get("libp2p")
+    data: dict[str, Any] = {
+        "topology": topology.name,
+        "operations": ops,
+        "qubits": qubits,
+        "target_p95_ms": TARGET_P95_MS,
+        "target_ratio": TARGET_RATIO,
+        "floor_ms": FLOOR_MS,
+        "transports": results,
+    }
+    if libp2p is not None:
+        data["meets_p95_target"] = libp2p["overhead_ms"]["p95"] <= TARGET_P95_MS
+        data["meets_ratio_target"] = libp2p.get("ratio_p95", float("inf")) <= TARGET_RATIO
+        data["meets_floor"] = libp2p["overhead_ms"]["p95"] <= FLOOR_MS
+    path = write_result(out_dir, "overhead", data)
+    Path(out_dir, "overhead.md").write_text(markdown(data))
+    return {**data, "file": str(path)}
+
+
+def markdown(data: dict[str, Any]) -> str:
+    """The results as a markdown table."""
+    lines = [
+        f"Orchestration overhead per remote fragment (ms; {data['operations']}-operation random "
+        f"circuits on {data['qubits']} qubits, {data['topology']}): median / p95. Target over "
+        f"libp2p: p95 <= {data['target_p95_ms']:g} ms and <= {data['target_ratio']:g}x the bare "
+        f"round trip p95 (requirement floor {data['floor_ms']:g} ms).",
+        "",
+        "| transport | remote fragments | overhead | bare round trip | ratio p50 / p95 |",
+        "|---|---|---|---|---|",
+    ]
+    for name, r in data["transports"].items():
+        bare = r.get("bare_round_trip_ms")
+        lines.append(
+            f"| {name} | {r['remote_fragments']} | {_pair(r['overhead_ms'])} | "
+            + (
+                f"{_pair(bare)} | {r['ratio_median']:.2f} / {r['ratio_p95']:.2f} |"
+                if bare
+                else "- | - |"
+            )
+        )
+    if "meets_p95_target" in data:
+        lines += [
+            "",
+            f"libp2p: p95 target {'met' if data['meets_p95_target'] else 'NOT met'}; "
+            f"3x-bare target {'met' if data['meets_ratio_target'] else 'NOT met'}; "
+            f"requirement floor {'met' if data['meets_floor'] else 'NOT met'}.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _pair(s: dict[str, float]) -> str:
+    return f"{s['median']:.2f} / {s['p95']:.2f}"
