@@ -19,6 +19,7 @@ import trio
 
 from qorch.config import Settings
 from qorch.coordinator.local_cluster import coordinator_peer
+from qorch.coordinator.server import open_store
 from qorch.plugins import PluginSystem
 from qorch.testing.coordinator_process import CoordinatorProcess, start_node_process
 from tests.conftest import REPO
@@ -97,3 +98,46 @@ def test_a_coordinator_killed_with_twenty_jobs_in_flight_completes_them_all_once
         for proc, _address in nodes:
             proc.send_signal(signal.SIGTERM)
             proc.wait(30)
+
+
+@pytest.mark.slow
+def test_a_restarted_coordinator_finds_its_nodes_from_the_stored_adverts(tmp_path):
+    """FR-010 (service cache) and FR-008/FR-012 (persisted quality, fragments, metrics):
+    a coordinator restarted without ``--bootstrap`` lists the nodes it knew at once,
+    reaches them through their stored addresses, and runs a job on them."""
+    nodes = [start_node_process(TOPOLOGY, n, tmp_path / n) for n in ("ideal-a", "ideal-b")]
+    addresses = [address for _proc, address in nodes]
+    first = CoordinatorProcess(["coordinator", "--bootstrap", *addresses], tmp_path / "data")
+    second = None
+    bell = CIRCUITS[2].read_text()
+    try:
+        first.start().wait_for_nodes(2)
+        assert first.wait([first.submit(bell, shots=100)])
+        first.kill(signal.SIGKILL)
+
+        second = CoordinatorProcess(["coordinator"], tmp_path / "data").start()
+        listed = second.request("GET", "/api/v1/nodes").json()["nodes"]
+        assert sorted(n["node"] for n in listed) == ["ideal-a", "ideal-b"]
+        second.wait_for_nodes(2)
+        job = second.submit(bell, shots=100)
+        assert second.wait([job])[job]["state"] == "COMPLETED"
+        result = second.request("GET", f"/api/v1/jobs/{job}/result").json()
+        assert second.kill(signal.SIGTERM) == 0
+    finally:
+        for proc in (first, second):
+            if proc is not None:
+                proc.kill(signal.SIGKILL)
+        for proc, _address in nodes:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(30)
+    store = open_store(PluginSystem(Settings()), tmp_path / "data")
+    try:
+        stored = {f.fragment_id: f for f in store.list_fragments(job)}
+        assert sorted(stored) == sorted(f["fragment_id"] for f in result["fragments"])
+        assert all(f.status == "ok" for f in stored.values())
+        wall = [m for m in store.list_metrics("job_wall_ms") if m.labels == {"job_id": job}]
+        assert len(wall) == 1 and wall[0].value == pytest.approx(result["wall_ms"])
+        rtts = [r for r in store.list_quality_reports("ideal-a") if r.metric == "rtt_ms"]
+        assert rtts and all(r.source == "coordinator" for r in rtts)
+    finally:
+        store.close()

@@ -38,10 +38,15 @@ class Observer:
     def __init__(self, store: MemoryStore) -> None:
         self.store = store
         self.seen: list[tuple[str, str | None, str, str]] = []
+        self.fragments: list[tuple[str, str, str, str, dict]] = []
 
     @hookimpl
     def qorch_on_job_state(self, job_id, old, new, at, detail):
         self.seen.append((job_id, old, new, self.store.get_job(job_id).state.value))
+
+    @hookimpl
+    def qorch_on_fragment_state(self, job_id, fragment_id, node, state, at, detail):
+        self.fragments.append((job_id, fragment_id, node, state, detail))
 
 
 def new_store() -> MemoryStore:
@@ -134,3 +139,31 @@ def test_recovery_queues_the_unfinished_jobs_only_and_completes_them():
     assert trio.run(main) == ["j0", "j1"]
     assert all(store.get_job(j).state is JobState.COMPLETED for j in ("j0", "j1", "j2"))
     assert store.get_job("j2").result is None  # the ended job was left alone
+
+
+def test_fragment_states_are_announced_and_their_records_stored():
+    """FR-006: every fragment is announced RUNNING on its node(s), then COMPLETED; its
+    record is stored as it finishes (the runner's tests check dependency order)."""
+    store = new_store()
+    service, observer = service_with(store)
+
+    async def main() -> str:
+        job = await service.submit({"qasm": GHZ, "seed": 3, "strategy": "greedy"})
+        await run_until_ended(service, [job.job_id])
+        await service.recorder.flush()
+        return job.job_id
+
+    job_id = trio.run(main)
+    result = store.get_job(job_id).result
+    plan = {f["fragment_id"]: f for f in result["fragments"]}
+    events = [(f, state, node) for j, f, node, state, _d in observer.fragments if j == job_id]
+    assert [s for f, s, _n in events if s == "COMPLETED"] and set(plan) == {f for f, *_ in events}
+    completed_at = {f: i for i, (f, s, _n) in enumerate(events) if s == "COMPLETED"}
+    for i, (fragment, state, node) in enumerate(events):
+        if state == "RUNNING":
+            assert node == ",".join(plan[fragment]["nodes"])
+            assert i < completed_at[fragment]
+    assert len([e for e in events if e[1] == "RUNNING"]) == len(plan)  # no retries here
+    stored = {f.fragment_id: f for f in store.list_fragments(job_id)}
+    assert set(stored) == set(plan) and all(f.status == "ok" for f in stored.values())
+    assert all(stored[f].node == ",".join(plan[f]["nodes"]) for f in plan)

@@ -15,6 +15,7 @@ unavailable at once; silence marks them unavailable after their TTL.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import trio
@@ -31,9 +32,17 @@ MAX_CRAWL = 1024
 class Discovery:
     """The registry's network side (see the module docstring)."""
 
-    def __init__(self, registry: NodeRegistry, *, probe: bool = True) -> None:
+    def __init__(
+        self,
+        registry: NodeRegistry,
+        *,
+        probe: bool = True,
+        on_advert: Callable[..., None] | None = None,
+    ) -> None:
         self.registry = registry
         self.probe = probe
+        #: ``on_advert(node_id=, accepted=, reason=, advert=)`` for every advert received
+        self.on_advert = on_advert
         self.peer: Peer | None = None
         self.seen_addresses: set[str] = set()
 
@@ -41,12 +50,18 @@ class Discovery:
         """The handler of the discovery peer."""
         if verb == "announce":
             data = json.dumps(body).encode()
+            claimed = body.get("node_id")
+            node_id = claimed if isinstance(claimed, str) else sender
             try:
                 advert = self.registry.offer(data, sender)
             except AdvertError as exc:
+                if self.on_advert is not None:
+                    self.on_advert(node_id=node_id, accepted=False, reason=exc.reason, advert=body)
                 return protocol.error(
                     "advert_rejected", str(exc), reason=exc.reason, where=exc.where
                 )
+            if self.on_advert is not None:
+                self.on_advert(node_id=advert.node_id, accepted=True, reason=None, advert=body)
             named = [a for a in advert.addresses if a.endswith("/p2p/" + sender)]
             if self.peer is not None and named:
                 self.peer.learn(sender, named[0])

@@ -9,7 +9,10 @@ workers take them in submission order through
 Each transition is written to the store (:meth:`~qorch.store.Store.transition_job`,
 which refuses illegal ones) *before* the work of the new state starts, and then announced
 to the ``qorch_on_job_state`` observers. Granted reservations are stored as they are
-granted; fragment records when the job completes.
+granted (and marked released when given back); every fragment state change is
+announced to the ``qorch_on_fragment_state`` observers, and a fragment's record is
+stored as soon as it finished (through the :class:`~qorch.coordinator.recorder.Recorder`,
+off the critical path); each completed job's figures are stored as metrics.
 
 Recovery (FR-010): :meth:`JobService.recover` puts every unfinished job of the store back
 on the queue, oldest first. A job that was already past ``QUEUED`` runs again with the
@@ -29,11 +32,12 @@ import attrs
 import trio
 from loguru import logger
 
+from qorch.coordinator.recorder import Recorder
 from qorch.errors import QorchError
 from qorch.ingest.load import load_circuit_as
 from qorch.model import FragmentRecord, JobRecord, JobState, ReservationRecord
-from qorch.runtime.job import JobFailed, run_job
-from qorch.runtime.runner import FragmentRun, NodeClient
+from qorch.runtime.job import JobFailed, JobResult, run_job
+from qorch.runtime.runner import FragmentEvent, NodeClient
 from qorch.store import Store
 
 QUEUE_LIMIT = 100_000  # jobs waiting; a submit beyond it is refused (back-pressure)
@@ -66,8 +70,11 @@ class JobService:
         snapshot: Any,
         *,
         concurrency: int = 4,
+        recorder: Recorder | None = None,
     ) -> None:
         self.store = store
+        #: writes fragment records and metrics in the background (run by :meth:`run`)
+        self.recorder = recorder or Recorder(store)
         self.plugins = plugins
         self.client = client
         self.snapshot: Any = snapshot  # () -> Topology, the latest (FR-008)
@@ -101,7 +108,10 @@ class JobService:
             scope.cancel()  # the worker fails it once its windows are released
             return job
         return await self._transition(
-            job_id, JobState.FAILED, error={"kind": "cancelled", "message": "cancelled by a client"}
+            job_id,
+            job.state,
+            JobState.FAILED,
+            error={"kind": "cancelled", "message": "cancelled by a client"},
         )
 
     # -- the workers -------------------------------------------------------------------------
@@ -118,6 +128,7 @@ class JobService:
     async def run(self) -> None:
         """Run ``concurrency`` workers until cancelled."""
         async with trio.open_nursery() as nursery:
+            nursery.start_soon(self.recorder.run)
             for _ in range(self.concurrency):
                 nursery.start_soon(self._worker)
 
@@ -134,7 +145,7 @@ class JobService:
         if job is None or job.state.terminal:
             return
         if job.state is JobState.QUEUED:
-            job = await self._transition(job_id, JobState.COMPILING)
+            job = await self._transition(job_id, JobState.QUEUED, JobState.COMPILING)
         held = await self._held_reservations(job_id)
         req = job.request
         state = {"at": job.state}
@@ -142,7 +153,7 @@ class JobService:
         async def on_state(name: str) -> None:
             new = JobState(name)
             if _before(state["at"], new):  # a recovered job may already be past it
-                await self._transition(job_id, new)
+                await self._transition(job_id, state["at"], new)
                 state["at"] = new
 
         try:
@@ -172,6 +183,7 @@ class JobService:
                     on_state=on_state,
                     on_reserved=self._on_reserved(job_id, "granted"),
                     on_released=self._on_reserved(job_id, "released"),
+                    on_fragment_state=self._on_fragment_state(job_id),
                     held=held,
                     keep_windows=lambda: self.stopping,
                 )
@@ -186,10 +198,12 @@ class JobService:
         if scope.cancelled_caught:
             await self._fail(job_id, {"kind": "cancelled", "message": "cancelled by a client"})
             return
-        await self._store_fragments(job_id, result.fragments)
+        self._job_metrics(job_id, result)
         if state["at"] is not JobState.EXECUTING:
             await on_state("EXECUTING")
-        await self._transition(job_id, JobState.COMPLETED, result=_json_safe(result.to_dict()))
+        await self._transition(
+            job_id, JobState.EXECUTING, JobState.COMPLETED, result=_json_safe(result.to_dict())
+        )
 
     # -- persistence -------------------------------------------------------------------------
 
@@ -214,57 +228,94 @@ class JobService:
             held.setdefault(r.fragment_id, {})[r.node] = r.reservation_id
         return held
 
-    async def _release_records(self, job_id: str) -> None:
-        """Mark the job's stored reservations released (the runner cancelled them)."""
-        rows = await trio.to_thread.run_sync(
-            lambda: self.store.list_reservations(job_id=job_id, state="granted")
-        )
-        for r in rows:
-            await trio.to_thread.run_sync(
-                self.store.put_reservation, attrs.evolve(r, state="released")
-            )
+    def _release_records(self, job_id: str) -> None:
+        """Mark the job's stored reservations released (the runner cancelled them);
+        blocking: run it in a thread."""
+        for r in self.store.list_reservations(job_id=job_id, state="granted"):
+            self.store.put_reservation(attrs.evolve(r, state="released"))
 
-    async def _store_fragments(self, job_id: str, runs: tuple[FragmentRun, ...]) -> None:
-        def write() -> None:
-            for run in runs:
-                self.store.put_fragment(
+    def _on_fragment_state(self, job_id: str) -> Any:
+        """A callback that announces a fragment event and queues its record once done."""
+
+        async def changed(event: FragmentEvent) -> None:
+            # runs after the first fallback carry their run id: job.k/fragment
+            key = (
+                event.fragment_id
+                if event.run_id == job_id
+                else f"{event.run_id}/{event.fragment_id}"
+            )
+            nodes = ",".join(event.nodes)
+            detail: dict[str, Any] = {"attempt": event.attempt, "run_id": event.run_id}
+            if event.error is not None:
+                detail["error"] = event.error
+            run = event.run
+            if run is not None:
+                self.recorder.fragment(
                     FragmentRecord(
                         job_id,
-                        run.fragment_id,
+                        key,
                         run.attempts,
                         run.status,
-                        ",".join(run.nodes),
+                        nodes,
                         _at(run.started_at),
                         _at(run.ended_at),
                         {"errors": list(run.errors)} if run.errors else None,
                         {"kind": run.kind, "records": _json_safe(list(run.records))},
                     )
                 )
+            self.plugins.notify(
+                "qorch_on_fragment_state",
+                job_id=job_id,
+                fragment_id=key,
+                node=nodes,
+                state=event.state,
+                at=dt.datetime.fromtimestamp(event.at, dt.UTC).isoformat(),
+                detail=detail,
+            )
 
-        await trio.to_thread.run_sync(write)
+        return changed
+
+    def _job_metrics(self, job_id: str, result: JobResult) -> None:
+        """A completed job's figures as metric samples labelled with its id (FR-012)."""
+        figures = {
+            "job_wall_ms": result.wall_ms,
+            "job_orchestration_overhead_ms": result.orchestration_overhead_ms,
+            "job_estimated_fidelity": result.estimated_fidelity,
+            "job_achieved_fidelity": result.achieved_fidelity,
+            "job_ebits": result.ebits,
+            "job_retries": result.retries,
+            "job_fallbacks": len(result.fallbacks),
+        }
+        for name, value in figures.items():
+            if value is not None and math.isfinite(value):
+                self.recorder.metric(name, float(value), job_id=job_id)
 
     async def _transition(
         self,
         job_id: str,
+        old: JobState,
         new: JobState,
         *,
         error: dict[str, Any] | None = None,
         result: dict[str, Any] | None = None,
     ) -> JobRecord:
-        before = await trio.to_thread.run_sync(self.store.get_job, job_id)
+        """Persist ``old → new`` (the store refuses an illegal one), then announce it."""
         at = now()
-        job = await trio.to_thread.run_sync(
-            lambda: self.store.transition_job(job_id, new, at=at, error=error, result=result)
-        )
-        if new.terminal:
-            await self._release_records(job_id)
-        self._announce(job_id, before.state if before else None, new, at, {"error": error})
+
+        def write() -> JobRecord:
+            job = self.store.transition_job(job_id, new, at=at, error=error, result=result)
+            if new.terminal:
+                self._release_records(job_id)
+            return job
+
+        job = await trio.to_thread.run_sync(write)
+        self._announce(job_id, old, new, at, {"error": error})
         return job
 
     async def _fail(self, job_id: str, error: dict[str, Any]) -> None:
         job = await trio.to_thread.run_sync(self.store.get_job, job_id)
         if job is not None and not job.state.terminal:
-            await self._transition(job_id, JobState.FAILED, error=error)
+            await self._transition(job_id, job.state, JobState.FAILED, error=error)
 
     def _announce(
         self, job_id: str, old: JobState | None, new: JobState, at: dt.datetime, detail: dict

@@ -53,12 +53,23 @@ class PeerClient:
 
 @asynccontextmanager
 async def coordinator_peer(
-    plugins: Any, data_dir: Path, bootstrap: list[str], listen: str = "/ip4/127.0.0.1/tcp/0"
+    plugins: Any,
+    data_dir: Path,
+    bootstrap: list[str],
+    listen: str = "/ip4/127.0.0.1/tcp/0",
+    registry: NodeRegistry | None = None,
 ) -> AsyncIterator[tuple[NodeRegistry, PeerClient, Peer]]:
-    """The coordinator's peer: discovery (through ``bootstrap``) feeding a registry."""
+    """The coordinator's peer: discovery (through ``bootstrap``) feeding ``registry`` (a
+    new one by default); every advert is announced to the ``qorch_on_advert`` hooks."""
     settings = plugins.settings
-    registry = NodeRegistry(settings.network, settings.quality)
-    discovery = Discovery(registry)  # probes keep quality current: a degraded node recovers
+    if registry is None:
+        registry = NodeRegistry(settings.network, settings.quality)
+
+    def announce(**event: Any) -> None:
+        plugins.notify("qorch_on_advert", **event)
+
+    # probes keep quality current: a degraded node recovers
+    discovery = Discovery(registry, on_advert=announce)
     transport = plugins.create("transport")
     config = PeerConfig(
         "coordinator",
@@ -78,7 +89,7 @@ async def coordinator_peer(
 
 @asynccontextmanager
 async def local_cluster(
-    topology_path: Path, plugins: Any, data_dir: Path
+    topology_path: Path, plugins: Any, data_dir: Path, registry: NodeRegistry | None = None
 ) -> AsyncIterator[tuple[NodeRegistry, PeerClient]]:
     """Start the nodes of ``topology_path`` and yield once every one is available."""
     settings = plugins.settings
@@ -89,7 +100,11 @@ async def local_cluster(
     }
     nodes: list[NodeProcess] = []
     try:
-        async with coordinator_peer(plugins, data_dir, []) as (registry, client, peer):
+        async with coordinator_peer(plugins, data_dir, [], registry=registry) as (
+            registry,
+            client,
+            peer,
+        ):
             args = ["--topology", str(topology_path), "--bootstrap", peer.addresses[0]]
             nodes.extend(NodeProcess(n, data_dir / "nodes" / n, args, env) for n in names)
             async with trio.open_nursery() as starting:

@@ -20,7 +20,9 @@ degraded below ``min_link_fidelity``. :meth:`NodeRegistry.snapshot` hands the co
 and runtime the latest view as a :class:`~qorch.topology.Topology`. Every quality
 sample is passed to ``on_quality`` as a :class:`~qorch.model.QualityReport` so the
 coordinator can persist it (``kind`` ``node``; ``metric`` ``fidelity`` from adverts
-and reports, ``rtt_ms`` from the coordinator's own calls, with ``ok``).
+and reports, ``rtt_ms`` from the coordinator's own calls, with ``ok``), and every
+accepted advert to ``on_advert``; :meth:`NodeRegistry.restore` reloads a stored one
+(see :mod:`qorch.coordinator.recorder`).
 """
 
 from __future__ import annotations
@@ -105,7 +107,7 @@ class NodeRegistry:
         *,
         clock: Callable[[], float] = time.time,
         on_quality: Callable[[QualityReport], None] | None = None,
-        on_advert: Callable[[Advert], None] | None = None,
+        on_advert: Callable[[Advert, float], None] | None = None,
     ) -> None:
         self.network = network
         self.quality = quality
@@ -147,7 +149,7 @@ class NodeRegistry:
             self._records[advert.node_id] = _Record(advert, now)
         self.accepted += 1
         if self.on_advert is not None:
-            self.on_advert(advert)
+            self.on_advert(advert, now)
         self._sample(advert.node_id, "fidelity", advert.fidelity, True, f"advert:{sender}")
         return advert
 
@@ -181,6 +183,15 @@ class NodeRegistry:
                 f"sequence {advert.sequence} is older than the {held.sequence} already held",
                 "sequence",
             )
+
+    def restore(self, advert: Advert, received_at: float) -> bool:
+        """Reload an advert received at ``received_at`` by an earlier process (the service
+        cache, FR-010): listed, but unavailable until the node advertises again. Returns
+        false when the node is already known (a live advert wins)."""
+        if advert.node_id in self._records:
+            return False
+        self._records[advert.node_id] = _Record(advert, received_at, connected=False)
+        return True
 
     def ttl(self, advert: Advert) -> float:
         """The TTL an entry gets: the advert's, at most ``[network] advert_ttl_s``."""

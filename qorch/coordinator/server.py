@@ -8,6 +8,12 @@ is upgraded and every unfinished job is queued again (recovery); then one line
 connect. SIGINT and SIGTERM stop it: running jobs stop where they are, keep their state
 and their windows, and the next start resumes them as after a crash (decision 0007).
 
+Adverts, quality samples, fragment records and job metrics are persisted as they come
+(:mod:`qorch.coordinator.recorder`); on start the stored adverts are reloaded into the
+registry — listed but unavailable until their nodes advertise again — and the
+coordinator subscribes to the addresses they name, so it finds its nodes again after a
+restart even without ``--bootstrap``.
+
 With a topology (``qorch up``) it first starts one node process per topology node on
 127.0.0.1, bootstrapped to itself, and stops them when it stops.
 """
@@ -17,6 +23,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+import time
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
@@ -29,6 +36,8 @@ from loguru import logger
 from qorch.coordinator.api import create_app
 from qorch.coordinator.jobs import JobService
 from qorch.coordinator.local_cluster import coordinator_peer, local_cluster
+from qorch.coordinator.node_registry import NodeRegistry
+from qorch.coordinator.recorder import Recorder, restore_adverts
 
 
 def open_store(plugins: Any, data_dir: Path) -> Any:
@@ -52,16 +61,33 @@ async def run_coordinator(
     settings = plugins.settings.coordinator
     data_dir.mkdir(parents=True, exist_ok=True)
     store = await trio.to_thread.run_sync(open_store, plugins, data_dir)
+    recorder = Recorder(store)
+    registry = NodeRegistry(
+        plugins.settings.network,
+        plugins.settings.quality,
+        on_quality=recorder.quality,
+        on_advert=recorder.advert,
+    )
+    stored = await trio.to_thread.run_sync(store.list_adverts)
+    known = restore_adverts(registry, stored, time.time())
+    if stored:
+        logger.info("service cache: {} of {} stored advert(s) restored", len(known), len(stored))
     try:
         peer_cm: AbstractAsyncContextManager[Any]
-        if topology is not None:
-            peer_cm = local_cluster(topology, plugins, data_dir)
-        else:
-            peer_cm = coordinator_peer(plugins, data_dir, list(bootstrap), listen)
+        if topology is not None:  # its nodes start afresh, on new addresses
+            peer_cm = local_cluster(topology, plugins, data_dir, registry)
+        else:  # find the nodes it knew again, besides the bootstrap addresses
+            join = [*bootstrap, *(a for a in known if a not in bootstrap)]
+            peer_cm = coordinator_peer(plugins, data_dir, join, listen, registry)
         async with peer_cm as opened, trio.open_nursery() as nursery:
-            registry, client = opened[0], opened[1]
+            client = opened[1]
             service = JobService(
-                store, plugins, client, registry.snapshot, concurrency=settings.concurrency
+                store,
+                plugins,
+                client,
+                registry.snapshot,
+                concurrency=settings.concurrency,
+                recorder=recorder,
             )
             await service.recover()
             nursery.start_soon(service.run)
@@ -89,6 +115,7 @@ async def run_coordinator(
             service.stopping = True
             stop.set()
             nursery.cancel_scope.cancel()
+        await recorder.flush()
     finally:
         await trio.to_thread.run_sync(store.close)
         sys.stdout.flush()

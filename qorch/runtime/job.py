@@ -30,6 +30,7 @@ from qorch.ir import Circuit
 from qorch.runtime.fallback import without
 from qorch.runtime.retry import RetryPolicy
 from qorch.runtime.runner import (
+    FragmentEvent,
     FragmentFailed,
     FragmentRun,
     NodeClient,
@@ -113,6 +114,7 @@ async def run_job(
     on_state: Callable[[str], Awaitable[None]] | None = None,
     on_reserved: Callable[[str, str, str], Awaitable[None]] | None = None,
     on_released: Callable[[str, str, str], Awaitable[None]] | None = None,
+    on_fragment_state: Callable[[FragmentEvent], Awaitable[None]] | None = None,
     held: dict[str, dict[str, str]] | None = None,
     keep_windows: Callable[[], bool] | None = None,
 ) -> JobResult:
@@ -124,7 +126,8 @@ async def run_job(
     ``on_state("RESERVING" | "EXECUTING")`` is awaited before the first reservation and
     after the first plan's windows are held (the coordinator persists the transition);
     ``on_reserved(run_id, node, reservation_id)`` after each window is granted and
-    ``on_released(...)`` after it is given back. Run ``k``
+    ``on_released(...)`` after it is given back; ``on_fragment_state(event)`` at every
+    fragment state change (:class:`~qorch.runtime.runner.FragmentEvent`). Run ``k``
     of a job (after ``k`` fallbacks) talks to the nodes as ``job_id`` (k = 0) or
     ``job_id.k``, so a re-planned fragment never meets a record of the earlier run.
     ``held`` (by run id, node → reservation id) are windows a previous coordinator
@@ -188,6 +191,7 @@ async def run_job(
             reservations=(held or {}).get(run_id),
             on_reserved=on_reserved,
             on_released=on_released,
+            on_fragment_state=on_fragment_state,
             keep_windows=keep_windows,
         )
         if on_state is not None and not fallbacks:

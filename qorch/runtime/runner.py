@@ -83,6 +83,23 @@ class FragmentRun:
         return min((r.get("fidelity_scale", 1.0) for r in self.records), default=1.0)
 
 
+@attrs.frozen
+class FragmentEvent:
+    """A fragment's state change (FR-006): ``RUNNING`` (attempt ``attempt`` starts),
+    ``RETRYING`` (it failed with ``error``; another attempt follows), ``COMPLETED`` or
+    ``FAILED`` (with its :class:`FragmentRun`). ``run_id`` is the job id the runner
+    talks to the nodes as (``job_id.k`` after ``k`` fallbacks)."""
+
+    run_id: str
+    fragment_id: str
+    nodes: tuple[str, ...]
+    state: str
+    attempt: int
+    at: float
+    error: str | None = None
+    run: FragmentRun | None = None
+
+
 class FragmentFailed(QorchError):
     """A fragment failed on every attempt (FR-007): which, where, how often, last error."""
 
@@ -154,7 +171,7 @@ class PlanRunner:
         seed: int = 0,
         deadline_s: float = 60.0,
         clock: Callable[[], float] = time.time,
-        on_fragment: Callable[[FragmentRun], Awaitable[None] | None] | None = None,
+        on_fragment_state: Callable[[FragmentEvent], Awaitable[None]] | None = None,
         reservations: dict[str, str] | None = None,
         on_reserved: Callable[[str, str, str], Awaitable[None]] | None = None,
         on_released: Callable[[str, str, str], Awaitable[None]] | None = None,
@@ -168,7 +185,7 @@ class PlanRunner:
         self.rng = random.Random(seed)
         self.deadline_s = deadline_s
         self.clock = clock
-        self.on_fragment = on_fragment
+        self.on_fragment_state = on_fragment_state
         self.on_reserved = on_reserved
         self.on_released = on_released
         self.keep_windows = keep_windows  # cancelled while this is true: windows stay held
@@ -321,24 +338,28 @@ class PlanRunner:
         failed: tuple[str, ...] = nodes
         started = self.clock()
         for attempt in range(self.retry.attempts):
+            await self._event(f.id, nodes, "RUNNING", attempt)
             outcome = await self._attempt(f, nodes, ops, attempt, timeout)
             if outcome and isinstance(outcome[0], dict):
                 run = FragmentRun(
                     f.id, f.kind, nodes, "ok", attempt + 1, started, self.clock(),
                     tuple(errors), outcome,
                 )  # fmt: skip
-                await self._record(run)
+                self.runs[f.id] = run
+                await self._event(f.id, nodes, "COMPLETED", attempt, run=run)
                 done[f.id].set()
                 return
             failed, message = outcome
             errors.append(message)
             if attempt + 1 < self.retry.attempts:
+                await self._event(f.id, nodes, "RETRYING", attempt, error=message)
                 await trio.sleep(next(delays))
         run = FragmentRun(
             f.id, f.kind, nodes, "failed", self.retry.attempts, started, self.clock(),
             tuple(errors),
         )  # fmt: skip
-        await self._record(run)
+        self.runs[f.id] = run
+        await self._event(f.id, nodes, "FAILED", self.retry.attempts - 1, errors[-1], run)
         raise FragmentFailed(f.id, nodes, self.retry.attempts, errors[-1], failed)
 
     async def _attempt(
@@ -376,12 +397,20 @@ class PlanRunner:
             return tuple(n for n, _ in failures), "; ".join(r for _, r in failures)
         return tuple(r for r in records if isinstance(r, dict))
 
-    async def _record(self, run: FragmentRun) -> None:
-        self.runs[run.fragment_id] = run
-        if self.on_fragment is not None:
-            result = self.on_fragment(run)
-            if result is not None:
-                await result
+    async def _event(
+        self,
+        fragment: str,
+        nodes: tuple[str, ...],
+        state: str,
+        attempt: int,
+        error: str | None = None,
+        run: FragmentRun | None = None,
+    ) -> None:
+        if self.on_fragment_state is not None:
+            event = FragmentEvent(
+                self.job_id, fragment, nodes, state, attempt, self.clock(), error, run
+            )
+            await self.on_fragment_state(event)
 
 
 def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
