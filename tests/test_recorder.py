@@ -93,3 +93,32 @@ def test_restored_adverts_are_listed_unavailable_until_their_nodes_advertise_aga
     second.offer(advert(A, at=clock.now, seq=2).encode(), "peer-a")  # a is back
     assert [e.node_id for e in second.entries() if e.available] == ["a"]
     assert not restore_adverts(second, store.list_adverts(), clock.now)  # live ones win
+
+
+def test_every_advert_received_is_announced_accepted_or_rejected_with_its_reason():
+    """The ``qorch_on_advert`` hook (FR-001) hears about valid and invalid adverts."""
+    import json
+
+    from qorch.coordinator.discovery import Discovery
+
+    clock = Clock()
+    events = []
+    discovery = Discovery(
+        NodeRegistry(NetworkSettings(), QualitySettings(), clock=clock),
+        on_advert=lambda **e: events.append(e),
+    )
+    good = json.loads(advert(A).encode())
+    stale = json.loads(advert(A, at=T0 - 3600).encode())
+
+    async def main():
+        assert (await discovery("announce", good, "peer-a"))["ok"]
+        assert not (await discovery("announce", stale, "peer-a"))["ok"]
+        assert not (await discovery("announce", {"node_id": 5}, "peer-x"))["ok"]
+
+    trio.run(main)
+    assert [(e["node_id"], e["accepted"], e["reason"]) for e in events] == [
+        ("a", True, None),
+        ("a", False, "stale"),
+        ("peer-x", False, "schema"),
+    ]
+    assert events[0]["advert"] == good
