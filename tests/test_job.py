@@ -172,3 +172,22 @@ def test_when_every_node_fails_the_fallbacks_run_out_and_say_so():
     assert len(details["fallbacks"]) == 2  # [runtime] max_fallbacks, then it gives up
     excluded = [x for f in details["fallbacks"] for x in f["excluded"]]
     assert len(set(excluded)) == len(excluded)  # each re-plan dropped another node
+
+
+def test_a_node_that_refuses_the_reservation_is_planned_around():
+    """FR-005/FR-007: a node that does not answer the reservation is left out by the
+    fallback like a failed fragment's node."""
+    first = trio.run(
+        lambda: run_job(ghz(6), lambda: TOPOLOGY, DirectClient(nodes()), plugins(), job_id="r0")
+    )
+    dead = sorted(set(first.placement))[0]
+
+    def no_reserve(node, verb, body):
+        return "unreachable" if node == dead and verb == "reserve" else None
+
+    client = DirectClient(nodes(), no_reserve)
+    result = trio.run(lambda: run_job(ghz(6), lambda: TOPOLOGY, client, plugins(), job_id="r1"))
+    (fallback,) = result.fallbacks
+    assert fallback["after"]["kind"] == "reservation_failed" and fallback["excluded"] == [dead]
+    assert fallback["after"]["fragment"] == "*" and dead in fallback["after"]["message"]
+    assert dead not in result.placement and set(result.counts) == {"0" * 6, "1" * 6}

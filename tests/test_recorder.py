@@ -122,3 +122,32 @@ def test_every_advert_received_is_announced_accepted_or_rejected_with_its_reason
         ("peer-x", False, "schema"),
     ]
     assert events[0]["advert"] == good
+
+
+def test_calls_to_a_node_the_registry_lists_unavailable_fail_at_once():
+    """FR-008: the latest snapshot is consulted before each reserve/execute."""
+    import pytest
+
+    from qorch.coordinator.local_cluster import PeerClient
+    from qorch.transport import TransportError
+
+    class Peer:
+        calls = 0
+
+        async def call(self, peer_id, verb, body, timeout):
+            Peer.calls += 1
+            return {"ok": True}
+
+    clock = Clock()
+    registry = NodeRegistry(NetworkSettings(), QualitySettings(), clock=clock)
+    registry.offer(advert(A).encode(), "peer-a")
+    client = PeerClient(Peer(), registry)
+    assert trio.run(client.call, "a", "execute", {}, 1.0) == {"ok": True}
+    registry.disconnected("peer-a")
+    for verb in ("execute", "reserve"):
+        with pytest.raises(TransportError, match="unavailable in the registry"):
+            trio.run(client.call, "a", verb, {}, 1.0)
+    assert trio.run(client.call, "a", "cancel", {}, 1.0) == {"ok": True}  # still tried
+    assert Peer.calls == 2
+    with pytest.raises(TransportError, match="no node 'zz'"):
+        trio.run(client.call, "zz", "execute", {}, 1.0)

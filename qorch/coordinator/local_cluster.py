@@ -3,8 +3,9 @@ coordinator peer that discovers them, in this process.
 
 ``qorch run`` uses it to run a job end to end on a fresh machine. :class:`PeerClient`
 is the :class:`~qorch.runtime.runner.NodeClient` of a coordinator: it maps node names to
-peer ids through the registry and records every call's round trip and outcome as a
-quality sample (FR-008).
+peer ids through the registry, refuses a ``reserve`` or ``execute`` to a node the
+registry lists unavailable at once (the latest snapshot before each invocation), and
+records every call's round trip and outcome as a quality sample (FR-008).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from qorch.topology import load_topology
 from qorch.transport import Peer, PeerConfig, TransportError
 
 START_TIMEOUT_S = 90.0
+#: calls refused at once when the registry lists the node unavailable
+FAST_FAIL_VERBS = frozenset({"reserve", "execute"})
 
 
 class PeerClient:
@@ -38,12 +41,15 @@ class PeerClient:
         self, node: str, verb: str, body: dict[str, Any], timeout: float
     ) -> dict[str, Any]:
         """One request to ``node``; ``unreachable`` if the registry does not know it."""
-        entry = self.registry.entry(node)
-        if entry is None:
+        peer_id = self.registry.peer_of(node)
+        if peer_id is None:
             raise TransportError("unreachable", f"no node {node!r} in the registry", node)
+        if verb in FAST_FAIL_VERBS and not self.registry.is_available(node):
+            # the latest snapshot says it is gone (FR-008): fail now, not at the timeout
+            raise TransportError("unavailable", f"{node} is unavailable in the registry", node)
         start = time.perf_counter()
         try:
-            reply = await self.peer.call(entry.advert.peer_id, verb, body, timeout=timeout)
+            reply = await self.peer.call(peer_id, verb, body, timeout=timeout)
         except TransportError:
             self.registry.record_call(node, (time.perf_counter() - start) * 1000, False)
             raise

@@ -270,6 +270,21 @@ class NodeRegistry:
             out.append(NodeEntry(r.advert, r.received_at, available, bool(reasons), reasons))
         return out
 
+    def peer_of(self, node_id: str) -> str | None:
+        """The peer id ``node_id`` is reached at, if known."""
+        r = self._records.get(node_id)
+        return None if r is None else r.advert.peer_id
+
+    def is_available(self, node_id: str) -> bool:
+        """Whether ``node_id`` is available now (cheaper than :meth:`entry`)."""
+        r = self._records.get(node_id)
+        return (
+            r is not None
+            and r.connected
+            and self._fresh(r, self.clock())
+            and r.advert.availability == "available"
+        )
+
     def entry(self, node_id: str) -> NodeEntry | None:
         """The entry of ``node_id``, if known."""
         return next((e for e in self.entries() if e.node_id == node_id), None)

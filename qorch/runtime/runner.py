@@ -134,10 +134,16 @@ class FragmentFailed(QorchError):
         }
 
 
-class ReservationFailed(QorchError):
-    """A node would not hold the job's qubits before its deadline (FR-005)."""
+class ReservationFailed(FragmentFailed):
+    """A node would not hold the job's qubits before its deadline, or did not answer
+    (FR-005). It names the node like a failed fragment (fragment ``*``: the job's
+    window), so the fallback policy can plan the job without it (FR-007)."""
 
     kind = "reservation_failed"
+
+    def __init__(self, node: str, error: str) -> None:
+        super().__init__("*", (node,), 1, error)
+        self.args = (f"{node}: {error}",)
 
 
 def qubits_per_node(plan: Plan) -> dict[str, int]:
@@ -252,7 +258,7 @@ class PlanRunner:
         try:
             reply = await self.client.call(node, "reserve", body, self.timeouts.reserve)
         except TransportError as exc:
-            raise ReservationFailed(f"{node} did not answer the reservation: {exc}") from None
+            raise ReservationFailed(node, f"did not answer the reservation: {exc}") from None
         if reply.get("ok"):
             self.reservations[node] = reply["reservation"]["reservation_id"]
             if self.on_reserved is not None:
@@ -261,8 +267,8 @@ class PlanRunner:
         error: dict[str, Any] = reply.get("error", {})
         if error.get("code") != "conflict":
             raise ReservationFailed(
-                f"{node} refused to hold {qubits} qubits: {error.get('code')}: "
-                f"{error.get('message')}"
+                node,
+                f"refused to hold {qubits} qubits: {error.get('code')}: {error.get('message')}",
             )
         return error
 
@@ -271,7 +277,7 @@ class PlanRunner:
         while (conflict := await self._ask(node, qubits, self.clock(), end)) is not None:
             if self.clock() + RESERVE_POLL_S >= end:
                 raise ReservationFailed(
-                    f"{node} refused to hold {qubits} qubits until the deadline: it is busy"
+                    node, f"refused to hold {qubits} qubits until the deadline: it is busy"
                 )
             # the holders may release before their windows end: ask again soon, not only then
             nxt = conflict.get("next_window")
