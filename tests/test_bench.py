@@ -109,14 +109,17 @@ def test_overhead_table_reports_the_ratio_and_the_targets():
 
     ms = summary([1.0, 2.0, 3.0])
     libp2p = {"remote_fragments": 3, "overhead_ms": ms, "bare_round_trip_ms": ms,
-              "ratio_median": 1.0, "ratio_p95": 1.0}  # fmt: skip
+              "ratio_median": 1.0, "ratio_p95": 1.0, "chain_overhead_ms": ms}  # fmt: skip
     data = {
         "topology": "t.toml", "operations": 50, "qubits": 20, "target_p95_ms": 10.0,
         "target_ratio": 3.0, "floor_ms": 300.0, "meets_p95_target": True,
         "meets_ratio_target": True, "meets_floor": True,
-        "transports": {"central": {"remote_fragments": 3, "overhead_ms": ms}, "libp2p": libp2p},
+        "transports": {
+            "central": {"remote_fragments": 3, "overhead_ms": ms, "chain_overhead_ms": ms},
+            "libp2p": libp2p,
+        },
     }  # fmt: skip
     text = markdown(data)
-    assert "| central | 3 | 2.00 / 2.90 | - | - |" in text
-    assert "| libp2p | 3 | 2.00 / 2.90 | 2.00 / 2.90 | 1.00 / 1.00 |" in text
+    assert "| central | 3 | 2.00 / 2.90 | 2.00 / 2.90 | - | - |" in text
+    assert "| libp2p | 3 | 2.00 / 2.90 | 2.00 / 2.90 | 2.00 / 2.90 | 1.00 / 1.00 |" in text
     assert "p95 target met; 3x-bare target met" in text

@@ -15,7 +15,9 @@ the operations themselves (nodes sleep ``[node] time_scale`` × the simulated du
 the default 0 makes that term ~0). Beside it, the transport's bare request/response
 round trip (``baseline_round_trips``: for libp2p two hosts and one stream with no qorch
 code) is measured in the same run: the target is p95 <= 10 ms over libp2p and within
-3x of that bare round trip (the requirement's floor is 300 ms).
+3x of that bare round trip (the requirement's floor is 300 ms). A second figure, GHZ
+chains whose fragments run one at a time, shows the overhead without the contention of
+a plan's independent fragments for the machine's cores.
 
 Writes ``overhead.json`` and ``overhead.md`` under the output directory.
 """
@@ -30,13 +32,16 @@ from typing import Any
 import attrs
 import trio
 
-from qorch.bench.circuits import random_circuit
+from qorch.bench.circuits import ghz, random_circuit
 from qorch.bench.results import summary, write_result
 from qorch.compile.compiler import compile_circuit
 from qorch.compile.plan import Plan
+from qorch.ir import Circuit
 from qorch.runtime.job import runtime_policies
 from qorch.runtime.runner import FragmentRun, PlanRunner
 
+CHAIN_QUBITS = 30  # a GHZ chain across the ten nodes: its fragments run one at a time
+CHAIN_JOBS = 10
 TARGET_P95_MS = 10.0
 TARGET_RATIO = 3.0
 FLOOR_MS = 300.0  # NFR-003's requirement
@@ -56,34 +61,38 @@ def remote_overheads(plan: Plan, runs: dict[str, FragmentRun]) -> list[float]:
     return out
 
 
+async def _overheads(
+    plugins: Any, registry: Any, client: Any, circuits: list[Circuit], tag: str
+) -> list[float]:
+    retry, timeouts = runtime_policies(plugins.settings)
+    out: list[float] = []
+    for i, circuit in enumerate(circuits):
+        plan = compile_circuit(circuit, registry.snapshot(), plugins=plugins, seed=i)
+        runner = PlanRunner(plan, f"{tag}-{i}", client, retry=retry, timeouts=timeouts, seed=i)
+        out.extend(remote_overheads(plan, await runner.run()))
+    return out
+
+
 async def measure(
     plugins: Any, topology: Path, jobs: int, ops: int, qubits: int, tmp: Path
 ) -> dict[str, Any]:
-    """One transport: the cluster, ``jobs`` plans run one after another, the overheads."""
+    """One transport: the cluster; ``jobs`` random circuits, then ``CHAIN_JOBS`` GHZ
+    chains (one fragment at a time), one job after another; the overheads."""
     from qorch.coordinator.local_cluster import local_cluster
 
-    retry, timeouts = runtime_policies(plugins.settings)
-    overheads: list[float] = []
-    per_job: list[float] = []
-    remote = 0
+    randoms = [random_circuit(qubits, ops, seed=i) for i in range(jobs)]
+    chains = [ghz(CHAIN_QUBITS)] * CHAIN_JOBS
     async with local_cluster(topology, plugins, tmp) as (registry, client):
-        for i in range(jobs):
-            circuit = random_circuit(qubits, ops, seed=i)
-            plan = compile_circuit(circuit, registry.snapshot(), plugins=plugins, seed=i)
-            runner = PlanRunner(plan, f"bench-{i}", client, retry=retry, timeouts=timeouts, seed=i)
-            runs = await runner.run()
-            found = remote_overheads(plan, runs)
-            remote += len(found)
-            overheads.extend(found)
-            if found:
-                per_job.append(sum(found) / len(found))
+        overheads = await _overheads(plugins, registry, client, randoms, "random")
+        chained = await _overheads(plugins, registry, client, chains, "chain")
     baseline = getattr(plugins.create("transport"), "baseline_round_trips", None)
     bare = await baseline(300) if baseline is not None else None
     row: dict[str, Any] = {
         "jobs": jobs,
-        "remote_fragments": remote,
+        "remote_fragments": len(overheads),
         "overhead_ms": _ms(overheads),
-        "job_mean_overhead_ms": _ms(per_job),
+        "chain_remote_fragments": len(chained),
+        "chain_overhead_ms": _ms(chained),
     }
     if bare is not None:
         row["bare_round_trip_ms"] = _ms(bare)
@@ -144,13 +153,15 @@ def markdown(data: dict[str, Any]) -> str:
         f"libp2p: p95 <= {data['target_p95_ms']:g} ms and <= {data['target_ratio']:g}x the bare "
         f"round trip p95 (requirement floor {data['floor_ms']:g} ms).",
         "",
-        "| transport | remote fragments | overhead | bare round trip | ratio p50 / p95 |",
-        "|---|---|---|---|---|",
+        "| transport | remote fragments | overhead | one at a time (GHZ chain) | bare round "
+        "trip | ratio p50 / p95 |",
+        "|---|---|---|---|---|---|",
     ]
     for name, r in data["transports"].items():
         bare = r.get("bare_round_trip_ms")
         lines.append(
             f"| {name} | {r['remote_fragments']} | {_pair(r['overhead_ms'])} | "
+            f"{_pair(r['chain_overhead_ms'])} | "
             + (
                 f"{_pair(bare)} | {r['ratio_median']:.2f} / {r['ratio_p95']:.2f} |"
                 if bare
