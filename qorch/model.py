@@ -63,6 +63,9 @@ class JobRecord:
     request: dict[str, Any] = attrs.field(factory=dict)
     error: dict[str, Any] | None = None
     result: dict[str, Any] | None = None
+    #: the run in progress — its plan, run number and the fallbacks before it — stored
+    #: before its first reservation, so a restarted coordinator resumes it exactly (FR-010)
+    plan: dict[str, Any] | None = None
 
 
 @attrs.frozen

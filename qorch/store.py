@@ -13,6 +13,7 @@ from __future__ import annotations
 import abc
 import datetime as dt
 from types import TracebackType
+from typing import Any
 
 from qorch.model import (
     AdvertRecord,
@@ -94,6 +95,11 @@ class Store(abc.ABC):
         :class:`~qorch.errors.StoreError` for an unknown job or an illegal transition
         (:data:`qorch.model.JOB_TRANSITIONS`), leaving the job unchanged.
         """
+
+    @abc.abstractmethod
+    def set_job_plan(self, job_id: str, plan: dict[str, Any]) -> None:
+        """Replace the job's ``plan`` (the run in progress); an unknown job raises
+        :class:`~qorch.errors.StoreError`. The state and timestamps are not touched."""
 
     @abc.abstractmethod
     def list_jobs(

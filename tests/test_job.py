@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import trio
 
+from qorch.compile.plan import plan_from_dict
 from qorch.config import RuntimeSettings, Settings
 from qorch.hookspecs import hookimpl
 from qorch.ir import Circuit, Operation, Register
@@ -12,9 +15,9 @@ from qorch.node.node_types import Simulated
 from qorch.node.service import NodeService
 from qorch.plugins import PluginSystem
 from qorch.runtime.fallback import Replan, without
-from qorch.runtime.job import JobFailed, run_job
+from qorch.runtime.job import JobCallbacks, JobFailed, run_job
 from qorch.testing.node_client import DirectClient
-from qorch.topology import topology_from_dict
+from qorch.topology import Topology, topology_from_dict
 
 GATES = {"h": 1.0, "cx": 1.0, "measure": 1.0}
 TOPOLOGY = topology_from_dict(
@@ -32,7 +35,9 @@ def ghz(n: int) -> Circuit:
 
 
 def plugins(fallback: str = "replan-all") -> PluginSystem:
-    runtime = RuntimeSettings(fallback=fallback, attempts=2, backoff_base_s=0.001, shots=1000)
+    runtime = RuntimeSettings(
+        fallback=fallback, attempts=2, backoff_base_s=0.001, shots=1000, plan_wait_s=0.0
+    )
     return PluginSystem(Settings(runtime=runtime))
 
 
@@ -191,3 +196,57 @@ def test_a_node_that_refuses_the_reservation_is_planned_around():
     assert fallback["after"]["kind"] == "reservation_failed" and fallback["excluded"] == [dead]
     assert fallback["after"]["fragment"] == "*" and dead in fallback["after"]["message"]
     assert dead not in result.placement and set(result.counts) == {"0" * 6, "1" * 6}
+
+
+def test_a_resumed_job_runs_its_stored_plan_and_no_fragment_twice():
+    """FR-010: a run interrupted mid-way (its windows kept, as at a coordinator's
+    shutdown) resumes from the stored progress — no compile (the snapshot is empty now)
+    — and the nodes answer the fragments that already ran from their records."""
+    services = nodes()
+    progress, held, done = {}, {}, []
+
+    async def on_plan(p):
+        progress.update(p)
+
+    async def on_reserved(run_id, node, rid):
+        held.setdefault(run_id, {})[node] = rid
+
+    async def interrupted():
+        with trio.CancelScope() as scope:
+
+            async def on_fragment(event):
+                if event.state == "COMPLETED":
+                    done.append(event.fragment_id)
+                    if len(done) == 2:
+                        scope.cancel()  # the "crash", after two fragments
+
+            callbacks = JobCallbacks(
+                on_plan=on_plan, on_reserved=on_reserved, on_fragment_state=on_fragment,
+                keep_windows=lambda: True,
+            )  # fmt: skip
+            await run_job(
+                ghz(6), lambda: TOPOLOGY, DirectClient(services), plugins(), job_id="p1",
+                callbacks=callbacks,
+            )  # fmt: skip
+
+    trio.run(interrupted)
+    assert len(done) == 2 and progress["run"] == 0 and held["p1"]
+    before = sum(s.executions for s in services.values())
+    stored = json.loads(json.dumps(progress))  # as the store gives it back
+    empty = Topology([], [])
+    result = trio.run(
+        lambda: run_job(
+            ghz(6),
+            lambda: empty,
+            DirectClient(services),
+            plugins(),
+            job_id="p1",
+            held=held,
+            resume=stored,
+        )
+    )
+    assert result.plan_digest == plan_from_dict(stored["plan"]).digest()
+    assert set(result.counts) == {"0" * 6, "1" * 6}
+    pairs = sum(len(f.nodes) for f in result.fragments)
+    ran_before = sum(len(f.nodes) for f in result.fragments if f.fragment_id in done)
+    assert sum(s.executions for s in services.values()) - before == pairs - ran_before

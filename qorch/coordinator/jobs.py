@@ -16,9 +16,10 @@ off the critical path); each completed job's figures are stored as metrics.
 
 Recovery (FR-010): :meth:`JobService.recover` puts every unfinished job of the store back
 on the queue, oldest first. A job that was already past ``QUEUED`` runs again with the
-same job id, seed and the reservations the previous process was granted, so each node's
-idempotency by (job, fragment, attempt) answers a fragment that already ran with its
-stored record instead of running it again.
+same job id and seed, the plan of its run in progress (stored before that run's first
+reservation: no compiling on a snapshot that may have changed) and the reservations the
+previous process was granted, so each node's idempotency by (job, fragment, attempt)
+answers a fragment that already ran with its stored record instead of running it again.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from qorch.coordinator.recorder import Recorder
 from qorch.errors import QorchError
 from qorch.ingest.load import load_circuit_as
 from qorch.model import FragmentRecord, JobRecord, JobState, ReservationRecord
-from qorch.runtime.job import JobFailed, JobResult, run_job
+from qorch.runtime.job import JobCallbacks, JobFailed, JobResult, run_job
 from qorch.runtime.runner import FragmentEvent, NodeClient
 from qorch.store import Store
 
@@ -180,12 +181,16 @@ class JobService:
                     seed=req.get("seed", 0),
                     strategy=req.get("strategy"),
                     min_fidelity=req.get("min_fidelity"),
-                    on_state=on_state,
-                    on_reserved=self._on_reserved(job_id, "granted"),
-                    on_released=self._on_reserved(job_id, "released"),
-                    on_fragment_state=self._on_fragment_state(job_id),
+                    callbacks=JobCallbacks(
+                        on_state=on_state,
+                        on_plan=self._on_plan(job_id),
+                        on_reserved=self._on_reserved(job_id, "granted"),
+                        on_released=self._on_reserved(job_id, "released"),
+                        on_fragment_state=self._on_fragment_state(job_id),
+                        keep_windows=lambda: self.stopping,
+                    ),
                     held=held,
-                    keep_windows=lambda: self.stopping,
+                    resume=job.plan,
                 )
             except JobFailed as exc:
                 await self._fail(job_id, exc.to_dict())
@@ -206,6 +211,14 @@ class JobService:
         )
 
     # -- persistence -------------------------------------------------------------------------
+
+    def _on_plan(self, job_id: str) -> Any:
+        """A callback that stores the run in progress before its first reservation."""
+
+        async def stored(progress: dict[str, Any]) -> None:
+            await trio.to_thread.run_sync(self.store.set_job_plan, job_id, _json_safe(progress))
+
+        return stored
 
     def _on_reserved(self, job_id: str, state: str) -> Any:
         """A callback that stores a window of ``job_id`` as ``state`` (granted, released)."""

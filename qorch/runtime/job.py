@@ -23,7 +23,7 @@ import attrs
 import trio
 
 from qorch.compile.compiler import InfeasibleError, compile_circuit
-from qorch.compile.plan import Plan
+from qorch.compile.plan import Plan, plan_from_dict
 from qorch.config import Settings
 from qorch.errors import QorchError
 from qorch.ir import Circuit
@@ -39,7 +39,7 @@ from qorch.runtime.runner import (
     fidelity_scales,
 )
 from qorch.runtime.world import simulate
-from qorch.topology import Topology
+from qorch.topology import Topology, topology_from_dict
 
 PLAN_RETRY_S = 0.25  # how often a job waiting for usable nodes plans again
 
@@ -100,6 +100,102 @@ def runtime_policies(settings: Settings) -> tuple[RetryPolicy, Timeouts]:
     return retry, timeouts
 
 
+class _Planner:
+    """Compiles a job's circuit, waiting a while for nodes that are missing (FR-004)."""
+
+    def __init__(
+        self,
+        circuit: Circuit,
+        snapshot: Callable[[], Topology],
+        plugins: Any,
+        seed: int,
+        strategy: str | None,
+        min_fidelity: float | None,
+    ) -> None:
+        self.circuit, self.snapshot, self.plugins = circuit, snapshot, plugins
+        self.seed, self.strategy, self.min_fidelity = seed, strategy, min_fidelity
+
+    async def plan(
+        self,
+        topology: Topology,
+        keep: dict[int, tuple[str, ...]],
+        fallbacks: list[dict[str, Any]],
+        started: float,
+    ) -> tuple[Plan, Topology]:
+        """A plan on ``topology`` (refreshed while waiting) and the topology it is for.
+
+        Kept qubits that leave no plan are released (the fallback's scope becomes
+        ``all``); while nodes are unavailable or degraded (or none is known yet) it plans
+        again every :data:`PLAN_RETRY_S` for up to ``[runtime] plan_wait_s``, then raises
+        :class:`JobFailed`.
+        """
+        wait_s = self.plugins.settings.runtime.plan_wait_s
+        while True:
+            try:
+                plan = await trio.to_thread.run_sync(
+                    functools.partial(
+                        compile_circuit,
+                        self.circuit,
+                        topology,
+                        plugins=self.plugins,
+                        seed=self.seed,
+                        strategy=self.strategy,
+                        min_fidelity=self.min_fidelity,
+                        keep=keep,
+                    )
+                )
+                return plan, topology
+            except InfeasibleError as exc:
+                if keep:  # the kept qubits leave no plan: re-plan the whole circuit
+                    keep = {}
+                    fallbacks[-1]["scope"] = "all"
+                    continue
+                excluded = {n for f in fallbacks for n in f["excluded"]}
+                missing = [
+                    n.name
+                    for n in topology.nodes
+                    if (not n.available or n.degraded) and n.name not in excluded
+                ]
+                waiting = missing or not topology.nodes  # none known yet: discovery runs
+                if not waiting or time.perf_counter() - started >= wait_s:
+                    raise JobFailed(
+                        f"no plan: {exc}", {"infeasible": exc.to_dict(), "fallbacks": fallbacks}
+                    ) from None
+                # a node that is down now may be back soon (a missed advert, a restart)
+                await trio.sleep(PLAN_RETRY_S)
+                topology = without(self.snapshot(), tuple(excluded))
+
+
+async def _until_available(plan: Plan, snapshot: Callable[[], Topology], wait_s: float) -> None:
+    """Wait (up to ``wait_s``) until every node ``plan`` uses is available."""
+    used = {n for f in plan.fragments for n in f.nodes}
+    with trio.move_on_after(wait_s):
+        while not used <= {n.name for n in snapshot().nodes if n.available}:
+            await trio.sleep(PLAN_RETRY_S)
+
+
+@attrs.frozen
+class JobCallbacks:
+    """How a caller (the coordinator) follows and persists one job's run; all optional.
+
+    ``on_state("RESERVING" | "EXECUTING")`` is awaited before the first reservation and
+    once the first plan's windows are held; ``on_plan(progress)`` after each plan is
+    made, before its first reservation — ``{"run", "plan", "topology", "fallbacks"}``,
+    what :func:`run_job` takes back as ``resume``; ``on_reserved(run_id, node,
+    reservation_id)`` after each window is granted and ``on_released(...)`` after it is
+    given back; ``on_fragment_state(event)`` at every fragment state change
+    (:class:`~qorch.runtime.runner.FragmentEvent`). Cancelled while ``keep_windows()``
+    is true (the coordinator is shutting down), the job keeps its windows.
+    """
+
+    on_state: Callable[[str], Awaitable[None]] | None = None
+    on_plan: Callable[[dict[str, Any]], Awaitable[None]] | None = None
+    on_reserved: Callable[[str, str, str], Awaitable[None]] | None = None
+    on_released: Callable[[str, str, str], Awaitable[None]] | None = None
+    on_fragment_state: Callable[[FragmentEvent], Awaitable[None]] | None = None
+    keep_windows: Callable[[], bool] | None = None
+
+
 async def run_job(
     circuit: Circuit,
     snapshot: Callable[[], Topology],
@@ -111,74 +207,52 @@ async def run_job(
     seed: int = 0,
     strategy: str | None = None,
     min_fidelity: float | None = None,
-    on_state: Callable[[str], Awaitable[None]] | None = None,
-    on_reserved: Callable[[str, str, str], Awaitable[None]] | None = None,
-    on_released: Callable[[str, str, str], Awaitable[None]] | None = None,
-    on_fragment_state: Callable[[FragmentEvent], Awaitable[None]] | None = None,
+    callbacks: JobCallbacks | None = None,
     held: dict[str, dict[str, str]] | None = None,
-    keep_windows: Callable[[], bool] | None = None,
+    resume: dict[str, Any] | None = None,
 ) -> JobResult:
     """Run ``circuit`` on the nodes ``client`` reaches (module docstring).
 
     ``snapshot()`` gives the latest topology (FR-008) each time a plan is made. Raises
-    :class:`JobFailed` when no plan exists or the fallbacks run out.
+    :class:`JobFailed` when no plan exists or the fallbacks run out. Run ``k`` of a job
+    (after ``k`` fallbacks) talks to the nodes as ``job_id`` (k = 0) or ``job_id.k``, so
+    a re-planned fragment never meets a record of the earlier run.
 
-    ``on_state("RESERVING" | "EXECUTING")`` is awaited before the first reservation and
-    after the first plan's windows are held (the coordinator persists the transition);
-    ``on_reserved(run_id, node, reservation_id)`` after each window is granted and
-    ``on_released(...)`` after it is given back; ``on_fragment_state(event)`` at every
-    fragment state change (:class:`~qorch.runtime.runner.FragmentEvent`). Run ``k``
-    of a job (after ``k`` fallbacks) talks to the nodes as ``job_id`` (k = 0) or
-    ``job_id.k``, so a re-planned fragment never meets a record of the earlier run.
-    ``held`` (by run id, node → reservation id) are windows a previous coordinator
-    process was granted: they are used again, so the nodes' idempotency by (job,
-    fragment, attempt) answers every fragment that already ran with its record (FR-010).
-    Cancelled while ``keep_windows()`` is true (the coordinator is shutting down), the
-    job keeps its windows for that resumption instead of releasing them.
+    Recovery (FR-010): ``resume`` is the progress a previous coordinator process stored
+    (``on_plan``): its run is run again with exactly that plan, without compiling, after
+    the same fallbacks; ``held`` (by run id, node → reservation id) are the windows it
+    was granted, used again, so the nodes' idempotency by (job, fragment, attempt)
+    answers every fragment that already ran with its record instead of running it twice.
     """
     settings: Settings = plugins.settings
+    cb = callbacks or JobCallbacks()
     retry, timeouts = runtime_policies(settings)
     policy = plugins.create("fallback")
-    topology = snapshot()
-    keep: dict[int, tuple[str, ...]] = {}  # qubits a fallback keeps where they were
-    fallbacks: list[dict[str, Any]] = []
-    runs: dict[str, FragmentRun] = {}
-    earlier: list[FragmentRun] = []
     started = time.perf_counter()
+    plan: Plan | None = None
+    if resume is not None:
+        plan = plan_from_dict(resume["plan"])
+        topology = topology_from_dict(resume["topology"], "stored plan")
+        fallbacks: list[dict[str, Any]] = list(resume["fallbacks"])
+        # a restarted coordinator hears from its nodes again within a refresh or two
+        await _until_available(plan, snapshot, settings.runtime.plan_wait_s)
+    else:
+        topology, fallbacks = snapshot(), []
+    keep: dict[int, tuple[str, ...]] = {}  # qubits a fallback keeps where they were
+    earlier: list[FragmentRun] = []
     while True:
-        try:
-            plan = await trio.to_thread.run_sync(
-                functools.partial(
-                    compile_circuit,
-                    circuit,
-                    topology,
-                    plugins=plugins,
-                    seed=seed,
-                    strategy=strategy,
-                    min_fidelity=min_fidelity,
-                    keep=keep,
+        if plan is None:
+            planner = _Planner(circuit, snapshot, plugins, seed, strategy, min_fidelity)
+            plan, topology = await planner.plan(topology, keep, fallbacks, started)
+            if cb.on_plan is not None:
+                await cb.on_plan(
+                    {
+                        "run": len(fallbacks),
+                        "plan": plan.to_dict(),
+                        "topology": topology.to_dict(),
+                        "fallbacks": fallbacks,
+                    }
                 )
-            )
-        except InfeasibleError as exc:
-            if keep:  # the kept qubits leave no plan: re-plan the whole circuit
-                keep = {}
-                fallbacks[-1]["scope"] = "all"
-                continue
-            excluded = {n for f in fallbacks for n in f["excluded"]}
-            missing = [
-                n.name
-                for n in topology.nodes
-                if (not n.available or n.degraded) and n.name not in excluded
-            ]
-            waiting = missing or not topology.nodes  # none known yet: discovery is under way
-            if waiting and time.perf_counter() - started < settings.runtime.plan_wait_s:
-                # a node that is down now may be back soon (a missed advert, a restart)
-                await trio.sleep(PLAN_RETRY_S)
-                topology = without(snapshot(), tuple(excluded))
-                continue
-            raise JobFailed(
-                f"no plan: {exc}", {"infeasible": exc.to_dict(), "fallbacks": fallbacks}
-            ) from None
         run_id = job_id if not fallbacks else f"{job_id}.{len(fallbacks)}"
         runner = PlanRunner(
             plan,
@@ -189,15 +263,15 @@ async def run_job(
             seed=seed + len(fallbacks),
             deadline_s=settings.runtime.deadline_s,
             reservations=(held or {}).get(run_id),
-            on_reserved=on_reserved,
-            on_released=on_released,
-            on_fragment_state=on_fragment_state,
-            keep_windows=keep_windows,
+            on_reserved=cb.on_reserved,
+            on_released=cb.on_released,
+            on_fragment_state=cb.on_fragment_state,
+            keep_windows=cb.keep_windows,
         )
-        if on_state is not None and not fallbacks:
-            await on_state("RESERVING")
+        if cb.on_state is not None and not fallbacks:
+            await cb.on_state("RESERVING")
         try:
-            runs = await runner.run(on_held=on_state if not fallbacks else None)
+            runs = await runner.run(on_held=cb.on_state if not fallbacks else None)
             break
         except FragmentFailed as failure:
             earlier.extend(runner.runs.values())
@@ -214,7 +288,7 @@ async def run_job(
                     "scope": replan.scope,
                 }
             )
-            topology, keep = replan.topology, dict(replan.keep)
+            topology, keep, plan = replan.topology, dict(replan.keep), None
     wall_ms = (time.perf_counter() - started) * 1000
     world = await trio.to_thread.run_sync(  # CPU-bound: keep the loop (and API) answering
         lambda: simulate(

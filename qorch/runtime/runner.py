@@ -323,8 +323,11 @@ class PlanRunner:
                 if failed is None:
                     raise
                 raise _leaves(failed)[0] from None
-        except trio.Cancelled:
-            if self.keep_windows is not None and self.keep_windows():
+        except BaseException as exc:  # Cancelled, alone or grouped by a nursery
+            cancelled = isinstance(exc, trio.Cancelled) or (
+                isinstance(exc, BaseExceptionGroup) and exc.subgroup(trio.Cancelled) is not None
+            )
+            if cancelled and self.keep_windows is not None and self.keep_windows():
                 self.reservations.clear()  # a coordinator shutting down keeps them held
             raise
         finally:

@@ -7,7 +7,9 @@ tests, so unit tests that use it mean the same against SQLite.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+from typing import Any
 
 import attrs
 
@@ -81,6 +83,14 @@ class MemoryStore(Store):
         """The job or None."""
         self._ready()
         return self.jobs.get(job_id)
+
+    def set_job_plan(self, job_id: str, plan: dict[str, Any]) -> None:
+        """Replace the job's plan."""
+        self._ready()
+        job = self.jobs.get(job_id)
+        if job is None:
+            raise StoreError(f"no job {job_id!r}")
+        self.jobs[job_id] = attrs.evolve(job, plan=copy.deepcopy(plan))
 
     def transition_job(
         self,

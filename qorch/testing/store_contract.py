@@ -131,6 +131,20 @@ class StoreContract:
             store.add_job(job("j1", created=5))
         assert store.get_job("j1") == job("j1")
 
+    def test_a_job_keeps_the_plan_of_its_run_in_progress(self, store):
+        store.add_job(job("j1"))
+        assert store.get_job("j1").plan is None
+        plan = {"run": 1, "plan": {"fragments": [{"id": "f0", "nodes": ["a", "b"]}]},
+                "fallbacks": [{"excluded": ["c"]}]}  # fmt: skip
+        store.set_job_plan("j1", plan)
+        store.transition_job("j1", JobState.COMPILING, at=T0)
+        stored = store.get_job("j1")
+        assert stored.plan == plan and stored.state is JobState.COMPILING
+        store.set_job_plan("j1", {"run": 2})
+        assert store.get_job("j1").plan == {"run": 2}
+        with pytest.raises(StoreError):
+            store.set_job_plan("nope", plan)
+
     def test_legal_path_to_completed(self, store):
         store.add_job(job("j1"))
         path = [JobState.COMPILING, JobState.RESERVING, JobState.EXECUTING, JobState.COMPLETED]

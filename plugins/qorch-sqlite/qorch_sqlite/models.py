@@ -26,6 +26,7 @@ class Job(BaseModel):
     request = pw.TextField()
     error = pw.TextField(null=True)
     result = pw.TextField(null=True)
+    plan = pw.TextField(null=True)  # migration 003
 
 
 class Fragment(BaseModel):

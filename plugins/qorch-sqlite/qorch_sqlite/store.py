@@ -217,6 +217,16 @@ class SqliteStore(Store):
         row = self.m.Job.get_or_none(self.m.Job.job_id == job_id)
         return None if row is None else from_row(JobRecord, row)
 
+    def set_job_plan(self, job_id: str, plan: dict[str, Any]) -> None:
+        """Replace the job's plan column."""
+        self._ready()
+        with self.db.atomic():
+            updated = (
+                self.m.Job.update(plan=_dump(plan)).where(self.m.Job.job_id == job_id).execute()
+            )
+        if not updated:
+            raise StoreError(f"no job {job_id!r}")
+
     def transition_job(
         self,
         job_id: str,
