@@ -48,7 +48,9 @@ def node_counters(addresses: list[str], tmp: Path) -> dict[str, dict]:
 
 
 @pytest.mark.slow
-def test_a_coordinator_killed_with_twenty_jobs_in_flight_completes_them_all_once(tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_a_coordinator_killed_with_twenty_jobs_in_flight_completes_them_all_once(tmp_path, stop):
+    """SIGKILL: a crash. SIGTERM: a shutdown, which keeps the running jobs' windows."""
     nodes = [
         start_node_process(TOPOLOGY, n, tmp_path / n, NODE_ENV) for n in ("ideal-a", "ideal-b")
     ]
@@ -72,7 +74,7 @@ def test_a_coordinator_killed_with_twenty_jobs_in_flight_completes_them_all_once
                 break
             time.sleep(0.02)
         assert states.count("COMPLETED") < JOBS, "every job ended before the kill"
-        first.kill(signal.SIGKILL)
+        first.kill(stop)
 
         second = CoordinatorProcess(args, tmp_path / "data", env).start()
         ended = second.wait(jobs, timeout=300)
