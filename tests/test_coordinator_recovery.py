@@ -47,6 +47,16 @@ def node_counters(addresses: list[str], tmp: Path) -> dict[str, dict]:
     return trio.run(ask)
 
 
+def stop_all(coordinators, nodes) -> None:
+    """Kill what is left of the coordinators; stop the node processes cleanly."""
+    for proc in coordinators:
+        if proc is not None:
+            proc.kill(signal.SIGKILL)
+    for proc, _address in nodes:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
 def test_a_coordinator_killed_with_twenty_jobs_in_flight_completes_them_all_once(tmp_path, stop):
@@ -94,12 +104,7 @@ def test_a_coordinator_killed_with_twenty_jobs_in_flight_completes_them_all_once
         executed = sum(c["executions"] for c in counters.values())
         assert executed == expected, (counters, expected)
     finally:
-        for proc in (first, second):
-            if proc is not None:
-                proc.kill(signal.SIGKILL)
-        for proc, _address in nodes:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(30)
+        stop_all((first, second), nodes)
 
 
 @pytest.mark.slow
@@ -126,12 +131,7 @@ def test_a_restarted_coordinator_finds_its_nodes_from_the_stored_adverts(tmp_pat
         result = second.request("GET", f"/api/v1/jobs/{job}/result").json()
         assert second.kill(signal.SIGTERM) == 0
     finally:
-        for proc in (first, second):
-            if proc is not None:
-                proc.kill(signal.SIGKILL)
-        for proc, _address in nodes:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(30)
+        stop_all((first, second), nodes)
     store = open_store(PluginSystem(Settings()), tmp_path / "data")
     try:
         stored = {f.fragment_id: f for f in store.list_fragments(job)}

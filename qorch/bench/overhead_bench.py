@@ -33,7 +33,7 @@ import attrs
 import trio
 
 from qorch.bench.circuits import ghz, random_circuit
-from qorch.bench.results import summary, write_result
+from qorch.bench.results import median_p95, summary_ms, write_result
 from qorch.compile.compiler import compile_circuit
 from qorch.compile.plan import Plan
 from qorch.ir import Circuit
@@ -90,20 +90,15 @@ async def measure(
     row: dict[str, Any] = {
         "jobs": jobs,
         "remote_fragments": len(overheads),
-        "overhead_ms": _ms(overheads),
+        "overhead_ms": summary_ms(overheads),
         "chain_remote_fragments": len(chained),
-        "chain_overhead_ms": _ms(chained),
+        "chain_overhead_ms": summary_ms(chained),
     }
     if bare is not None:
-        row["bare_round_trip_ms"] = _ms(bare)
+        row["bare_round_trip_ms"] = summary_ms(bare)
         row["ratio_p95"] = row["overhead_ms"]["p95"] / row["bare_round_trip_ms"]["p95"]
         row["ratio_median"] = row["overhead_ms"]["median"] / row["bare_round_trip_ms"]["median"]
     return row
-
-
-def _ms(values: list[float]) -> dict[str, float]:
-    s = summary(values)
-    return {k: (v * 1000 if k != "n" else v) for k, v in s.items()}
 
 
 def run(
@@ -160,10 +155,10 @@ def markdown(data: dict[str, Any]) -> str:
     for name, r in data["transports"].items():
         bare = r.get("bare_round_trip_ms")
         lines.append(
-            f"| {name} | {r['remote_fragments']} | {_pair(r['overhead_ms'])} | "
-            f"{_pair(r['chain_overhead_ms'])} | "
+            f"| {name} | {r['remote_fragments']} | {median_p95(r['overhead_ms'])} | "
+            f"{median_p95(r['chain_overhead_ms'])} | "
             + (
-                f"{_pair(bare)} | {r['ratio_median']:.2f} / {r['ratio_p95']:.2f} |"
+                f"{median_p95(bare)} | {r['ratio_median']:.2f} / {r['ratio_p95']:.2f} |"
                 if bare
                 else "- | - |"
             )
@@ -176,7 +171,3 @@ def markdown(data: dict[str, Any]) -> str:
             f"requirement floor {'met' if data['meets_floor'] else 'NOT met'}.",
         ]
     return "\n".join(lines) + "\n"
-
-
-def _pair(s: dict[str, float]) -> str:
-    return f"{s['median']:.2f} / {s['p95']:.2f}"

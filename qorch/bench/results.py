@@ -81,3 +81,13 @@ def write_result(out_dir: str | Path, name: str, data: dict[str, Any]) -> Path:
     }
     path.write_text(json.dumps(record, indent=2) + "\n")
     return path
+
+
+def summary_ms(seconds: list[float]) -> dict[str, float]:
+    """:func:`summary` of durations in seconds, in milliseconds (``n`` unchanged)."""
+    return {k: (v * 1000 if k != "n" else v) for k, v in summary(seconds).items()}
+
+
+def median_p95(s: dict[str, float]) -> str:
+    """``"median / p95"`` of a summary, two decimals."""
+    return f"{s['median']:.2f} / {s['p95']:.2f}"

@@ -25,7 +25,7 @@ from typing import Any
 
 import trio
 
-from qorch.bench.results import summary, write_result
+from qorch.bench.results import median_p95, summary, summary_ms, write_result
 from qorch.config import Settings
 from qorch.coordinator.discovery import Discovery
 from qorch.coordinator.node_registry import NodeRegistry
@@ -167,11 +167,6 @@ async def discovery(
     }
 
 
-def _ms(values: list[float]) -> dict[str, float]:
-    s = summary(values)
-    return {k: (v * 1000 if k != "n" else v) for k, v in s.items()}
-
-
 def run(
     plugins: Any, out_dir: str, *, n: int, topology: Path, progress: Callable[[str], None]
 ) -> dict[str, Any]:
@@ -183,17 +178,17 @@ def run(
             root = Path(tmp)
             progress(f"{name}: channel round trips")
             row: dict[str, Any] = {
-                "channel_ms": _ms(trio.run(channel_round_trips, transport, n, root / "c"))
+                "channel_ms": summary_ms(trio.run(channel_round_trips, transport, n, root / "c"))
             }
             baseline = getattr(transport, "baseline_round_trips", None)
             if baseline is not None:
-                row["baseline_ms"] = _ms(trio.run(baseline, n))
+                row["baseline_ms"] = summary_ms(trio.run(baseline, n))
                 row["ratio_p50"] = row["channel_ms"]["median"] / row["baseline_ms"]["median"]
                 row["ratio_p95"] = row["channel_ms"]["p95"] / row["baseline_ms"]["p95"]
             progress(f"{name}: reserve and execute against a node process")
             node = trio.run(node_round_trips, transport, name, n, root / "n")
-            row["reserve_ms"] = _ms(node["reserve"])
-            row["execute_ms"] = _ms(node["execute"])
+            row["reserve_ms"] = summary_ms(node["reserve"])
+            row["execute_ms"] = summary_ms(node["execute"])
             row["meets_p95_target"] = max(row["reserve_ms"]["p95"], row["execute_ms"]["p95"]) <= (
                 TARGET_P95_MS
             )
@@ -229,9 +224,9 @@ def markdown(data: dict[str, Any]) -> str:
     for name, r in data["transports"].items():
         base = r.get("baseline_ms")
         lines.append(
-            f"| {name} | {_pair(r['channel_ms'])} | {_pair(base) if base else '-'} | "
+            f"| {name} | {median_p95(r['channel_ms'])} | {median_p95(base) if base else '-'} | "
             + (f"{r['ratio_p50']:.2f} / {r['ratio_p95']:.2f}" if base else "-")
-            + f" | {_pair(r['reserve_ms'])} | {_pair(r['execute_ms'])} |"
+            + f" | {median_p95(r['reserve_ms'])} | {median_p95(r['execute_ms'])} |"
         )
     lines += [
         "",
@@ -250,7 +245,3 @@ def markdown(data: dict[str, Any]) -> str:
             f"{d['sigstop_unavailable_s']:.2f} ({d['ttl_s']:g} + {d['refresh_s']:g}) |"
         )
     return "\n".join(lines) + "\n"
-
-
-def _pair(s: dict[str, float]) -> str:
-    return f"{s['median']:.2f} / {s['p95']:.2f}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,37 +28,18 @@ def run(args: argparse.Namespace) -> int:
         from qorch.cli.app import started
 
         with started(args, role="bench") as app:
-            results = compile_bench(
-                app.plugins, args.out, quick=args.quick, progress=lambda m: print(m, flush=True)
-            )
+            results = compile_bench(app.plugins, args.out, quick=args.quick, progress=_progress)
         print(
             "geometric mean ebits: "
             + ", ".join(f"{s} {v:.2f}" for s, v in results["geomean_ebits"].items())
         )
         print(f"written to {args.out}/compile.json and {args.out}/compile.md")
     elif args.action == "transport":
-        from pathlib import Path
-
-        from qorch.bench.transport_bench import markdown
-        from qorch.bench.transport_bench import run as transport_bench
-        from qorch.cli.app import started
-
         if args.n < 1:
             print("error: --n must be at least 1")
             return 2
-        with started(args, role="bench") as app:
-            data = transport_bench(
-                app.plugins,
-                args.out,
-                n=args.n,
-                topology=Path(args.topology),
-                progress=lambda m: print(m, flush=True),
-            )
-        print(markdown(data))
-        print(f"written to {data['file']} and {args.out}/transport.md")
+        _with_plugins(args, "transport", n=args.n, topology=Path(args.topology))
     elif args.action == "api":
-        from pathlib import Path
-
         from qorch.bench.api_bench import markdown
         from qorch.bench.api_bench import run as api_bench
 
@@ -66,28 +48,33 @@ def run(args: argparse.Namespace) -> int:
             small=Path("examples/topologies/two-nodes.toml"),
             large=Path(args.topology),
             jobs=args.jobs,
-            progress=lambda m: print(m, flush=True),
+            progress=_progress,
         )
-        print(markdown(data))
-        print(f"written to {data['file']} and {args.out}/api.md")
+        _written(markdown(data), data["file"], args.out, "api")
     elif args.action == "overhead":
-        from pathlib import Path
-
-        from qorch.bench.overhead_bench import markdown
-        from qorch.bench.overhead_bench import run as overhead_bench
-        from qorch.cli.app import started
-
         if args.jobs < 1:
             print("error: --jobs must be at least 1")
             return 2
-        with started(args, role="bench") as app:
-            data = overhead_bench(
-                app.plugins,
-                args.out,
-                topology=Path(args.topology),
-                jobs=args.jobs,
-                progress=lambda m: print(m, flush=True),
-            )
-        print(markdown(data))
-        print(f"written to {data['file']} and {args.out}/overhead.md")
+        _with_plugins(args, "overhead", jobs=args.jobs, topology=Path(args.topology))
     return 0
+
+
+def _progress(message: str) -> None:
+    print(message, flush=True)
+
+
+def _written(table: str, path: str, out: str, name: str) -> None:
+    print(table)
+    print(f"written to {path} and {out}/{name}.md")
+
+
+def _with_plugins(args: argparse.Namespace, name: str, **options: object) -> None:
+    """Run ``qorch.bench.<name>_bench.run(plugins, out, ...)``; print its table."""
+    import importlib
+
+    from qorch.cli.app import started
+
+    module = importlib.import_module(f"qorch.bench.{name}_bench")
+    with started(args, role="bench") as app:
+        data = module.run(app.plugins, args.out, progress=_progress, **options)
+    _written(module.markdown(data), data["file"], args.out, name)
