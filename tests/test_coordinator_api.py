@@ -81,7 +81,7 @@ def test_corpus_circuits_through_the_api_on_ideal_node_processes_give_the_ideal_
     ended = coordinator.wait(list(cases), timeout=600)
     distributed = 0
     for job_id, (path, ref) in cases.items():
-        assert ended[job_id]["state"] == "COMPLETED", (path.name, ended[job_id])
+        assert ended[job_id]["state"] == "COMPLETED", (path.name, ended[job_id].get("error"))
         result = coordinator.request("GET", f"/api/v1/jobs/{job_id}/result").json()
         assert sum(result["counts"].values()) == SHOTS
         # shot noise alone keeps wide distributions below 0.99 (see test_corpus_runs)

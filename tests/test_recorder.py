@@ -124,8 +124,10 @@ def test_every_advert_received_is_announced_accepted_or_rejected_with_its_reason
     assert events[0]["advert"] == good
 
 
-def test_calls_to_a_node_the_registry_lists_unavailable_fail_at_once():
-    """FR-008: the latest snapshot is consulted before each reserve/execute."""
+def test_work_for_a_node_the_registry_lists_unavailable_waits_for_it_to_return():
+    """FR-008: the latest snapshot is consulted before each reserve/execute: a node that
+    is gone gets no work (``unavailable`` after the call's timeout); one that comes back
+    within it gets the call."""
     import pytest
 
     from qorch.coordinator.local_cluster import PeerClient
@@ -145,9 +147,22 @@ def test_calls_to_a_node_the_registry_lists_unavailable_fail_at_once():
     assert trio.run(client.call, "a", "execute", {}, 1.0) == {"ok": True}
     registry.disconnected("peer-a")
     for verb in ("execute", "reserve"):
-        with pytest.raises(TransportError, match="unavailable in the registry"):
-            trio.run(client.call, "a", verb, {}, 1.0)
-    assert trio.run(client.call, "a", "cancel", {}, 1.0) == {"ok": True}  # still tried
+        with pytest.raises(TransportError, match="stayed unavailable"):
+            trio.run(client.call, "a", verb, {}, 0.05)
+    assert trio.run(client.call, "a", "cancel", {}, 1.0) == {"ok": True}  # not gated
     assert Peer.calls == 2
+
+    async def back_soon():
+        async with trio.open_nursery() as nursery:
+
+            async def reconnect():
+                await trio.sleep(0.05)
+                registry.offer(advert(A, seq=2).encode(), "peer-a")
+
+            nursery.start_soon(reconnect)
+            assert await client.call("a", "execute", {}, 5.0) == {"ok": True}
+
+    trio.run(back_soon)
+    assert Peer.calls == 3
     with pytest.raises(TransportError, match="no node 'zz'"):
         trio.run(client.call, "zz", "execute", {}, 1.0)

@@ -3,9 +3,10 @@ coordinator peer that discovers them, in this process.
 
 ``qorch run`` uses it to run a job end to end on a fresh machine. :class:`PeerClient`
 is the :class:`~qorch.runtime.runner.NodeClient` of a coordinator: it maps node names to
-peer ids through the registry, refuses a ``reserve`` or ``execute`` to a node the
-registry lists unavailable at once (the latest snapshot before each invocation), and
-records every call's round trip and outcome as a quality sample (FR-008).
+peer ids through the registry, holds a ``reserve`` or ``execute`` for a node the
+registry lists unavailable until it is back (the latest snapshot before each
+invocation; ``unavailable`` when the call's timeout passes first), and records every
+call's round trip and outcome as a quality sample (FR-008).
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from qorch.topology import load_topology
 from qorch.transport import Peer, PeerConfig, TransportError
 
 START_TIMEOUT_S = 90.0
-#: calls refused at once when the registry lists the node unavailable
-FAST_FAIL_VERBS = frozenset({"reserve", "execute"})
+#: calls that wait for the registry to list the node available before they are sent
+GATED_VERBS = frozenset({"reserve", "execute"})
+AVAILABILITY_POLL_S = 0.02
 
 
 class PeerClient:
@@ -44,10 +46,18 @@ class PeerClient:
         peer_id = self.registry.peer_of(node)
         if peer_id is None:
             raise TransportError("unreachable", f"no node {node!r} in the registry", node)
-        if verb in FAST_FAIL_VERBS and not self.registry.is_available(node):
-            # the latest snapshot says it is gone (FR-008): fail now, not at the timeout
-            raise TransportError("unavailable", f"{node} is unavailable in the registry", node)
         start = time.perf_counter()
+        if verb in GATED_VERBS and not self.registry.is_available(node):
+            # the latest snapshot says it is gone (FR-008): do not send it work; a node
+            # that reconnects (a dropped connection, a restart) is used once it is back
+            with trio.move_on_after(timeout):
+                while not self.registry.is_available(node):
+                    await trio.sleep(AVAILABILITY_POLL_S)
+            if not self.registry.is_available(node):
+                raise TransportError(
+                    "unavailable", f"{node} stayed unavailable in the registry", node
+                )
+            timeout -= time.perf_counter() - start
         try:
             reply = await self.peer.call(peer_id, verb, body, timeout=timeout)
         except TransportError:
