@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
+from contextlib import AbstractContextManager, nullcontext
 from types import TracebackType
 from typing import Any
 
@@ -56,6 +57,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def downgrade(self, steps: int = 1) -> list[str]:
         """Roll back the last ``steps`` migrations; return those rolled back, newest first."""
+
+    def batch(self) -> AbstractContextManager[None]:
+        """A context in which many writes may share one transaction (cheaper than one
+        each); the default runs each write on its own."""
+        return nullcontext()
 
     def __enter__(self) -> Store:
         self.open()

@@ -6,7 +6,8 @@ a :class:`Recorder`, and the job service hands it each finished fragment's recor
 each completed job's metrics. Those
 callbacks are synchronous and frequent, so the recorder only queues them (bounded: past
 :data:`QUEUE_LIMIT` waiting records new ones are dropped and counted, never blocking the
-loop); its :meth:`Recorder.run` task writes them in batches in a worker thread. At
+loop); its :meth:`Recorder.run` task writes them in batches (one transaction each,
+:meth:`~qorch.store.Store.batch`) in a worker thread. At
 shutdown :meth:`Recorder.flush` writes what is still queued.
 
 On start, :func:`restore_adverts` reloads the stored adverts into a registry (the
@@ -93,21 +94,25 @@ class Recorder:
 
     async def _write(self, batch: list[tuple[str, Any]]) -> None:
         def write() -> None:
-            for kind, record in batch:
-                if kind == "advert":
-                    self.store.put_advert(record)
-                elif kind == "quality":
-                    self.store.add_quality_report(record)
-                elif kind == "fragment":
-                    self.store.put_fragment(record)
-                else:
-                    self.store.add_metric(record)
+            with self.store.batch():
+                self._write_each(batch)
 
         try:
             await trio.to_thread.run_sync(write)
             self.written += len(batch)
         except Exception as exc:  # a full disk must not stop the coordinator
             logger.error("could not store {} observation(s): {}", len(batch), exc)
+
+    def _write_each(self, batch: list[tuple[str, Any]]) -> None:
+        for kind, record in batch:
+            if kind == "advert":
+                self.store.put_advert(record)
+            elif kind == "quality":
+                self.store.add_quality_report(record)
+            elif kind == "fragment":
+                self.store.put_fragment(record)
+            else:
+                self.store.add_metric(record)
 
 
 def restore_adverts(registry: NodeRegistry, records: list[AdvertRecord], now: float) -> list[str]:

@@ -115,17 +115,26 @@ class CoordinatorProcess:
         return reply.json()["job_id"]
 
     def wait(self, job_ids: list[str], timeout: float = 120.0) -> dict[str, dict[str, Any]]:
-        """Poll until every job ended (bounded); their last status by id."""
+        """Poll until every job ended (bounded); their last status by id. One listing
+        request per poll (``GET /api/v1/jobs``, paged), not one request per job, so the
+        waiting adds little load to the coordinator it measures."""
         end = time.monotonic() + timeout
+        pending = set(job_ids)
         out: dict[str, dict[str, Any]] = {}
-        pending = list(job_ids)
         while pending:
             if time.monotonic() > end:
-                raise AssertionError(f"jobs still running after {timeout} s: {pending}")
-            for job_id in list(pending):
-                status = self.request("GET", f"/api/v1/jobs/{job_id}").json()
-                if status["state"] in ("COMPLETED", "FAILED"):
-                    out[job_id] = status
-                    pending.remove(job_id)
+                raise AssertionError(f"jobs still running after {timeout} s: {sorted(pending)}")
+            for status in self._all_jobs():
+                if status["job_id"] in pending and status["state"] in ("COMPLETED", "FAILED"):
+                    out[status["job_id"]] = status
+                    pending.discard(status["job_id"])
             time.sleep(0.1)
         return out
+
+    def _all_jobs(self, page: int = 1000) -> list[dict[str, Any]]:
+        jobs: list[dict[str, Any]] = []
+        while True:
+            listing = self.request("GET", f"/api/v1/jobs?limit={page}&offset={len(jobs)}").json()
+            jobs.extend(listing["jobs"])
+            if len(jobs) >= listing["total"] or not listing["jobs"]:
+                return jobs

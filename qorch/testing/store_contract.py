@@ -263,6 +263,14 @@ class StoreContract:
         assert store.list_quality_reports(limit=2) == [reports[4], reports[3]]
         assert store.list_quality_reports("n1|n2") == [reports[5]]
 
+    def test_writes_in_a_batch_are_all_stored(self, store):
+        with store.batch():
+            for i in range(5):
+                store.add_metric(MetricSample("m", float(i), T0))
+            store.add_job(job("j1"))
+        assert sorted(m.value for m in store.list_metrics("m")) == [0.0, 1.0, 2.0, 3.0, 4.0]
+        assert store.get_job("j1") == job("j1")
+
     def test_metrics_newest_first_with_filters(self, store):
         samples = [
             MetricSample("queue_depth", float(i), at(i), {"role": "coord"}) for i in range(3)

@@ -322,6 +322,11 @@ class SqliteStore(Store):
         query = self.m.Advert.select().order_by(self.m.Advert.node_id)
         return [from_row(AdvertRecord, r) for r in query]
 
+    def batch(self) -> Any:
+        """One transaction around many writes (theirs nest as savepoints)."""
+        self._ready()
+        return self.db.atomic()
+
     # -- append-only series ---------------------------------------------------------------
 
     def _append(self, model: Any, record: Any) -> None:
