@@ -112,6 +112,34 @@ def test_execute_is_idempotent_per_job_fragment_and_attempt():
     assert call(svc, "status", {})["executed"] == 1
 
 
+def test_the_same_attempt_arriving_while_it_runs_waits_for_it_and_is_not_run_again():
+    """A retry whose first try is still executing (a slow node, a lost reply) gets the
+    first try's record: one execution (FR-010)."""
+    svc = service(clock=time.time)
+    svc.time_scale = 1e5  # ~0.1 s for these operations
+    body = {"correlation": corr(), "reservation_id": "", "ops": OPS}
+    replies = []
+
+    async def both():
+        granted = await svc("reserve", {
+            "correlation": corr(), "operation": "fragment", "qubits": 4, "start": time.time(),
+            "duration_s": 30.0, "min_fidelity": 0.9,
+        }, "peer-x")  # fmt: skip
+        body["reservation_id"] = granted["reservation"]["reservation_id"]
+
+        async def one():
+            replies.append(await svc("execute", body, "peer-x"))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(one)
+            await trio.sleep(0.01)
+            nursery.start_soon(one)
+
+    trio.run(both)
+    assert [r["repeat"] for r in replies] == [False, True]
+    assert replies[0]["record"] == replies[1]["record"] and svc.executions == 1
+
+
 def test_execute_needs_a_granted_reservation_of_this_fragment_inside_its_window():
     clock = Clock()
     svc = service(clock=clock)

@@ -24,6 +24,7 @@ from qorch.runtime.runner import (
 from qorch.runtime.world import simulate
 from qorch.testing.node_client import DirectClient
 from qorch.topology import topology_from_dict
+from qorch.transport import TransportError
 
 PLUGINS = PluginSystem()
 FAST = RetryPolicy(attempts=3, base_s=0.001, cap_s=0.005)
@@ -171,6 +172,31 @@ def test_two_jobs_that_each_got_one_of_the_others_nodes_do_not_deadlock():
     assert sorted(released[1:]) == [("job-a", "n0"), ("job-a", "n1"), ("job-b", "n0"),
                                     ("job-b", "n1")]  # fmt: skip
     assert all(svc.status()["active_reservations"] == 0 for svc in nodes.values())
+
+
+def test_a_lost_reply_is_asked_again_under_the_same_attempt_and_not_run_twice():
+    """NFR-002/FR-010: the node ran the fragment but its answer was lost (a timeout):
+    the retry names the same attempt, so the node answers from its record."""
+    topology = uniform(2, 4)
+    plan = plan_for(ghz(3), topology)
+    nodes = services(topology)
+    inner = DirectClient(nodes)
+    lost = []
+
+    class LosesFirstReply:
+        async def call(self, node, verb, body, timeout):
+            reply = await inner.call(node, verb, body, timeout)
+            if verb == "execute" and not lost:
+                lost.append(body["correlation"]["attempt"])
+                raise TransportError("timeout", "the reply was lost", node)
+            return reply
+
+    runs = trio.run(PlanRunner(plan, "job-7", LosesFirstReply(), retry=FAST).run)
+    assert lost == [0] and all(r.status == "ok" for r in runs.values())
+    assert sum(r.attempts for r in runs.values()) == len(runs) + 1  # one retry
+    pairs = sum(len(r.nodes) for r in runs.values())
+    assert sum(s.executions for s in nodes.values()) == pairs
+    assert sum(s.repeats for s in nodes.values()) == 1
 
 
 def test_the_executed_plan_simulates_to_the_ideal_distribution_on_ideal_nodes():

@@ -76,6 +76,23 @@ def qorch_register_fallback_policies(register: Register) -> None:
 
 
 @hookimpl
+def qorch_register_fault_injectors(register: Register) -> None:
+    """Register ``latency-spike``, ``node-drop`` and ``fidelity-degradation`` (FR-013)."""
+    from qorch.builtin.faults import (
+        FidelityDegradation,
+        FidelityDegradationOptions,
+        LatencySpike,
+        LatencySpikeOptions,
+        NodeDrop,
+        NodeDropOptions,
+    )
+
+    register("latency-spike", LatencySpike, options=LatencySpikeOptions)
+    register("node-drop", NodeDrop, options=NodeDropOptions)
+    register("fidelity-degradation", FidelityDegradation, options=FidelityDegradationOptions)
+
+
+@hookimpl
 def qorch_register_node_types(register: Register) -> None:
     """Register ``simulated``: superconducting-like and trapped-ion-like presets (DESIGN §6)."""
     from qorch.node.node_types import Simulated, SimulatedOptions

@@ -157,6 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shots", type=int, metavar="N", help="shots (default: runtime.shots)")
     p.add_argument("--seed", type=int, default=0, metavar="N", help="job seed (default 0)")
     p.add_argument("--strategy", metavar="S", help="placement strategy")
+    p.add_argument(
+        "--faults",
+        metavar="SCENARIO",
+        help="a fault scenario (TOML, [[faults]] tables), scheduled with --seed (FR-013)",
+    )
     p.add_argument("--json", action="store_true", help="the result as one JSON object")
 
     p = sub.add_parser(
@@ -172,6 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--topology", metavar="T", help="topology file holding the node's spec")
     p.add_argument("--name", metavar="N", help="the node's name (with --topology: its entry)")
+    p.add_argument(
+        "--faults",
+        metavar="FILE",
+        help="a fault schedule (JSON) whose latency spikes and degradations this node applies",
+    )
 
     p = sub.add_parser(
         "nodes",

@@ -67,10 +67,14 @@ def node_spec(app: object, args: argparse.Namespace) -> NodeSpec:
 
 def run_node_command(args: argparse.Namespace) -> int:
     """Run one service node until it is told to stop."""
+    from qorch.faults import load_schedule
     from qorch.node.runner import run_node
 
     with started(args, role="node", data_dir=getattr(args, "data_dir", None)) as app:
         spec = node_spec(app, args)
+        faults = Path(args.faults) if getattr(args, "faults", None) else None
+        if faults is not None:
+            load_schedule(faults)  # a bad file stops start-up with the reason
         net = app.settings.network
         data_dir = app.settings.data_path()
         if not getattr(args, "data_dir", None):
@@ -90,6 +94,7 @@ def run_node_command(args: argparse.Namespace) -> int:
                 time_scale=app.settings.node.time_scale,
                 on_ready=ready,
                 links=node_links(args, spec.name),
+                faults=faults,
             )
         )
     return 0

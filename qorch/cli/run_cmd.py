@@ -3,7 +3,9 @@
 Starts one node process per topology node on 127.0.0.1, discovers them, compiles the
 circuit on the live snapshot, runs it (reservations, dependency order, retries,
 fallback), simulates what was executed and prints counts, estimated vs achieved
-fidelity, ebits, fragments per node and timings (FR-006, FR-007, DESIGN §6).
+fidelity, ebits, fragments per node and timings (FR-006, FR-007, DESIGN §6). With
+``--faults SCENARIO`` the scenario's faults are scheduled with ``--seed`` and start when
+the cluster is up (FR-013).
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from qorch.ingest.load import load_circuit_as
 def run(args: argparse.Namespace) -> int:
     """Run one circuit file; exit 0 on a completed job, 2 on a failed one."""
     from qorch.coordinator.local_cluster import local_cluster
+    from qorch.faults import load_scenario
     from qorch.runtime.job import JobFailed, run_job
+    from qorch.topology import load_topology
 
     with started(args, role="coordinator") as app:
         data = Path(args.file).read_bytes() if args.file != "-" else sys.stdin.buffer.read()
@@ -37,8 +41,14 @@ def run(args: argparse.Namespace) -> int:
             directory=Path(args.file).parent if args.file != "-" else None,
         )
 
+        schedule = None
+        if args.faults:
+            topology = load_topology(args.topology)
+            schedule = load_scenario(args.faults, app.plugins, topology, args.seed)
+
         async def main(tmp: Path) -> Any:
-            async with local_cluster(Path(args.topology), app.plugins, tmp) as (registry, client):
+            cluster = local_cluster(Path(args.topology), app.plugins, tmp, faults=schedule)
+            async with cluster as (registry, client):
                 try:
                     return await run_job(
                         circuit,
@@ -60,8 +70,9 @@ def run(args: argparse.Namespace) -> int:
                 print(json.dumps({"file": args.file, "error": result.to_dict()}))
                 return 2
             raise result
+    faults = {} if schedule is None else {"faults": schedule.to_dict()["events"]}
     if args.json:
-        print(json.dumps({"file": args.file, **result.to_dict()}, sort_keys=True))
+        print(json.dumps({"file": args.file, **result.to_dict(), **faults}, sort_keys=True))
         return 0
     print_result(args.file, result.to_dict())
     return 0

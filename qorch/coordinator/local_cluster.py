@@ -11,17 +11,20 @@ call's round trip and outcome as a quality sample (FR-008).
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import attrs
 import trio
 
 from qorch.coordinator.discovery import Discovery
 from qorch.coordinator.node_registry import NodeRegistry
-from qorch.node.processes import NodeProcess
+from qorch.faults import FaultSchedule
+from qorch.node.processes import NodeProcess, apply_drops
 from qorch.node.protocol import REGISTRY_VERBS
 from qorch.topology import load_topology
 from qorch.transport import Peer, PeerConfig, TransportError
@@ -105,9 +108,18 @@ async def coordinator_peer(
 
 @asynccontextmanager
 async def local_cluster(
-    topology_path: Path, plugins: Any, data_dir: Path, registry: NodeRegistry | None = None
+    topology_path: Path,
+    plugins: Any,
+    data_dir: Path,
+    registry: NodeRegistry | None = None,
+    faults: FaultSchedule | None = None,
 ) -> AsyncIterator[tuple[NodeRegistry, PeerClient]]:
-    """Start the nodes of ``topology_path`` and yield once every one is available."""
+    """Start the nodes of ``topology_path`` and yield once every one is available.
+
+    With a fault schedule (FR-013) it starts at that moment: the nodes (started with
+    ``--faults``) are told its epoch by SIGHUP, and its node drops are played on them
+    while the caller runs (:func:`~qorch.node.processes.apply_drops`).
+    """
     settings = plugins.settings
     names = [n.name for n in load_topology(topology_path).nodes]
     env = {
@@ -116,12 +128,15 @@ async def local_cluster(
     }
     nodes: list[NodeProcess] = []
     try:
-        async with coordinator_peer(plugins, data_dir, [], registry=registry) as (
-            registry,
-            client,
-            peer,
+        async with (
+            coordinator_peer(plugins, data_dir, [], registry=registry) as (registry, client, peer),
+            trio.open_nursery() as background,
         ):
             args = ["--topology", str(topology_path), "--bootstrap", peer.addresses[0]]
+            if faults is not None:
+                path = data_dir / "faults.json"
+                attrs.evolve(faults, epoch=None).write(path)  # nothing happens yet
+                args += ["--faults", str(path)]
             nodes.extend(NodeProcess(n, data_dir / "nodes" / n, args, env) for n in names)
             async with trio.open_nursery() as starting:
                 for node in nodes:
@@ -129,7 +144,14 @@ async def local_cluster(
             with trio.fail_after(START_TIMEOUT_S):
                 while {e.node_id for e in registry.entries() if e.available} != set(names):
                     await trio.sleep(0.02)
+            if faults is not None:
+                schedule = faults.starting_at(time.time())
+                schedule.write(path)
+                for node in nodes:
+                    node.send_signal(signal.SIGHUP)
+                background.start_soon(apply_drops, schedule, {n.name: n for n in nodes})
             yield registry, client
+            background.cancel_scope.cancel()
     finally:  # the coordinator has left: the nodes see one clean disconnect each
         with trio.CancelScope(shield=True):
             for node in nodes:

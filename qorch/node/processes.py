@@ -1,9 +1,10 @@
 """Node child processes (FR-001): start ``qorch node``, wait for ready, stop or kill.
 
 Used by ``qorch run`` (an embedded local cluster), the benchmarks and the integration
-tests. Each node is a ``qorch node`` child process on 127.0.0.1 (or inside a network
-namespace when ``prefix`` is e.g. ``["ip", "netns", "exec", "ns1"]``) whose stdout is
-read until its ``ready <multiaddr>`` line. Every wait is bounded.
+tests; :func:`apply_drops` plays a fault schedule's node drops on them (FR-013). Each
+node is a ``qorch node`` child process on 127.0.0.1 (or inside a network namespace
+when ``prefix`` is e.g. ``["ip", "netns", "exec", "ns1"]``) whose stdout is read until
+its ``ready <multiaddr>`` line. Every wait is bounded.
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import trio
+
+from qorch.faults import FaultEvent, FaultSchedule
 
 READY_TIMEOUT_S = 60.0
 
@@ -68,6 +72,11 @@ class NodeProcess:
         self.address = line.split(" ", 1)[1].strip()
         return self.address
 
+    def send_signal(self, sig: int) -> None:
+        """Send ``sig`` if it is running (SIGHUP: reload its fault schedule)."""
+        if self.process is not None and self.process.returncode is None:
+            self.process.send_signal(sig)
+
     def stderr_tail(self, lines: int = 20) -> str:
         """The last lines the process wrote to stderr."""
         if not self.stderr_path.exists():
@@ -88,3 +97,23 @@ class NodeProcess:
         if self.process.stdout is not None:
             await self.process.stdout.aclose()
         return self.process.returncode
+
+
+async def apply_drops(schedule: FaultSchedule, nodes: dict[str, NodeProcess]) -> None:
+    """Kill (SIGKILL) each node a ``drop`` event names at its time after the schedule's
+    epoch, and start it again ``duration_s`` later when that is positive (same data
+    directory: same identity and peer id). Returns once the last restart is done."""
+    assert schedule.epoch is not None, "the schedule has not started"
+    drops = [e for e in schedule.events if e.kind == "drop" and e.node in nodes]
+
+    async def one(event: FaultEvent) -> None:
+        node = nodes[event.node]
+        await trio.sleep(max(0.0, schedule.epoch + event.start_s - time.time()))
+        await node.stop(signal.SIGKILL)
+        if event.duration_s > 0:
+            await trio.sleep(event.duration_s)
+            await node.start()
+
+    async with trio.open_nursery() as nursery:
+        for event in drops:
+            nursery.start_soon(one, event)

@@ -23,6 +23,8 @@ import trio
 from loguru import logger
 
 from qorch.config import Settings
+from qorch.errors import ConfigError
+from qorch.faults import NodeFaults, load_schedule
 from qorch.node.advert import LinkQuality
 from qorch.node.protocol import NODE_VERBS
 from qorch.node.service import NodeService
@@ -145,11 +147,13 @@ async def run_node(
     on_ready: Callable[[str], None] = print,
     stop: trio.Event | None = None,
     links: tuple[LinkQuality, ...] = (),
+    faults: Path | None = None,
 ) -> None:
     """Run the node until SIGTERM/SIGINT or ``stop`` (see the module docstring)."""
     settings: Settings = app.settings
     node_type, offered = node_type_for(app.plugins, spec)
-    service = NodeService(offered, node_type, seed=seed, time_scale=time_scale)
+    applied = NodeFaults(load_schedule(faults), spec.name) if faults is not None else None
+    service = NodeService(offered, node_type, seed=seed, time_scale=time_scale, faults=applied)
     service.known = list(bootstrap)
     service.links = links
     transport = app.plugins.create("transport", settings.network.transport)
@@ -166,11 +170,31 @@ async def run_node(
         trio.open_nursery() as nursery,
     ):
         await nursery.start(_watch_signals, stop)  # before "ready": a signal then is handled
+        if faults is not None:
+            await nursery.start(_reload_faults_on_sighup, service, faults)
         nursery.start_soon(Advertiser(service, peer, bootstrap, settings).run)
         on_ready(f"ready {peer.addresses[0]}")
         await stop.wait()
         logger.info("{} stopping", spec.name)
         nursery.cancel_scope.cancel()
+
+
+async def _reload_faults_on_sighup(
+    service: NodeService,
+    path: Path,
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """SIGHUP: read the fault schedule again (the harness wrote its epoch), FR-013."""
+    with trio.open_signal_receiver(signal.SIGHUP) as signals:
+        task_status.started()
+        async for _sig in signals:
+            try:
+                service.faults = NodeFaults(load_schedule(path), service.spec.name)
+            except ConfigError as exc:  # keep the schedule it had
+                logger.error("{}: fault schedule not reloaded: {}", service.spec.name, exc)
+            else:
+                logger.info("{}: fault schedule reloaded", service.spec.name)
 
 
 async def _watch_signals(

@@ -8,7 +8,8 @@ The executor checks the reservation (known, granted or already used by this very
 attempt, inside its window, for the fidelity asked), accounts the simulated duration
 of the operations through the node type — sleeping ``time_scale`` × that duration —
 and returns an execution record. It is idempotent per ``(job, fragment, attempt)``: a
-repeat returns the stored record and never runs twice.
+repeat returns the stored record and never runs twice — one that arrives while the
+attempt is still running waits for it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 import trio
 from loguru import logger
 
+from qorch.faults import NodeFaults
 from qorch.node import protocol
 from qorch.node.advert import Advert, LinkQuality, advert_for
 from qorch.node.node_types import NodeType
@@ -34,6 +36,8 @@ MAX_RECORDS = 100_000
 HORIZON_S = 3600.0
 #: active reservations one node holds at most (keeps a reserve call cheap)
 MAX_ACTIVE = 1000
+#: replies a scheduled latency spike holds back (the coordinator's calls)
+DELAYED_VERBS = frozenset({"status", "reserve", "cancel", "execute"})
 
 
 def reservation_dict(r: Reservation) -> dict[str, Any]:
@@ -62,6 +66,7 @@ class NodeService:
         time_scale: float = 0.0,
         grace_s: float = 5.0,
         clock: Callable[[], float] = time.time,
+        faults: NodeFaults | None = None,
     ) -> None:
         self.spec = spec
         self.node_type = node_type
@@ -72,10 +77,13 @@ class NodeService:
         self.records: dict[tuple[str, str, int], dict[str, Any]] = {}
         self.executions = 0  # fragments actually run (FR-010: a repeat is not run again)
         self.repeats = 0  # repeats answered from the stored record
+        self._running: dict[tuple[str, str, int], trio.Event] = {}  # attempts executing now
         self.subscribers: set[str] = set()
         self.known: list[str] = []  # addresses this node joined through, told to subscribers
         self.links: tuple[LinkQuality, ...] = ()
-        self.fidelity_scale = 1.0
+        self.degraded_by = 1.0  # set by degrade()
+        #: an injected fault schedule's latency spikes and degradations (FR-013)
+        self.faults = faults
         self.availability = "available"
         self.changed = trio.Event()  # set when the advert's content changes
 
@@ -108,15 +116,26 @@ class NodeService:
             availability=self.availability,  # type: ignore[arg-type]
         )
 
+    @property
+    def fidelity_scale(self) -> float:
+        """The factor on every gate fidelity now: :meth:`degrade`'s times any scheduled
+        degradation's (which adverts carry only from their next refresh)."""
+        scheduled = self.faults.fidelity_scale(self.clock()) if self.faults else 1.0
+        return self.degraded_by * scheduled
+
     def degrade(self, fidelity_scale: float) -> None:
-        """Scale every gate fidelity (a fault, or recovery with 1.0); re-advertised at once."""
-        self.fidelity_scale = fidelity_scale
+        """Scale every gate fidelity (or recover with 1.0); re-advertised at once."""
+        self.degraded_by = fidelity_scale
         self.changed.set()
 
     # -- requests -----------------------------------------------------------------------------
 
     async def __call__(self, verb: str, body: dict[str, Any], sender: str) -> dict[str, Any]:
         """Answer one request (never raises for a bad body)."""
+        if self.faults is not None and verb in DELAYED_VERBS:
+            delay = self.faults.delay_s(self.clock())
+            if delay > 0:  # a scheduled latency spike (FR-013)
+                await trio.sleep(delay)
         try:
             if verb == "status":
                 return self.status()
@@ -232,6 +251,9 @@ class NodeService:
         c = req["correlation"]
         key = (c.job_id, c.fragment_id, c.attempt)
         corr = protocol.correlation_dict(c)
+        running = self._running.get(key)
+        if running is not None:  # the same attempt again while it runs: wait for it
+            await running.wait()
         if key in self.records:
             stored = self.records[key]
             if stored["reservation_id"] != req["reservation_id"]:
@@ -256,24 +278,29 @@ class NodeService:
             return {**protocol.error("no_reservation", used), "correlation": corr}
         outcome = self.node_type.run(self.spec, req["ops"], self.rng, self.fidelity_scale)
         self.executions += 1
-        if self.time_scale > 0:
-            await trio.sleep(self.time_scale * outcome.duration_ns / 1e9)
-        record = {
-            "node": self.spec.name,
-            "job_id": c.job_id,
-            "fragment_id": c.fragment_id,
-            "attempt": c.attempt,
-            "reservation_id": used.reservation_id,
-            "started_at": now,
-            "ended_at": self.clock(),
-            "duration_ns": outcome.duration_ns,
-            "fidelity": outcome.fidelity,
-            "fidelity_scale": self.fidelity_scale,
-            "status": "failed" if outcome.error else "ok",
-            "error": outcome.error,
-            "ops": len(req["ops"]),
-        }
-        self.records[key] = record
+        self._running[key] = done = trio.Event()
+        try:
+            if self.time_scale > 0:
+                await trio.sleep(self.time_scale * outcome.duration_ns / 1e9)
+            record = {
+                "node": self.spec.name,
+                "job_id": c.job_id,
+                "fragment_id": c.fragment_id,
+                "attempt": c.attempt,
+                "reservation_id": used.reservation_id,
+                "started_at": now,
+                "ended_at": self.clock(),
+                "duration_ns": outcome.duration_ns,
+                "fidelity": outcome.fidelity,
+                "fidelity_scale": self.fidelity_scale,
+                "status": "failed" if outcome.error else "ok",
+                "error": outcome.error,
+                "ops": len(req["ops"]),
+            }
+            self.records[key] = record
+        finally:
+            del self._running[key]
+            done.set()
         while len(self.records) > MAX_RECORDS:  # the oldest go first (dicts keep order)
             del self.records[next(iter(self.records))]
         if outcome.error:

@@ -14,7 +14,9 @@
    of its end nodes at once. Each try is one *attempt* (correlation ids: job, fragment,
    attempt, request); a timeout, a lost connection or a failed execution is retried
    after the :class:`~qorch.runtime.retry.RetryPolicy`'s delay, drawn from the runner's
-   seeded rng; after the last attempt the job fails with a :class:`FragmentFailed`
+   seeded rng — a try that got no answer is asked again under the same attempt number
+   (the node may have run it: it then answers from its record), one a node answered
+   as failed under the next; after the last attempt the job fails with a :class:`FragmentFailed`
    naming the fragment, node, attempts and last error;
 3. **releases** every reservation, whatever happened.
 
@@ -346,9 +348,10 @@ class PlanRunner:
         errors: list[str] = []
         failed: tuple[str, ...] = nodes
         started = self.clock()
+        wire = 0  # the attempt number the nodes see (their idempotency key)
         for attempt in range(self.retry.attempts):
             await self._event(f.id, nodes, "RUNNING", attempt)
-            outcome = await self._attempt(f, nodes, ops, attempt, timeout)
+            outcome = await self._attempt(f, nodes, ops, wire, timeout)
             if outcome and isinstance(outcome[0], dict):
                 run = FragmentRun(
                     f.id, f.kind, nodes, "ok", attempt + 1, started, self.clock(),
@@ -358,8 +361,13 @@ class PlanRunner:
                 await self._event(f.id, nodes, "COMPLETED", attempt, run=run)
                 done[f.id].set()
                 return
-            failed, message = outcome
+            failed, message, unanswered = outcome
             errors.append(message)
+            if not unanswered:
+                # a node answered that it failed: the next try is a new attempt. A lost
+                # or late answer is not: the node may have run it, so the same attempt
+                # is asked again and a node that ran it answers from its record (FR-010)
+                wire += 1
             if attempt + 1 < self.retry.attempts:
                 await self._event(f.id, nodes, "RETRYING", attempt, error=message)
                 await trio.sleep(next(delays))
@@ -374,10 +382,11 @@ class PlanRunner:
     async def _attempt(
         self, f: Fragment, nodes: tuple[str, ...], ops: list[dict[str, Any]], attempt: int,
         timeout: float,
-    ) -> tuple[dict[str, Any], ...] | tuple[tuple[str, ...], str]:  # fmt: skip
+    ) -> tuple[dict[str, Any], ...] | tuple[tuple[str, ...], str, bool]:  # fmt: skip
         """One try on every node of the fragment: the records, or (the nodes that failed,
-        why)."""
+        why, whether every failure was a call that got no answer)."""
         records: list[dict[str, Any] | str] = [""] * len(nodes)
+        answered: list[bool] = [True] * len(nodes)
 
         async def one(i: int, node: str) -> None:
             body = {
@@ -388,7 +397,7 @@ class PlanRunner:
             try:
                 reply = await self.client.call(node, "execute", body, timeout)
             except TransportError as exc:
-                records[i] = f"{node}: {exc.code}: {exc}"
+                records[i], answered[i] = f"{node}: {exc.code}: {exc}", False
                 return
             if not reply.get("ok"):
                 err = reply.get("error", {})
@@ -401,9 +410,11 @@ class PlanRunner:
         async with trio.open_nursery() as nursery:
             for i, node in enumerate(nodes):
                 nursery.start_soon(one, i, node)
-        failures = [(node, r) for node, r in zip(nodes, records, strict=True) if isinstance(r, str)]
+        failures = [i for i, r in enumerate(records) if isinstance(r, str)]
         if failures:
-            return tuple(n for n, _ in failures), "; ".join(r for _, r in failures)
+            unanswered = not any(answered[i] for i in failures)
+            message = "; ".join(str(records[i]) for i in failures)
+            return tuple(nodes[i] for i in failures), message, unanswered
         return tuple(r for r in records if isinstance(r, dict))
 
     async def _event(
