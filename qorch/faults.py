@@ -105,8 +105,9 @@ def schedule_from_dict(data: Any, where: str = "fault schedule") -> FaultSchedul
     for i, raw in enumerate(data["events"]):
         try:
             events.append(FaultEvent(**raw))
-        except (TypeError, ValueError) as exc:
-            raise ConfigError([f"{where}: events[{i}]: {exc}"]) from None
+        except (TypeError, ValueError) as exc:  # attrs validators: (message, attribute, ...)
+            reason = exc.args[0] if exc.args else exc
+            raise ConfigError([f"{where}: events[{i}]: {reason}"]) from None
     epoch = data.get("epoch")
     if epoch is not None and (not isinstance(epoch, int | float) or isinstance(epoch, bool)):
         raise ConfigError([f"{where}: epoch = {epoch!r}: expected a number or null"])
