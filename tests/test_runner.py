@@ -20,6 +20,7 @@ from qorch.runtime.runner import (
     ReservationFailed,
     fidelity_scales,
     qubits_per_node,
+    wire_ops,
 )
 from qorch.runtime.world import simulate
 from qorch.testing.node_client import DirectClient
@@ -197,6 +198,24 @@ def test_a_lost_reply_is_asked_again_under_the_same_attempt_and_not_run_twice():
     pairs = sum(len(r.nodes) for r in runs.values())
     assert sum(s.executions for s in nodes.values()) == pairs
     assert sum(s.repeats for s in nodes.values()) == 1
+
+
+def test_translated_operations_reach_the_node_in_its_native_gates():
+    """A node that does not offer ``cp`` or ``h`` gets the gates the compiler translated
+    them into (found by the experiment suite: the node refused ``cp``)."""
+    from qorch.topology import load_topology
+    from tests.conftest import REPO
+
+    topology = load_topology(REPO / "examples" / "topologies" / "four-heterogeneous.toml")
+    plan = plan_for(qft(8), topology, seed=7)
+    translated = [op for f in plan.fragments for op in f.ops if op.native]
+    assert translated  # the plan does use translations
+    nodes = services(topology)
+    runs = trio.run(PlanRunner(plan, "job-8", DirectClient(nodes), retry=FAST).run)
+    assert all(r.status == "ok" and r.attempts == 1 for r in runs.values())
+    for f in plan.fragments:
+        sent = {op["name"] for op in wire_ops(f)}
+        assert sent <= set(topology.node(f.nodes[0]).gates) | {"measure"}, (f.id, sent)
 
 
 def test_the_executed_plan_simulates_to_the_ideal_distribution_on_ideal_nodes():

@@ -51,6 +51,15 @@ def run(args: argparse.Namespace) -> int:
             progress=_progress,
         )
         _written(markdown(data), data["file"], args.out, "api")
+    elif args.action == "run":
+        from qorch.cli.app import started
+        from qorch.harness.runner import run_suite
+        from qorch.harness.suite import load_suite
+
+        with started(args, role="bench") as app:
+            suite = load_suite(args.suite)
+            done = run_suite(suite, app.plugins, Path(args.out), progress=not args.no_progress)
+        print(f"{done['ran']} run(s), {done['skipped']} already done; report: {done['report']}")
     elif args.action == "overhead":
         if args.jobs < 1:
             print("error: --jobs must be at least 1")

@@ -264,6 +264,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="orchestration overhead per remote fragment (on --topology) per transport",
     )
     ob.add_argument("--jobs", type=int, default=30, metavar="N", help="jobs per transport")
+    rb = bsub.add_parser(
+        "run",
+        parents=[common],
+        help="run an experiment suite (FR-013) and write its report",
+        description="Run every cell of SUITE (circuits × topologies × modes × fault "
+        "scenarios × strategies × repeats) on real local clusters; resumable: a rerun "
+        "skips the cells already in DIR/results.jsonl.",
+    )
+    rb.add_argument("suite", metavar="SUITE", help="suite TOML file (see examples/suites/)")
+    rb.add_argument("--out", required=True, metavar="DIR", help="results and report directory")
+    rb.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
 

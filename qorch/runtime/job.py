@@ -79,6 +79,7 @@ class JobResult:
     orchestration_overhead_ms: float
     fragments_per_node: dict[str, int]
     placement: tuple[str, ...] = ()  # the final plan's node of each qubit at the start
+    compile_ms: float = 0.0  # compiling, every plan of the job together
     ideal_outcomes: int = 0  # outcomes of the noiseless reference (its support)
 
     def to_dict(self) -> dict[str, Any]:
@@ -114,6 +115,7 @@ class _Planner:
     ) -> None:
         self.circuit, self.snapshot, self.plugins = circuit, snapshot, plugins
         self.seed, self.strategy, self.min_fidelity = seed, strategy, min_fidelity
+        self.compile_s = 0.0  # time spent compiling, all plans together
 
     async def plan(
         self,
@@ -131,6 +133,7 @@ class _Planner:
         """
         wait_s = self.plugins.settings.runtime.plan_wait_s
         while True:
+            began = time.perf_counter()
             try:
                 plan = await trio.to_thread.run_sync(
                     functools.partial(
@@ -144,8 +147,10 @@ class _Planner:
                         keep=keep,
                     )
                 )
+                self.compile_s += time.perf_counter() - began
                 return plan, topology
             except InfeasibleError as exc:
+                self.compile_s += time.perf_counter() - began
                 if keep:  # the kept qubits leave no plan: re-plan the whole circuit
                     keep = {}
                     fallbacks[-1]["scope"] = "all"
@@ -240,9 +245,9 @@ async def run_job(
         topology, fallbacks = snapshot(), []
     keep: dict[int, tuple[str, ...]] = {}  # qubits a fallback keeps where they were
     earlier: list[FragmentRun] = []
+    planner = _Planner(circuit, snapshot, plugins, seed, strategy, min_fidelity)
     while True:
         if plan is None:
-            planner = _Planner(circuit, snapshot, plugins, seed, strategy, min_fidelity)
             plan, topology = await planner.plan(topology, keep, fallbacks, started)
             if cb.on_plan is not None:
                 await cb.on_plan(
@@ -300,7 +305,8 @@ async def run_job(
             fidelity_scales=fidelity_scales(runs),
         )
     )
-    return _result(job_id, plan, world, runs, earlier, fallbacks, wall_ms)
+    result = _result(job_id, plan, world, runs, earlier, fallbacks, wall_ms)
+    return attrs.evolve(result, compile_ms=planner.compile_s * 1000)
 
 
 def _result(

@@ -341,9 +341,7 @@ class PlanRunner:
             await done[dep].wait()
         nodes = f.nodes if f.kind != "local" else (f.node,)
         timeout = self.timeouts.execute_local if f.kind == "local" else self.timeouts.execute_remote
-        ops = [
-            {"name": op.name, "qubits": list(op.qubits), "params": list(op.params)} for op in f.ops
-        ]
+        ops = wire_ops(f)
         delays = self.retry.delays(self.rng)
         errors: list[str] = []
         failed: tuple[str, ...] = nodes
@@ -431,6 +429,21 @@ class PlanRunner:
                 self.job_id, fragment, nodes, state, attempt, self.clock(), error, run
             )
             await self.on_fragment_state(event)
+
+
+def wire_ops(f: Fragment) -> list[dict[str, Any]]:
+    """The operations a node is asked to run for ``f``: each in the node's native gates
+    (an operation the compiler translated becomes its native gates, on its qubits)."""
+    out: list[dict[str, Any]] = []
+    for op in f.ops:
+        if not op.native:
+            out.append({"name": op.name, "qubits": list(op.qubits), "params": list(op.params)})
+            continue
+        out.extend(  # the plan holds them on the circuit's qubits already
+            {"name": g["name"], "qubits": list(g["qubits"]), "params": list(g.get("params", ()))}
+            for g in op.native
+        )
+    return out
 
 
 def _leaves(group: BaseExceptionGroup) -> list[BaseException]:

@@ -1,0 +1,230 @@
+"""``qorch bench run SUITE --out DIR`` (FR-013): every cell of a suite on real clusters.
+
+For each (topology, mode, scenario, strategy, repeat) group a local cluster is started
+(one ``qorch node`` process per node on 127.0.0.1, over that mode's transport) with the
+scenario's fault schedule — seeded by the suite's seed and the repeat, so it is the same
+in both modes — and each circuit runs as one job (:func:`~qorch.runtime.job.run_job`).
+Every run appends one JSON line to ``DIR/results.jsonl`` as soon as it ends, so a rerun
+skips the cells already there (resumable). A rich progress bar shows cells done and
+the time left. At the end ``DIR/environment.json`` records the suite, configuration,
+package versions, commit and machine, and the report is written
+(:mod:`qorch.harness.report`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import attrs
+import trio
+
+from qorch.harness.suite import CircuitEntry, Scenario, Suite
+
+RESULTS = "results.jsonl"
+
+
+def with_transport(plugins: Any, name: str) -> Any:
+    """A plugin system like ``plugins`` whose configured transport is ``name``."""
+    from qorch.plugins import PluginSystem
+
+    network = attrs.evolve(plugins.settings.network, transport=name)
+    return PluginSystem(attrs.evolve(plugins.settings, network=network))
+
+
+def cell_key(
+    topology: Path, mode: str, scenario: str, strategy: str | None, circuit: str, repeat: int
+) -> str:
+    """The identity of a run in ``results.jsonl``."""
+    return "|".join([topology.name, mode, scenario, strategy or "-", circuit, str(repeat)])
+
+
+def read_results(out_dir: Path) -> list[dict[str, Any]]:
+    """The rows written so far (a line cut short by a crash is ignored)."""
+    path = out_dir / RESULTS
+    rows = []
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return rows
+
+
+def run_suite(
+    suite: Suite, plugins: Any, out_dir: Path, *, progress: bool = True
+) -> dict[str, Any]:
+    """Run every cell not in ``out_dir/results.jsonl`` yet; write the report."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from qorch.harness.report import write_report
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    done = {row["cell"] for row in read_results(out_dir)}
+    ran = 0
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, disable=not progress, transient=False) as bar:
+        task = bar.add_task(suite.name, total=suite.cells, completed=len(done))
+        for topology, mode, scenario, strategy, repeat in suite.groups():
+            todo = [
+                (entry, key)
+                for entry in suite.circuits
+                if (key := cell_key(topology, mode, scenario.name, strategy, entry.name, repeat))
+                not in done
+            ]
+            if not todo:
+                continue
+            bar.update(task, description=f"{mode} {scenario.name} r{repeat}")
+            group = _Group(
+                suite, with_transport(plugins, mode), topology, mode, scenario, strategy, repeat
+            )
+
+            def advance() -> None:
+                bar.advance(task)
+
+            ran += trio.run(group.run, todo, out_dir, advance)
+    environment = _environment(suite, plugins)
+    (out_dir / "environment.json").write_text(json.dumps(environment, indent=1, sort_keys=True))
+    report = write_report(suite, read_results(out_dir), environment, out_dir)
+    return {"ran": ran, "skipped": len(done), "report": str(report)}
+
+
+class _Group:
+    """One cluster and the circuits run on it."""
+
+    def __init__(
+        self,
+        suite: Suite,
+        plugins: Any,
+        topology: Path,
+        mode: str,
+        scenario: Scenario,
+        strategy: str | None,
+        repeat: int,
+    ) -> None:
+        from qorch.faults import build_schedule, scenario_injectors
+        from qorch.topology import load_topology
+
+        self.suite, self.plugins, self.topology = suite, plugins, topology
+        self.mode, self.scenario, self.strategy, self.repeat = mode, scenario, strategy, repeat
+        injectors = scenario_injectors(
+            plugins, list(scenario.faults), f"{suite.path}: scenario {scenario.name}: faults"
+        )
+        # the same schedule in both modes: it depends on the suite's seed and the repeat only
+        self.schedule = build_schedule(
+            injectors, load_topology(topology), suite.seed * 1000 + repeat
+        )
+
+    async def run(self, todo: list[tuple[CircuitEntry, str]], out_dir: Path, advance: Any) -> int:
+        from qorch.coordinator.local_cluster import local_cluster
+
+        faults = self.schedule if self.schedule.events else None
+        with tempfile.TemporaryDirectory(prefix="qorch-suite-") as tmp:
+            cluster = local_cluster(self.topology, self.plugins, Path(tmp), faults=faults)
+            async with cluster as (registry, client):
+                for entry, key in todo:
+                    row = await self._one(entry, key, registry, client)
+                    with (out_dir / RESULTS).open("a") as f:
+                        f.write(json.dumps(row, sort_keys=True) + "\n")
+                    advance()
+        return len(todo)
+
+    async def _one(
+        self, entry: CircuitEntry, key: str, registry: Any, client: Any
+    ) -> dict[str, Any]:
+        from qorch.errors import QorchError
+        from qorch.runtime.job import JobFailed, run_job
+
+        row: dict[str, Any] = {
+            "cell": key,
+            "topology": self.topology.name,
+            "mode": self.mode,
+            "scenario": self.scenario.name,
+            "strategy": self.strategy or self.plugins.settings.compiler.placement,
+            "circuit": entry.name,
+            "repeat": self.repeat,
+            "seed": self.suite.seed,
+            "shots": self.suite.shots,
+            "schedule_digest": self.schedule.digest(),
+            "started_at": dt.datetime.now(dt.UTC).isoformat(),
+        }
+        began = time.perf_counter()
+        try:
+            circuit = entry.load(self.plugins, self.suite.seed)
+            result = await run_job(
+                circuit,
+                registry.snapshot,
+                client,
+                self.plugins,
+                job_id="suite-" + hashlib.sha256(key.encode()).hexdigest()[:16],
+                shots=self.suite.shots,
+                seed=self.suite.seed,
+                strategy=self.strategy,
+            )
+        except (JobFailed, QorchError) as exc:
+            failure = exc.to_dict()
+            row.update(
+                success=False, failure=failure.get("kind"), failure_message=failure.get("message")
+            )
+        else:
+            row.update(
+                success=True,
+                failure=None,
+                qubits=circuit.num_qubits,
+                compile_ms=result.compile_ms,
+                wall_ms=result.wall_ms,
+                orchestration_overhead_ms=result.orchestration_overhead_ms,
+                estimated_fidelity=result.estimated_fidelity,
+                achieved_fidelity=result.achieved_fidelity,
+                ebits=result.ebits,
+                retries=result.retries,
+                fallbacks=len(result.fallbacks),
+                plan_digest=result.plan_digest,
+            )
+        row["latency_ms"] = (time.perf_counter() - began) * 1000
+        return row
+
+
+def _environment(suite: Suite, plugins: Any) -> dict[str, Any]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from qorch.bench.results import commit, machine
+
+    versions = {}
+    for dist in ("qorch", "qiskit", "qiskit-aer", "libp2p", "trio", "matplotlib"):
+        try:
+            versions[dist] = version(dist)
+        except PackageNotFoundError:
+            versions[dist] = None
+    settings = plugins.settings
+    return {
+        "suite": suite.name,
+        "suite_file": str(suite.path),
+        "seed": suite.seed,
+        "cells": suite.cells,
+        "commit": commit(),
+        "machine": machine(),
+        "versions": versions,
+        "config": {
+            "compiler": attrs.asdict(settings.compiler),
+            "runtime": attrs.asdict(settings.runtime),
+            "network": attrs.asdict(settings.network),
+        },
+    }
