@@ -1,0 +1,138 @@
+"""The experiment harness (FR-013, NFR-001): suites, resumable runs, the report."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from qorch.errors import ConfigError
+from qorch.harness.report import summarize, write_report
+from qorch.harness.runner import read_results, run_suite
+from qorch.harness.suite import load_suite
+from qorch.plugins import PluginSystem
+from tests.conftest import REPO
+
+EXAMPLES = REPO / "examples"
+
+
+def suite_file(tmp_path, text: str):
+    path = tmp_path / "suite.toml"
+    path.write_text(text)
+    return path
+
+
+TINY = f"""
+name = "tiny"
+seed = 3
+shots = 400
+modes = ["libp2p", "central"]
+topologies = ["{EXAMPLES / "topologies" / "noiseless-two-nodes.toml"}"]
+
+[[circuits]]
+generator = "ghz"
+sizes = [4]
+
+[[circuits]]
+file = "{EXAMPLES / "circuits" / "bell.qasm"}"
+
+[[scenarios]]
+name = "baseline"
+
+[[scenarios]]
+name = "spike"
+faults = [{{kind = "latency-spike", node = "random", start_s = 0, duration_s = 600, delay_ms = 30}}]
+"""
+
+
+def test_the_example_suites_parse_and_count_their_cells():
+    quick = load_suite(EXAMPLES / "suites" / "quick.toml")
+    assert quick.cells == 2 * 4 * 3 and quick.seed == 7
+    assert [s.name for s in quick.scenarios] == [
+        "baseline", "latency-spike", "degradation", "node-drop",
+    ]  # fmt: skip
+    full = load_suite(EXAMPLES / "suites" / "full.toml")
+    assert full.repeats >= 5 and set(full.modes) == {"libp2p", "central"}
+    kinds = {f["kind"] for s in full.scenarios for f in s.faults}
+    assert kinds == {"latency-spike", "fidelity-degradation", "node-drop"}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("seed = 3", "seed = -1"), "seed: -1"),
+        (
+            ('modes = ["libp2p", "central"]', 'modes = ["carrier-pigeon"]'),
+            "modes: 'carrier-pigeon'",
+        ),
+        (("noiseless-two-nodes.toml", "nowhere.toml"), "topologies: .*does not exist"),
+        (("sizes = [4]", "sizes = [1]"), r"circuits\[0\]\.sizes"),
+        (('generator = "ghz"', 'generator = "magic"'), r"circuits\[0\]: expected file"),
+        (('name = "spike"', 'name = "baseline"'), "scenario names must differ"),
+        (("shots = 400", "shots = 400\ncolour = 1"), "colour: unknown key"),
+    ],
+)
+def test_a_bad_suite_names_the_key_and_the_problem(tmp_path, change, message):
+    old, new = change
+    with pytest.raises(ConfigError, match=message):
+        load_suite(suite_file(tmp_path, TINY.replace(old, new)))
+
+
+def row(mode, scenario, success=True, latency=10.0, est=0.9, ach=0.88, strategy="partition"):
+    base = {"cell": f"{mode}|{scenario}|{latency}", "mode": mode, "scenario": scenario,
+            "success": success, "latency_ms": latency, "strategy": strategy}  # fmt: skip
+    if not success:
+        return {**base, "failure": "job_failed", "failure_message": "no plan"}
+    return {
+        **base, "orchestration_overhead_ms": latency / 2, "compile_ms": 1.0,
+        "estimated_fidelity": est, "achieved_fidelity": ach, "ebits": 2, "retries": 1,
+        "fallbacks": 0,
+    }  # fmt: skip
+
+
+def test_the_summary_and_report_say_what_happened(tmp_path):
+    rows = [
+        row("libp2p", "baseline", latency=10.0),
+        row("libp2p", "baseline", latency=30.0, ach=0.8),
+        row("libp2p", "drop", success=False),
+        row("central", "baseline", latency=5.0),
+    ]
+    summary = {(s["mode"], s["scenario"]): s for s in summarize(rows)}
+    lb = summary[("libp2p", "baseline")]
+    assert lb["runs"] == 2 and lb["success_rate"] == 1.0 and lb["latency_median_ms"] == 20.0
+    assert lb["mean_abs_fidelity_error"] == pytest.approx((0.02 + 0.1) / 2)
+    assert summary[("libp2p", "drop")]["success_rate"] == 0.0
+    suite = load_suite(suite_file(tmp_path, TINY))
+    env = {"commit": "abc", "machine": {"cpus": 2, "cpu_model": "x", "platform": "p"},
+           "versions": {"qorch": "0.1.0"}, "suite_file": "s.toml", "seed": 3}  # fmt: skip
+    report = write_report(suite, rows, env, tmp_path).read_text()
+    assert "| libp2p | baseline | 2 | 100% | 20.0 / " in report
+    assert "0.0467 over 3 runs (target <= 0.03: **not met**" in report
+    assert "`libp2p|drop|10.0`: job_failed: no plan" in report
+    for png in ("latency.png", "success.png", "fidelity.png", "ebits.png"):
+        assert (tmp_path / png).read_bytes()[:4] == b"\x89PNG" and f"]({png})" in report
+    with (tmp_path / "summary.csv").open() as f:
+        assert len(list(csv.DictReader(f))) == 3
+
+
+@pytest.mark.slow
+def test_a_suite_runs_resumes_and_reruns_with_the_same_plans_and_faults(tmp_path):
+    suite = load_suite(suite_file(tmp_path, TINY))
+    plugins = PluginSystem()
+    first = run_suite(suite, plugins, tmp_path / "a", progress=False)
+    assert first == {"ran": 8, "skipped": 0, "report": str(tmp_path / "a" / "report.md")}
+    again = run_suite(suite, plugins, tmp_path / "a", progress=False)
+    assert again["ran"] == 0 and again["skipped"] == 8  # resumed: nothing left to run
+    rerun = run_suite(suite, plugins, tmp_path / "b", progress=False)
+    assert rerun["ran"] == 8
+    a = {r["cell"]: r for r in read_results(tmp_path / "a")}
+    b = {r["cell"]: r for r in read_results(tmp_path / "b")}
+    assert set(a) == set(b) and all(r["success"] for r in [*a.values(), *b.values()])
+    for cell in a:
+        assert a[cell]["plan_digest"] == b[cell]["plan_digest"], cell
+        assert a[cell]["schedule_digest"] == b[cell]["schedule_digest"], cell
+    spikes = [r for r in a.values() if r["scenario"] == "spike"]
+    assert len({r["schedule_digest"] for r in spikes}) == 1  # the same faults in both modes
+    env = json.loads((tmp_path / "a" / "environment.json").read_text())
+    assert env["seed"] == 3 and env["versions"]["qorch"] and env["cells"] == 8
