@@ -65,26 +65,26 @@ class WorldResult:
 
 @functools.lru_cache(maxsize=4096)
 def _depolarizing(fidelity: float, num_qubits: int) -> Any | None:
-    """The channel instruction of average gate fidelity ``fidelity`` (cached: a node's
-    gates repeat the same few fidelities)."""
+    """The channel of average gate fidelity ``fidelity`` (cached: a node's gates repeat
+    the same few fidelities; each use takes a fresh instruction of it)."""
     from qiskit_aer.noise import depolarizing_error
 
     if fidelity >= 1.0:
         return None
     d = 2**num_qubits
     lam = (1.0 - fidelity) * d / (d - 1)
-    return depolarizing_error(min(lam, d * d / (d * d - 1)), num_qubits).to_instruction()
+    return depolarizing_error(min(lam, d * d / (d * d - 1)), num_qubits)
 
 
 @functools.lru_cache(maxsize=4096)
 def _flip(probability: float) -> Any | None:
-    """A bit flip of ``probability``, as an instruction (cached)."""
+    """A bit flip of ``probability`` (cached)."""
     from qiskit_aer.noise import pauli_error
 
     if probability <= 0.0:
         return None
     p = min(probability, 1.0)
-    return pauli_error([("X", p), ("I", 1.0 - p)]).to_instruction()
+    return pauli_error([("X", p), ("I", 1.0 - p)])
 
 
 def build_executed_circuit(
@@ -128,8 +128,8 @@ def build_executed_circuit(
 
     def add_noise(error: Any | None, qubits: list[Any]) -> None:
         nonlocal channels
-        if error is not None:
-            noisy.append(error, qubits)
+        if error is not None:  # a fresh instruction: circuits never share one
+            noisy.append(error.to_instruction(), qubits)
             channels += 1
 
     for i, op in enumerate(prepared.ops):
