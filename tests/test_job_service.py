@@ -1,4 +1,5 @@
-"""The coordinator's job queue and state machine (FR-006, FR-009, FR-010), in process.
+"""The coordinator's job queue and state machine (FR-006, FR-009, FR-010), in process;
+the state machine's invariants are property-tested (NFR-004).
 
 In-process node services and the memory store: every job an observer hears about walks a
 legal path of :data:`~qorch.model.JOB_TRANSITIONS` to a terminal state, each transition is

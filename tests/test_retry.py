@@ -1,4 +1,4 @@
-"""Retry and backoff bounds (FR-007, NFR-002), property-tested."""
+"""Retry and backoff bounds (FR-007, NFR-002), property-tested (NFR-004)."""
 
 from __future__ import annotations
 

@@ -73,7 +73,6 @@ def run_suite(
 
     out_dir.mkdir(parents=True, exist_ok=True)
     done = {row["cell"] for row in read_results(out_dir)}
-    ran = 0
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -82,24 +81,31 @@ def run_suite(
     )
     with Progress(*columns, disable=not progress, transient=False) as bar:
         task = bar.add_task(suite.name, total=suite.cells, completed=len(done))
-        for topology, mode, scenario, strategy, repeat in suite.groups():
-            todo = [
-                (entry, key)
-                for entry in suite.circuits
-                if (key := cell_key(topology, mode, scenario.name, strategy, entry.name, repeat))
-                not in done
-            ]
-            if not todo:
-                continue
-            bar.update(task, description=f"{mode} {scenario.name} r{repeat}")
-            group = _Group(
-                suite, with_transport(plugins, mode), topology, mode, scenario, strategy, repeat
-            )
 
-            def advance() -> None:
-                bar.advance(task)
+        def advance() -> None:
+            bar.advance(task)
 
-            ran += trio.run(group.run, todo, out_dir, advance)
+        async def every_group() -> int:  # one trio run for the whole suite
+            count = 0
+            for topology, mode, scenario, strategy, repeat in suite.groups():
+                todo = [
+                    (entry, key)
+                    for entry in suite.circuits
+                    if (
+                        key := cell_key(topology, mode, scenario.name, strategy, entry.name, repeat)
+                    )
+                    not in done
+                ]
+                if not todo:
+                    continue
+                bar.update(task, description=f"{mode} {scenario.name} r{repeat}")
+                group = _Group(
+                    suite, with_transport(plugins, mode), topology, mode, scenario, strategy, repeat
+                )
+                count += await group.run(todo, out_dir, advance)
+            return count
+
+        ran = trio.run(every_group)
     environment = _environment(suite, plugins)
     (out_dir / "environment.json").write_text(json.dumps(environment, indent=1, sort_keys=True))
     report = write_report(suite, read_results(out_dir), environment, out_dir)
