@@ -147,8 +147,9 @@ def pick_node(name: str, topology: Topology, rng: random.Random) -> str:
 
 def scenario_injectors(plugins: Any, entries: Any, where: str = "faults") -> list[Any]:
     """The injectors of a scenario: ``entries`` is a list of tables, each naming an
-    injector (``kind``) and its options (the rest), e.g. ``{"kind": "node-drop", "node":
-    "random", "start_s": 2}``. Bad entries raise :class:`ConfigError` naming ``where[i]``."""
+    injector (``kind``) and its options (the rest, over the defaults in
+    ``[plugins.fault.<kind>]``), e.g. ``{"kind": "node-drop", "node": "random", "start_s":
+    2}``. Bad entries raise :class:`ConfigError` naming ``where[i]``."""
     from qorch.converters import structure_options
     from qorch.errors import PluginError
 
@@ -159,7 +160,11 @@ def scenario_injectors(plugins: Any, entries: Any, where: str = "faults") -> lis
         at = f"{where}[{i}]"
         if not isinstance(entry, dict) or not isinstance(entry.get("kind"), str):
             raise ConfigError([f"{at}: expected a table with kind = '<fault injector>'"])
-        options = {k: v for k, v in entry.items() if k != "kind"}
+        # [plugins.fault.<kind>] holds defaults; the entry's own keys override them
+        options = {
+            **plugins.settings.options_for("fault", entry["kind"]),
+            **{k: v for k, v in entry.items() if k != "kind"},
+        }
         try:
             impl = plugins.get("fault", entry["kind"])
         except PluginError as exc:

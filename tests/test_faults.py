@@ -182,3 +182,13 @@ def test_a_dropped_node_is_planned_around(tmp_path):
     result = run_with(tmp_path, '[[faults]]\nkind = "node-drop"\nnode = "ideal-a"\nstart_s = 0\n')
     assert "ideal-a" not in result["placement"] and result["achieved_fidelity"] >= 0.99
     assert set(result["counts"]) == {"00000", "11111"}
+
+
+def test_scenario_entries_override_the_configured_defaults_of_their_injector():
+    from qorch.config import Settings
+
+    options = {"fault": {"latency-spike": {"delay_ms": 75.0, "duration_s": 9.0}}}
+    plugins = PluginSystem(Settings(plugin_options=options))
+    entries = [{"kind": "latency-spike", "node": "qpu1", "duration_s": 2.0}]
+    (event,) = build_schedule(scenario_injectors(plugins, entries), TEN, seed=0).events
+    assert event.delay_ms == 75.0 and event.duration_s == 2.0 and event.node == "qpu1"
