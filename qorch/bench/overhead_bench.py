@@ -29,7 +29,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import attrs
 import trio
 
 from qorch.bench.circuits import ghz, random_circuit
@@ -112,12 +111,11 @@ def run(
     progress: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Measure every installed transport; write ``overhead.json`` and ``overhead.md``."""
-    from qorch.plugins import PluginSystem
+    from qorch.harness.runner import with_transport
 
     results: dict[str, Any] = {}
     for name in plugins.registry.names("transport"):
-        network = attrs.evolve(plugins.settings.network, transport=name)
-        system = PluginSystem(attrs.evolve(plugins.settings, network=network))
+        system = with_transport(plugins, name)
         progress(f"{name}: {jobs} jobs of {ops} operations on {topology.name} ...")
         with tempfile.TemporaryDirectory(prefix="qorch-bench-overhead-") as tmp:
             results[name] = trio.run(measure, system, topology, jobs, ops, qubits, Path(tmp))
