@@ -51,6 +51,7 @@ bench: $(STAMP)
 	$(BIN)/qorch bench transport
 	$(BIN)/qorch bench api
 	$(BIN)/qorch bench overhead
+	$(BIN)/qorch bench nfr
 
 clean:
 	rm -rf $(VENV) .coverage .hypothesis

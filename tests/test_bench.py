@@ -123,3 +123,25 @@ def test_overhead_table_reports_the_ratio_and_the_targets():
     assert "| central | 3 | 2.00 / 2.90 | 2.00 / 2.90 | - | - |" in text
     assert "| libp2p | 3 | 2.00 / 2.90 | 2.00 / 2.90 | 2.00 / 2.90 | 1.00 / 1.00 |" in text
     assert "p95 target met; 3x-bare target met" in text
+
+
+def test_the_nfr_report_states_each_requirement_with_its_numbers():
+    """NFR-001..NFR-003 as docs/nfr-report.md words them, from measured data."""
+    from qorch.bench.nfr_bench import markdown
+
+    ms = summary([1.0, 2.0, 3.0])
+    jobs = {"jobs": 20, "completed": 19, "retries": 7, "fallbacks": 2, "failures": ["x"]}
+    data = {
+        "topology": "t.toml", "commit": "abc", "machine": {"cpus": 2, "cpu_model": "m"},
+        "determinism": {"plans": 24, "identical_plans": 23, "differing": ["qft4/greedy"],
+                        "identical_schedules": True},
+        "resilience": {"failure_rate": 0.05, "drop_at_s": 2.0, "time_scale": 1e6,
+                       "transient": jobs, "node_drop": {**jobs, "dropped_node": "qpu8"}},
+        "performance": {"compile_ms": ms, "overhead": {"overhead_ms": ms, "remote_fragments": 9}},
+    }  # fmt: skip
+    text = markdown(data)
+    assert "**23 of 24 identical**" in text and "differing: qft4/greedy" in text
+    assert "**19 of 20 completed**, with 7 retries and 2 fallbacks" in text
+    assert "node `qpu8` is killed" in text and "failures: x" in text
+    assert "**p95 2.9 ms** (required <= 2000 ms)" in text
+    assert "**p95 2.90 ms** (required <= 300 ms" in text

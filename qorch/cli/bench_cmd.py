@@ -51,6 +51,23 @@ def run(args: argparse.Namespace) -> int:
             progress=_progress,
         )
         _written(markdown(data), data["file"], args.out, "api")
+    elif args.action == "nfr":
+        if args.jobs < 1:
+            print("error: --jobs must be at least 1")
+            return 2
+        from qorch.bench.nfr_bench import run as nfr_bench
+        from qorch.cli.app import started
+
+        with started(args, role="bench") as app:
+            data = nfr_bench(
+                app.plugins,
+                args.out,
+                topology=Path(args.topology),
+                report=Path(args.report),
+                jobs=args.jobs,
+                progress=_progress,
+            )
+        print(f"written to {data['file']} and {data['report']}")
     elif args.action == "run":
         from qorch.cli.app import started
         from qorch.harness.runner import run_suite

@@ -264,6 +264,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="orchestration overhead per remote fragment (on --topology) per transport",
     )
     ob.add_argument("--jobs", type=int, default=30, metavar="N", help="jobs per transport")
+    nb = bsub.add_parser(
+        "nfr",
+        parents=[common, out, ten_nodes],
+        help="measure NFR-001..NFR-003 and write docs/nfr-report.md",
+    )
+    nb.add_argument("--jobs", type=int, default=20, metavar="N", help="jobs per resilience run")
+    nb.add_argument(
+        "--report", default="docs/nfr-report.md", metavar="FILE", help="where the report goes"
+    )
     rb = bsub.add_parser(
         "run",
         parents=[common],
