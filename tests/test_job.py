@@ -250,3 +250,38 @@ def test_a_resumed_job_runs_its_stored_plan_and_no_fragment_twice():
     pairs = sum(len(f.nodes) for f in result.fragments)
     ran_before = sum(len(f.nodes) for f in result.fragments if f.fragment_id in done)
     assert sum(s.executions for s in services.values()) - before == pairs - ran_before
+
+
+def test_a_job_that_released_its_windows_before_the_crash_is_resumed_without_rerunning():
+    """FR-010: the crash came after the last fragment (the windows already given back)
+    but before the result was stored; the resumed run gets new windows and the nodes
+    answer every fragment from their records."""
+    services = nodes()
+    progress = {}
+
+    async def on_plan(p):
+        progress.update(json.loads(json.dumps(p)))
+
+    first = trio.run(
+        lambda: run_job(
+            ghz(6),
+            lambda: TOPOLOGY,
+            DirectClient(services),
+            plugins(),
+            job_id="w1",
+            callbacks=JobCallbacks(on_plan=on_plan),
+        )
+    )
+    ran = sum(s.executions for s in services.values())
+    again = trio.run(
+        lambda: run_job(
+            ghz(6),
+            lambda: TOPOLOGY,
+            DirectClient(services),
+            plugins(),
+            job_id="w1",
+            resume=progress,
+        )
+    )
+    assert sum(s.executions for s in services.values()) == ran  # nothing ran twice
+    assert again.retries == 0 and again.counts == first.counts

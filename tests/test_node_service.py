@@ -231,11 +231,18 @@ def test_a_reservation_runs_one_attempt_only_and_only_inside_its_window():
     clock.now = T0 + 5  # after the window: a new attempt gets nothing either
     late = call(svc, "execute", {"correlation": corr(attempt=2), "reservation_id": rid, "ops": OPS})
     assert late["ok"] is False
+    # the same attempt under another live window of the same job (a restarted
+    # coordinator whose job had given its first window back): the stored record
     other = reserve(svc, start=clock.now, fragment="f1")["reservation"]["reservation_id"]
-    mixed = call(
+    again = call(
         svc, "execute", {"correlation": corr(attempt=0), "reservation_id": other, "ops": OPS}
     )
-    assert mixed["error"]["message"].startswith("attempt 0 already ran under r1-")
+    assert again["repeat"] and again["record"] == first["record"]
+    # under a window that is not the job's (unknown here), it is refused
+    forged = call(
+        svc, "execute", {"correlation": corr(attempt=0), "reservation_id": "r9-x", "ops": OPS}
+    )
+    assert forged["error"]["message"].startswith("attempt 0 already ran under r1-")
     assert call(svc, "status", {})["executed"] == 1
 
 

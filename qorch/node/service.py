@@ -256,7 +256,11 @@ class NodeService:
             await running.wait()
         if key in self.records:
             stored = self.records[key]
-            if stored["reservation_id"] != req["reservation_id"]:
+            held = self.book.get(req["reservation_id"])
+            same_job = held is not None and held.correlation.job_id == c.job_id
+            if stored["reservation_id"] != req["reservation_id"] and not same_job:
+                # another window of the same job may ask (a restarted coordinator whose
+                # job had given its first window back): anyone else may not
                 reply = protocol.error(
                     "no_reservation",
                     f"attempt {c.attempt} already ran under {stored['reservation_id']}",
