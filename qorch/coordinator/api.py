@@ -196,7 +196,9 @@ def create_app(service: JobService, registry: Any) -> Litestar:
             body = {"kind": "validation", "message": exc.detail, "errors": errors}
             return Response(body, status_code=422)
         if isinstance(exc, HTTPException):
-            kind = {404: "not_found", 400: "malformed"}.get(exc.status_code, "http")
+            kind = {404: "not_found", 400: "malformed", 503: "queue_full"}.get(
+                exc.status_code, "http"
+            )
             return Response({"kind": kind, "message": exc.detail}, status_code=exc.status_code)
         return Response({"kind": "internal", "message": str(exc)}, status_code=500)
 
