@@ -68,3 +68,57 @@ def test_its_options_are_checked_at_start_up(pack):
     assert info.value.problems == [
         "plugins.cost_model.risk-averse.ebit_price = 'cheap': expected a number"
     ]
+
+
+def install_pack(root, package: str, dist: str, entry: str, code: str) -> None:
+    """Write ``code`` as ``package/plugin.py`` of distribution ``dist`` under ``root``."""
+    (root / package).mkdir(parents=True)
+    (root / package / "__init__.py").write_text("")
+    (root / package / "plugin.py").write_text(code)
+    info = root / f"{package}-0.1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1.0\n")
+    (info / "entry_points.txt").write_text(f"[qorch]\n{entry} = {package}.plugin\n")
+
+
+def test_the_documented_node_type_runs_fragments_in_a_node_service(tmp_path, monkeypatch):
+    """The node type printed in docs/writing-plugins.md, installed as a pack: a node
+    service executes on it, and a distant cz costs fidelity as documented."""
+    import time
+
+    import trio
+
+    from qorch.node.service import NodeService
+
+    section = DOC.split("## A node type", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    root = tmp_path / "site"
+    install_pack(root, "qorch_atoms", "qorch-atoms", "atoms", code)
+    monkeypatch.syspath_prepend(str(root))
+    importlib.invalidate_caches()
+    try:
+        plugins = PluginSystem()
+        assert plugins.get("node_type", "neutral-atom").distribution == "qorch-atoms"
+        node_type = plugins.create("node_type", "neutral-atom")
+        svc = NodeService(node_type.describe("atoms-1"), node_type)
+
+        async def run(ops, fragment):
+            corr = {"job_id": "j", "fragment_id": fragment, "attempt": 0, "request_id": "r"}
+            window = {"correlation": corr, "operation": "fragment", "qubits": 2,
+                      "start": time.time(), "duration_s": 10.0,
+                      "min_fidelity": 0.0}  # fmt: skip
+            granted = await svc("reserve", window, "peer")
+            rid = granted["reservation"]["reservation_id"]
+            body = {"correlation": corr, "reservation_id": rid, "ops": ops}
+            return (await svc("execute", body, "peer"))["record"]
+
+        near = trio.run(run, [{"name": "cz", "qubits": [0, 1]}], "near")
+        far = trio.run(run, [{"name": "cz", "qubits": [0, 11]}], "far")
+        assert near["status"] == far["status"] == "ok"
+        assert near["fidelity"] == pytest.approx(0.995)
+        assert far["fidelity"] == pytest.approx(0.995 - 0.002 * 10)
+        bad = trio.run(run, [{"name": "cx", "qubits": [0, 1]}], "bad")
+        assert bad["status"] == "failed" and "not offered" in bad["error"]
+    finally:
+        for name in [m for m in sys.modules if m.startswith("qorch_atoms")]:
+            del sys.modules[name]
