@@ -140,6 +140,7 @@ def test_the_job_api_answers_each_request_with_the_documented_shape(coordinator)
         ({"qasm": BELL, "format": "qasm4", "strategy": "nope"}, {"format", "strategy"}),
         ({"qasm": "   "}, {"qasm"}),
         ({"qasm": BELL, "shot": 10}, {"shot"}),
+        ({"qasm": "", "shots": -5, "colour": "red"}, {"colour", "qasm", "shots"}),
     ],
 )
 def test_a_bad_submission_is_422_with_every_bad_field_and_no_job(coordinator, body, fields):

@@ -49,10 +49,15 @@ class SubmitRequest:
     strategy: str | None = None
 
 
-def check_submit(body: SubmitRequest, strategies: set[str], max_bytes: int) -> dict[str, Any]:
+def check_submit(
+    body: SubmitRequest,
+    strategies: set[str],
+    max_bytes: int,
+    errors: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """The job request of a valid body; :class:`ValidationException` (422) naming each bad
-    field otherwise."""
-    errors = []
+    field otherwise (after any ``errors`` found before)."""
+    errors = list(errors or [])
     if not body.qasm.strip():
         errors.append({"field": "qasm", "message": "empty circuit"})
     elif len(body.qasm.encode()) > max_bytes:
@@ -112,10 +117,9 @@ def create_app(service: JobService, registry: Any) -> Litestar:
     async def submit(data: SubmitRequest, request: Request) -> dict[str, str]:
         """Queue a circuit; answers at once with the job id."""
         unknown = sorted(set(await request.json()) - set(attrs.fields_dict(SubmitRequest)))
-        if unknown:  # a misspelt option must not be ignored silently
-            errors = [{"field": k, "message": "unknown field"} for k in unknown]
-            raise ValidationException("invalid submission", extra=errors)
-        job_request = check_submit(data, strategies, settings.limits.max_qasm_bytes)
+        # a misspelt option must not be ignored silently; reported with the value checks
+        errors = [{"field": k, "message": "unknown field"} for k in unknown]
+        job_request = check_submit(data, strategies, settings.limits.max_qasm_bytes, errors)
         try:
             job = await service.submit(job_request)
         except QueueFull as exc:
