@@ -235,3 +235,28 @@ def test_the_executed_plan_simulates_to_the_ideal_distribution_on_ideal_nodes():
     )
     assert plan.ebits > 0 and set(result.counts) == {"0" * 7, "1" * 7}
     assert result.achieved_fidelity >= 0.99
+
+
+def test_a_lost_reservation_reply_is_asked_again_and_gets_the_same_window():
+    """A reserve whose answer was lost is tried again (seeded backoff); the node gives
+    the job the window it already holds, so none is left behind (FR-005, NFR-002)."""
+    topology = uniform(1, 4)
+    plan = plan_for(ghz(4), topology)
+    nodes = services(topology)
+    inner = DirectClient(nodes)
+    lost = []
+
+    class LosesFirstGrant:
+        async def call(self, node, verb, body, timeout):
+            reply = await inner.call(node, verb, body, timeout)
+            if verb == "reserve" and not lost:
+                lost.append(reply["reservation"]["reservation_id"])
+                raise TransportError("timeout", "the reply was lost", node)
+            return reply
+
+    runner = PlanRunner(plan, "job-9", LosesFirstGrant(), retry=FAST, deadline_s=5)
+    runs = trio.run(runner.run)
+    assert lost and all(r.status == "ok" for r in runs.values())
+    records = [rec for r in runs.values() for rec in r.records]
+    assert {rec["reservation_id"] for rec in records} == {lost[0]}
+    assert all(svc.status()["active_reservations"] == 0 for svc in nodes.values())

@@ -26,7 +26,7 @@ from qorch.faults import NodeFaults
 from qorch.node import protocol
 from qorch.node.advert import Advert, LinkQuality, advert_for
 from qorch.node.node_types import NodeType
-from qorch.node.reservations import Rejection, Reservation, ReservationBook
+from qorch.node.reservations import JOB_WIDE, Rejection, Reservation, ReservationBook
 from qorch.topology import NodeSpec
 
 MAX_KNOWN = 256
@@ -200,7 +200,9 @@ class NodeService:
         """Grant a window or reject it with the next free one (FR-005).
 
         The window must end after now and start within :data:`HORIZON_S`; a node holds
-        at most :data:`MAX_ACTIVE` reservations at once.
+        at most :data:`MAX_ACTIVE` reservations at once. A job-wide window asked again by
+        the same job for the same qubits and end (its first answer was lost) is the one
+        it holds.
         """
         now = self.clock()
         self.book.release_expired(now)
@@ -214,6 +216,16 @@ class NodeService:
             problem = f"this node already holds {MAX_ACTIVE} reservations"
         if problem is not None:
             return {**protocol.error("invalid", problem), "correlation": corr}
+        c = req["correlation"]
+        if req["operation"] == JOB_WIDE:
+            for held in self.book.active():  # the same job asking again (a lost reply)
+                if (
+                    held.operation == JOB_WIDE
+                    and held.correlation.job_id == c.job_id
+                    and held.qubits == req["qubits"]
+                    and abs(held.end - (req["start"] + req["duration"])) < 1e-6
+                ):
+                    return {"ok": True, "reservation": reservation_dict(held), "correlation": corr}
         result = self.book.request(
             operation=req["operation"],
             qubits=req["qubits"],

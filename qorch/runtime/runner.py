@@ -257,10 +257,7 @@ class PlanRunner:
             "duration_s": max(end - window_start, 1e-3),
             "min_fidelity": self.plan.min_fidelity,
         }
-        try:
-            reply = await self.client.call(node, "reserve", body, self.timeouts.reserve)
-        except TransportError as exc:
-            raise ReservationFailed(node, f"did not answer the reservation: {exc}") from None
+        reply = await self._reserve_call(node, body)
         if reply.get("ok"):
             self.reservations[node] = reply["reservation"]["reservation_id"]
             if self.on_reserved is not None:
@@ -273,6 +270,22 @@ class PlanRunner:
                 f"refused to hold {qubits} qubits: {error.get('code')}: {error.get('message')}",
             )
         return error
+
+    async def _reserve_call(self, node: str, body: dict[str, Any]) -> dict[str, Any]:
+        """The reserve request, tried again after a lost or failed call (seeded backoff,
+        as for fragments; the node gives a job its window again, not a second one)."""
+        delays = self.retry.delays(self.rng)
+        for attempt in range(self.retry.attempts):
+            try:
+                return await self.client.call(node, "reserve", body, self.timeouts.reserve)
+            except TransportError as exc:
+                if attempt + 1 == self.retry.attempts:
+                    raise ReservationFailed(
+                        node,
+                        f"did not answer the reservation ({self.retry.attempts} tries): {exc}",
+                    ) from None
+                await trio.sleep(next(delays))
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _reserve_on(self, node: str, qubits: int, end: float) -> None:
         """Ask ``node`` until it grants the window or the deadline passes."""
