@@ -186,7 +186,12 @@ def load_scenario(path: str | Path, plugins: Any, topology: Topology, seed: int)
         data = tomllib.loads(Path(path).read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError([f"cannot read the fault scenario {path}: {exc}"]) from None
-    injectors = scenario_injectors(plugins, data.get("faults", []), f"{path}: faults")
+    unknown = sorted(set(data) - {"faults", "name", "description"})
+    if unknown:  # a suite or a typo given as a scenario must not mean "no faults"
+        raise ConfigError([f"{path}: {unknown[0]}: unknown key (expected [[faults]] tables)"])
+    if "faults" not in data:
+        raise ConfigError([f"{path}: no [[faults]] table"])
+    injectors = scenario_injectors(plugins, data["faults"], f"{path}: faults")
     return build_schedule(injectors, topology, seed)
 
 

@@ -88,10 +88,19 @@ def test_bad_scenarios_name_the_entry_and_the_problem(entries, message):
         scenario_injectors(PLUGINS, entries)
 
 
-def test_a_scenario_file_naming_an_unknown_node_is_refused(tmp_path):
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[[faults]]\nkind = "node-drop"\nnode = "nowhere"\n', "'nowhere', not in the topology"),
+        ('modes = ["libp2p"]\n', "modes: unknown key"),  # a suite is not a scenario
+        ('name = "calm"\n', r"no \[\[faults\]\] table"),
+        ("[[faults]\n", "cannot read the fault scenario"),
+    ],
+)
+def test_a_bad_scenario_file_is_refused_with_the_reason(tmp_path, text, message):
     path = tmp_path / "s.toml"
-    path.write_text('[[faults]]\nkind = "node-drop"\nnode = "nowhere"\n')
-    with pytest.raises(ConfigError, match="'nowhere', not in the topology"):
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
         load_scenario(path, PLUGINS, TEN, seed=1)
 
 
