@@ -46,10 +46,22 @@ def nodes():
     return {n.name: NodeService(n, node_type, seed=i) for i, n in enumerate(TOPOLOGY.nodes)}
 
 
-def test_a_job_completes_with_ideal_counts_and_honest_accounting():
-    result = trio.run(
-        lambda: run_job(ghz(6), lambda: TOPOLOGY, DirectClient(nodes()), plugins(), job_id="j1")
+def job(job_id, client, *, circuit=None, topology=TOPOLOGY, system=None, **options):
+    """Run one job (a 6-qubit GHZ by default) to its result."""
+    return trio.run(
+        lambda: run_job(
+            circuit or ghz(6),
+            lambda: topology,
+            client,
+            system or plugins(),
+            job_id=job_id,
+            **options,
+        )
     )
+
+
+def test_a_job_completes_with_ideal_counts_and_honest_accounting():
+    result = job("j1", DirectClient(nodes()))
     assert set(result.counts) == {"0" * 6, "1" * 6} and result.achieved_fidelity >= 0.99
     assert result.ebits >= 1 and result.fallbacks == () and result.retries == 0
     assert sum(result.fragments_per_node.values()) == sum(
@@ -62,16 +74,14 @@ def test_a_job_completes_with_ideal_counts_and_honest_accounting():
 
 def test_a_node_that_is_gone_is_survived_by_replanning_without_it():
     services = nodes()
-    first = trio.run(
-        lambda: run_job(ghz(6), lambda: TOPOLOGY, DirectClient(services), plugins(), job_id="j0")
-    )
+    first = job("j0", DirectClient(services))
     dead = sorted(first.fragments_per_node)[0]
 
     def gone(node, verb, body):
         return "unreachable" if node == dead and verb == "execute" else None
 
     client = DirectClient(nodes(), gone)
-    result = trio.run(lambda: run_job(ghz(6), lambda: TOPOLOGY, client, plugins(), job_id="j2"))
+    result = job("j2", client)
     assert len(result.fallbacks) == 1 and result.fallbacks[0]["excluded"] == [dead]
     assert dead not in result.fragments_per_node
     assert set(result.counts) == {"0" * 6, "1" * 6}
@@ -98,16 +108,14 @@ def test_replan_affected_moves_only_the_failed_nodes_qubits(policy):
     def services():
         return {n.name: NodeService(n, Simulated(), seed=i) for i, n in enumerate(three.nodes)}
 
-    first = trio.run(
-        lambda: run_job(ghz(6), lambda: three, DirectClient(services()), plugins(), job_id="j0")
-    )
+    first = job("j0", DirectClient(services()), topology=three)
     assert sorted(set(first.placement)) == ["n0", "n1"]
 
     def gone(node, verb, body):
         return "unreachable" if node == "n0" and verb == "execute" else None
 
     client = DirectClient(services(), gone)
-    result = trio.run(lambda: run_job(ghz(6), lambda: three, client, plugins(policy), job_id="j5"))
+    result = job("j5", client, topology=three, system=plugins(policy))
     assert result.fallbacks[0]["scope"] == policy.removeprefix("replan-")
     assert "n0" not in result.placement and sum(result.counts.values()) == 1000
     assert sorted(result.counts, key=result.counts.get)[-2:] in (
@@ -138,16 +146,14 @@ def test_a_fallback_whose_kept_qubits_leave_no_plan_replans_the_whole_circuit():
         fallback="keep-all-on-n0", attempts=1, backoff_base_s=0.001, shots=500
     )
     system = PluginSystem(Settings(runtime=runtime), extra=[("keep-all", KeepAllPlugin())])
-    first = trio.run(
-        lambda: run_job(ghz(6), lambda: TOPOLOGY, DirectClient(nodes()), system, job_id="k0")
-    )
+    first = job("k0", DirectClient(nodes()), system=system)
     dead = sorted(set(first.placement) - {"n0"})[0]
 
     def gone(node, verb, body):
         return "unreachable" if node == dead and verb == "execute" else None
 
     client = DirectClient(nodes(), gone)
-    result = trio.run(lambda: run_job(ghz(6), lambda: TOPOLOGY, client, system, job_id="k1"))
+    result = job("k1", client, system=system)
     assert result.fallbacks[0]["scope"] == "all"  # 6 qubits do not fit on n0's 3
     assert dead not in result.placement and set(result.counts) == {"0" * 6, "1" * 6}
 
@@ -158,7 +164,7 @@ def test_without_a_fallback_the_job_fails_with_the_fragment_level_error():
 
     client = DirectClient(nodes(), all_down)
     with pytest.raises(JobFailed) as info:
-        trio.run(lambda: run_job(ghz(4), lambda: TOPOLOGY, client, plugins("none"), job_id="j3"))
+        job("j3", client, circuit=ghz(4), system=plugins("none"))
     details = info.value.to_dict()["details"]
     assert details["kind"] == "fragment_failed" and details["attempts"] == 2
     assert details["fragment"].startswith("f") and details["nodes"] and details["fallbacks"] == []
@@ -171,7 +177,7 @@ def test_when_every_node_fails_the_fallbacks_run_out_and_say_so():
 
     client = DirectClient(nodes(), all_down)
     with pytest.raises(JobFailed) as info:
-        trio.run(lambda: run_job(ghz(4), lambda: TOPOLOGY, client, plugins(), job_id="j4"))
+        job("j4", client, circuit=ghz(4))
     details = info.value.to_dict()["details"]
     assert details["kind"] == "fragment_failed"
     assert len(details["fallbacks"]) == 2  # [runtime] max_fallbacks, then it gives up
@@ -182,16 +188,14 @@ def test_when_every_node_fails_the_fallbacks_run_out_and_say_so():
 def test_a_node_that_refuses_the_reservation_is_planned_around():
     """FR-005/FR-007: a node that does not answer the reservation is left out by the
     fallback like a failed fragment's node."""
-    first = trio.run(
-        lambda: run_job(ghz(6), lambda: TOPOLOGY, DirectClient(nodes()), plugins(), job_id="r0")
-    )
+    first = job("r0", DirectClient(nodes()))
     dead = sorted(set(first.placement))[0]
 
     def no_reserve(node, verb, body):
         return "unreachable" if node == dead and verb == "reserve" else None
 
     client = DirectClient(nodes(), no_reserve)
-    result = trio.run(lambda: run_job(ghz(6), lambda: TOPOLOGY, client, plugins(), job_id="r1"))
+    result = job("r1", client)
     (fallback,) = result.fallbacks
     assert fallback["after"]["kind"] == "reservation_failed" and fallback["excluded"] == [dead]
     assert fallback["after"]["fragment"] == "*" and dead in fallback["after"]["message"]
@@ -234,17 +238,7 @@ def test_a_resumed_job_runs_its_stored_plan_and_no_fragment_twice():
     before = sum(s.executions for s in services.values())
     stored = json.loads(json.dumps(progress))  # as the store gives it back
     empty = Topology([], [])
-    result = trio.run(
-        lambda: run_job(
-            ghz(6),
-            lambda: empty,
-            DirectClient(services),
-            plugins(),
-            job_id="p1",
-            held=held,
-            resume=stored,
-        )
-    )
+    result = job("p1", DirectClient(services), topology=empty, held=held, resume=stored)
     assert result.plan_digest == plan_from_dict(stored["plan"]).digest()
     assert set(result.counts) == {"0" * 6, "1" * 6}
     pairs = sum(len(f.nodes) for f in result.fragments)
@@ -262,26 +256,8 @@ def test_a_job_that_released_its_windows_before_the_crash_is_resumed_without_rer
     async def on_plan(p):
         progress.update(json.loads(json.dumps(p)))
 
-    first = trio.run(
-        lambda: run_job(
-            ghz(6),
-            lambda: TOPOLOGY,
-            DirectClient(services),
-            plugins(),
-            job_id="w1",
-            callbacks=JobCallbacks(on_plan=on_plan),
-        )
-    )
+    first = job("w1", DirectClient(services), callbacks=JobCallbacks(on_plan=on_plan))
     ran = sum(s.executions for s in services.values())
-    again = trio.run(
-        lambda: run_job(
-            ghz(6),
-            lambda: TOPOLOGY,
-            DirectClient(services),
-            plugins(),
-            job_id="w1",
-            resume=progress,
-        )
-    )
+    again = job("w1", DirectClient(services), resume=progress)
     assert sum(s.executions for s in services.values()) == ran  # nothing ran twice
     assert again.retries == 0 and again.counts == first.counts

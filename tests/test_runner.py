@@ -38,6 +38,21 @@ def services(topology, clock=time.time):
     }
 
 
+class LosesFirstReply:
+    """A client whose first ``verb`` call reaches the node but whose answer is lost
+    (``timeout``); ``lost`` holds that call's body and the node's reply."""
+
+    def __init__(self, inner, verb):
+        self.inner, self.verb, self.lost = inner, verb, []
+
+    async def call(self, node, verb, body, timeout):
+        reply = await self.inner.call(node, verb, body, timeout)
+        if verb == self.verb and not self.lost:
+            self.lost.append((body, reply))
+            raise TransportError("timeout", "the reply was lost", node)
+        return reply
+
+
 def plan_for(circuit, topology, seed=1):
     return compile_circuit(circuit, topology, plugins=PLUGINS, seed=seed)
 
@@ -181,19 +196,10 @@ def test_a_lost_reply_is_asked_again_under_the_same_attempt_and_not_run_twice():
     topology = uniform(2, 4)
     plan = plan_for(ghz(3), topology)
     nodes = services(topology)
-    inner = DirectClient(nodes)
-    lost = []
-
-    class LosesFirstReply:
-        async def call(self, node, verb, body, timeout):
-            reply = await inner.call(node, verb, body, timeout)
-            if verb == "execute" and not lost:
-                lost.append(body["correlation"]["attempt"])
-                raise TransportError("timeout", "the reply was lost", node)
-            return reply
-
-    runs = trio.run(PlanRunner(plan, "job-7", LosesFirstReply(), retry=FAST).run)
-    assert lost == [0] and all(r.status == "ok" for r in runs.values())
+    client = LosesFirstReply(DirectClient(nodes), "execute")
+    runs = trio.run(PlanRunner(plan, "job-7", client, retry=FAST).run)
+    assert [body["correlation"]["attempt"] for body, _ in client.lost] == [0]
+    assert all(r.status == "ok" for r in runs.values())
     assert sum(r.attempts for r in runs.values()) == len(runs) + 1  # one retry
     pairs = sum(len(r.nodes) for r in runs.values())
     assert sum(s.executions for s in nodes.values()) == pairs
@@ -243,20 +249,10 @@ def test_a_lost_reservation_reply_is_asked_again_and_gets_the_same_window():
     topology = uniform(1, 4)
     plan = plan_for(ghz(4), topology)
     nodes = services(topology)
-    inner = DirectClient(nodes)
-    lost = []
-
-    class LosesFirstGrant:
-        async def call(self, node, verb, body, timeout):
-            reply = await inner.call(node, verb, body, timeout)
-            if verb == "reserve" and not lost:
-                lost.append(reply["reservation"]["reservation_id"])
-                raise TransportError("timeout", "the reply was lost", node)
-            return reply
-
-    runner = PlanRunner(plan, "job-9", LosesFirstGrant(), retry=FAST, deadline_s=5)
-    runs = trio.run(runner.run)
-    assert lost and all(r.status == "ok" for r in runs.values())
+    client = LosesFirstReply(DirectClient(nodes), "reserve")
+    runs = trio.run(PlanRunner(plan, "job-9", client, retry=FAST, deadline_s=5).run)
+    assert len(client.lost) == 1 and all(r.status == "ok" for r in runs.values())
+    lost = [reply["reservation"]["reservation_id"] for _, reply in client.lost]
     records = [rec for r in runs.values() for rec in r.records]
     assert {rec["reservation_id"] for rec in records} == {lost[0]}
     assert all(svc.status()["active_reservations"] == 0 for svc in nodes.values())

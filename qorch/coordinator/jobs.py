@@ -289,19 +289,11 @@ class JobService:
         return changed
 
     def _job_metrics(self, job_id: str, result: JobResult) -> None:
-        """A completed job's figures as metric samples labelled with its id (FR-012)."""
-        figures = {
-            "job_wall_ms": result.wall_ms,
-            "job_orchestration_overhead_ms": result.orchestration_overhead_ms,
-            "job_estimated_fidelity": result.estimated_fidelity,
-            "job_achieved_fidelity": result.achieved_fidelity,
-            "job_ebits": result.ebits,
-            "job_retries": result.retries,
-            "job_fallbacks": len(result.fallbacks),
-        }
-        for name, value in figures.items():
+        """A completed job's figures as metric samples ``job_<figure>`` labelled with its
+        id (FR-012)."""
+        for name, value in result.figures().items():
             if value is not None and math.isfinite(value):
-                self.recorder.metric(name, float(value), job_id=job_id)
+                self.recorder.metric(f"job_{name}", float(value), job_id=job_id)
 
     async def _transition(
         self,

@@ -194,15 +194,8 @@ class _Group:
                 success=True,
                 failure=None,
                 qubits=circuit.num_qubits,
-                compile_ms=result.compile_ms,
-                wall_ms=result.wall_ms,
-                orchestration_overhead_ms=result.orchestration_overhead_ms,
-                estimated_fidelity=result.estimated_fidelity,
-                achieved_fidelity=result.achieved_fidelity,
-                ebits=result.ebits,
-                retries=result.retries,
-                fallbacks=len(result.fallbacks),
                 plan_digest=result.plan_digest,
+                **result.figures(),
             )
         row["latency_ms"] = (time.perf_counter() - began) * 1000
         return row

@@ -86,6 +86,19 @@ class JobResult:
         """Plain JSON-able data."""
         return attrs.asdict(self, recurse=True)
 
+    def figures(self) -> dict[str, Any]:
+        """The job's headline numbers, as the store's metrics and the harness record them."""
+        return {
+            "compile_ms": self.compile_ms,
+            "wall_ms": self.wall_ms,
+            "orchestration_overhead_ms": self.orchestration_overhead_ms,
+            "estimated_fidelity": self.estimated_fidelity,
+            "achieved_fidelity": self.achieved_fidelity,
+            "ebits": self.ebits,
+            "retries": self.retries,
+            "fallbacks": len(self.fallbacks),
+        }
+
 
 def runtime_policies(settings: Settings) -> tuple[RetryPolicy, Timeouts]:
     """The retry policy and timeouts ``[runtime]`` configures."""
@@ -305,8 +318,7 @@ async def run_job(
             fidelity_scales=fidelity_scales(runs),
         )
     )
-    result = _result(job_id, plan, world, runs, earlier, fallbacks, wall_ms)
-    return attrs.evolve(result, compile_ms=planner.compile_s * 1000)
+    return _result(job_id, plan, world, runs, earlier, fallbacks, wall_ms, planner.compile_s)
 
 
 def _result(
@@ -317,6 +329,7 @@ def _result(
     earlier: list[FragmentRun],
     fallbacks: list[dict[str, Any]],
     wall_ms: float,
+    compile_s: float,
 ) -> JobResult:
     all_runs = (*earlier, *(runs[f.id] for f in plan.fragments))
     simulated_ms = sum(r.get("duration_ns", 0.0) for run in all_runs for r in run.records) / 1e6
@@ -342,5 +355,6 @@ def _result(
         orchestration_overhead_ms=max(0.0, wall_ms - simulated_ms),
         fragments_per_node=dict(sorted(per_node.items())),
         placement=plan.initial_placement,
+        compile_ms=compile_s * 1000,
         ideal_outcomes=len(world.ideal),
     )
