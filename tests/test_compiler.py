@@ -196,7 +196,7 @@ def test_fragments_go_to_nodes_that_offer_their_gates_natively_or_translated(plu
     h = plan.fragments[0].ops[0]
     assert h.name == "h" and {g["name"] for g in h.native} <= {"rz", "sx", "x"}
     # h becomes rz sx rz: it costs what sx costs; cx 0.99; rz and (unlisted) measure 1.0
-    assert plan.estimated_fidelity == pytest.approx(0.999 * 0.99)
+    assert 1 - plan.cost["fidelity_risk"] == pytest.approx(0.999 * 0.99)
 
 
 def test_degraded_and_unavailable_nodes_are_not_used(plugins):

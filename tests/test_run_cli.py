@@ -35,7 +35,8 @@ def test_a_ghz_state_across_ideal_nodes_comes_back_ideal():
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert set(result["counts"]) == {"00000", "11111"} and sum(result["counts"].values()) == 2000
-    assert result["achieved_fidelity"] >= 0.99 and result["estimated_fidelity"] == 1.0
+    assert result["achieved_fidelity"] >= 0.99
+    assert result["estimated_fidelity"] == pytest.approx(1.0, abs=1e-3)  # shot noise only
     assert all(f["status"] == "ok" for f in result["fragments"])
     assert result["orchestration_overhead_ms"] > 0 and result["fallbacks"] == []
 

@@ -40,6 +40,7 @@ def summary(plan: Any) -> dict[str, Any]:
         "ebits": plan.ebits,
         "moves": plan.moves,
         "estimated_fidelity": plan.estimated_fidelity,
+        "fidelity_estimate": plan.fidelity_estimate,
         "estimated_duration_ms": plan.estimated_duration_ms,
         "cost": plan.cost,
         "snapshot_digest": plan.snapshot_digest,
@@ -69,6 +70,7 @@ def compile_file(name: str, app: Any, topology: Any, args: argparse.Namespace) -
                 strategy=args.strategy,
                 cost_model=args.cost_model,
                 min_fidelity=args.min_fidelity,
+                shots=args.shots or app.settings.runtime.shots,
             )
             times.append((time.perf_counter() - start) * 1000)
     except OSError as exc:

@@ -107,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="F",
         help="lowest gate and link fidelity accepted (default: compiler.min_fidelity)",
     )
+    p.add_argument(
+        "--shots",
+        type=int,
+        metavar="N",
+        help="shots the fidelity estimate predicts for (default: runtime.shots)",
+    )
     p.add_argument("--json", action="store_true", help="one plan summary per input (JSON Lines)")
     p.add_argument("--full", action="store_true", help="with --json: include the whole plan")
     p.add_argument(

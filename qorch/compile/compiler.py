@@ -23,6 +23,7 @@ import attrs
 
 from qorch.compile.cost import CostModel, CostTerms
 from qorch.compile.distribute import Distribution, distribute
+from qorch.compile.fidelity import OUTPUT_DISTRIBUTION, predicted_fidelity
 from qorch.compile.fragments import LOCAL, TELEPORT, FragmentSpec, build_fragments
 from qorch.compile.native import NodeGates
 from qorch.compile.network import UNREACHABLE, Network
@@ -383,13 +384,16 @@ def compile_circuit(
     cost_model: str | None = None,
     min_fidelity: float | None = None,
     keep: Mapping[int, Collection[str]] | None = None,
+    shots: int | None = None,
 ) -> Plan:
     """Compile ``circuit`` for ``topology`` (FR-004); raise :class:`InfeasibleError` if impossible.
 
     ``strategy`` / ``cost_model`` default to ``[compiler] placement`` / ``cost_model``;
     ``min_fidelity`` to ``[compiler] min_fidelity``. ``keep`` (qubit index → node names)
     restricts those qubits to those nodes, where usable: a fallback that re-plans only the
-    qubits of a failed node (FR-007). Same inputs and seed → same plan.
+    qubits of a failed node (FR-007). ``shots`` is what the fidelity estimate predicts
+    for (:mod:`qorch.compile.fidelity`; ``None``: infinitely many). Same inputs and
+    seed → same plan.
     """
     settings = plugins.settings.compiler
     strategy = strategy or settings.placement
@@ -414,10 +418,19 @@ def compile_circuit(
     placement = placer.place(comp.problem, objective, random.Random(seed))
     comp.check_placement(placement, strategy)
     realized = comp.realize(placement)
-    return comp.plan(
+    plan = comp.plan(
         realized,
         seed=seed,
         strategy=strategy,
         cost_model=cost_model,
         cost=model.cost(realized.terms),
+    )
+    predicted = predicted_fidelity(circuit, plan, topology, shots)
+    if predicted is None:
+        return attrs.evolve(plan, shots=shots or 0)
+    return attrs.evolve(
+        plan,
+        estimated_fidelity=round(predicted, 12),
+        fidelity_estimate=OUTPUT_DISTRIBUTION,
+        shots=shots or 0,
     )

@@ -70,7 +70,11 @@ class Plan:
     """Everything the runtime needs to run a circuit, and how it was made.
 
     ``initial_placement[q]`` is the node that holds qubit ``q`` (global index) at the start;
-    teleport fragments move qubits later.
+    teleport fragments move qubits later. ``estimated_fidelity`` is the Hellinger fidelity
+    the counts are predicted to reach for ``shots`` (0: infinitely many shots), made as
+    ``fidelity_estimate`` says — ``output-distribution`` or, when the ideal distribution is
+    out of reach, ``gate-product`` (:mod:`qorch.compile.fidelity`); ``cost["fidelity_risk"]``
+    is always one minus the gate product, the term placement searches with.
     """
 
     version: int
@@ -90,6 +94,8 @@ class Plan:
     estimated_fidelity: float
     estimated_duration_ms: float
     cost: dict[str, float]
+    fidelity_estimate: str = "gate-product"
+    shots: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (what the JSON holds)."""

@@ -195,6 +195,7 @@ class _Group:
                 failure=None,
                 qubits=circuit.num_qubits,
                 plan_digest=result.plan_digest,
+                fidelity_estimate=result.fidelity_estimate,
                 **result.figures(),
             )
         row["latency_ms"] = (time.perf_counter() - began) * 1000

@@ -81,6 +81,7 @@ class JobResult:
     placement: tuple[str, ...] = ()  # the final plan's node of each qubit at the start
     compile_ms: float = 0.0  # compiling, every plan of the job together
     ideal_outcomes: int = 0  # outcomes of the noiseless reference (its support)
+    fidelity_estimate: str = "gate-product"  # how estimated_fidelity was made (Plan)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able data."""
@@ -125,9 +126,11 @@ class _Planner:
         seed: int,
         strategy: str | None,
         min_fidelity: float | None,
+        shots: int,
     ) -> None:
         self.circuit, self.snapshot, self.plugins = circuit, snapshot, plugins
         self.seed, self.strategy, self.min_fidelity = seed, strategy, min_fidelity
+        self.shots = shots  # what the fidelity estimate predicts for
         self.compile_s = 0.0  # time spent compiling, all plans together
 
     async def plan(
@@ -158,6 +161,7 @@ class _Planner:
                         strategy=self.strategy,
                         min_fidelity=self.min_fidelity,
                         keep=keep,
+                        shots=self.shots,
                     )
                 )
                 self.compile_s += time.perf_counter() - began
@@ -258,7 +262,8 @@ async def run_job(
         topology, fallbacks = snapshot(), []
     keep: dict[int, tuple[str, ...]] = {}  # qubits a fallback keeps where they were
     earlier: list[FragmentRun] = []
-    planner = _Planner(circuit, snapshot, plugins, seed, strategy, min_fidelity)
+    shots = shots or settings.runtime.shots
+    planner = _Planner(circuit, snapshot, plugins, seed, strategy, min_fidelity, shots)
     while True:
         if plan is None:
             plan, topology = await planner.plan(topology, keep, fallbacks, started)
@@ -313,7 +318,7 @@ async def run_job(
             circuit,
             plan,
             topology,
-            shots=shots or settings.runtime.shots,
+            shots=shots,
             seed=seed,
             fidelity_scales=fidelity_scales(runs),
         )
@@ -357,4 +362,5 @@ def _result(
         placement=plan.initial_placement,
         compile_ms=compile_s * 1000,
         ideal_outcomes=len(world.ideal),
+        fidelity_estimate=plan.fidelity_estimate,
     )

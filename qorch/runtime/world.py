@@ -29,11 +29,11 @@ result says why.
 from __future__ import annotations
 
 import functools
-import itertools
 from typing import Any
 
 import attrs
 
+from qorch.compile.fidelity import ideal_outcomes, path_fidelity
 from qorch.compile.native import NodeGates
 from qorch.compile.plan import Plan
 from qorch.compile.prepare import prepare
@@ -117,7 +117,7 @@ def build_executed_circuit(
         served = [first_op[g.id] for g in users if g.kind == "local"]
         if not served:
             continue
-        fid = _path_fidelity(topology, f.path)
+        fid = path_fidelity(topology, f.path)
         remote_before.setdefault(min(served), []).append((f.qubits[0], fid))  # type: ignore[type-var]
 
     gates = {n.name: NodeGates(n) for n in topology.nodes}
@@ -171,16 +171,6 @@ def _register(target: Any, cond: Any) -> tuple[Any, int]:
     raise ValueError(f"no classical register {cond.register!r}")
 
 
-def _path_fidelity(topology: Topology, path: tuple[str, ...]) -> float:
-    fid = 1.0
-    for a, b in itertools.pairwise(path):
-        link = topology.link(a, b)
-        if link is None:
-            raise ValueError(f"the plan uses a link {a}-{b} the topology does not have")
-        fid *= link.fidelity
-    return fid
-
-
 def simulate(
     circuit: Circuit,
     plan: Plan,
@@ -231,41 +221,17 @@ def simulate(
 def exact_distribution(circuit: Circuit) -> dict[str, float] | None:
     """The noiseless outcome distribution, keyed like qiskit's counts (registers last to
     first, separated by spaces; clbit 0 rightmost) — or ``None`` when it cannot be read
-    off the final state: a measurement before another operation on its qubit, a reset,
-    a condition, or more than :data:`EXACT_REFERENCE_QUBITS` qubits."""
-    if circuit.num_qubits > EXACT_REFERENCE_QUBITS:
+    off the final state (:func:`qorch.compile.fidelity.ideal_outcomes`; at most
+    :data:`EXACT_REFERENCE_QUBITS` qubits)."""
+    ideal = ideal_outcomes(circuit, EXACT_REFERENCE_QUBITS)
+    if ideal is None:
         return None
-    measured: set[int] = set()
-    unitary: list[Any] = []
-    measures: list[tuple[int, int]] = []
-    for op in circuit.operations:
-        if op.condition is not None or op.name == "reset":
-            return None
-        if op.name == "measure":
-            measured.add(op.qubits[0])
-            measures.append((op.qubits[0], op.clbits[0]))
-        elif op.name != "barrier":
-            if measured.intersection(op.qubits):
-                return None
-            unitary.append(op)
-    import numpy as np
-    from qiskit.quantum_info import Statevector
-
-    from qorch.builtin.qiskit_bridge import to_qiskit
-
-    state = Statevector(to_qiskit(Circuit(circuit.qregs, circuit.cregs, unitary)))
-    probs = state.probabilities()
-    index = np.nonzero(probs > 1e-12)[0]
-    clbits = np.zeros((len(index), circuit.num_clbits), dtype=np.int8)
-    for q, c in measures:  # in order: a clbit measured twice keeps the last value
-        clbits[:, c] = (index >> q) & 1
     sizes = [r.size for r in circuit.cregs]
     out: dict[str, float] = {}
-    for row, p in zip(clbits, probs[index], strict=True):
+    for value, p in zip(ideal[0].tolist(), ideal[1].tolist(), strict=True):
         parts, start = [], 0
         for size in sizes:
-            parts.append("".join("1" if b else "0" for b in row[start : start + size][::-1]))
+            parts.append(format((value >> start) & ((1 << size) - 1), f"0{size}b") if size else "")
             start += size
-        key = " ".join(reversed(parts))
-        out[key] = out.get(key, 0.0) + float(p)
+        out[" ".join(reversed(parts))] = p
     return out

@@ -113,7 +113,7 @@ class CostModelContract:
         assert plan_problems(plan, topology) == []
         model = plugins.create("cost_model", cost_model)
         terms = CostTerms(
-            plan.estimated_duration_ms, 1 - plan.estimated_fidelity, plan.ebits, plan.moves
+            plan.estimated_duration_ms, plan.cost["fidelity_risk"], plan.ebits, plan.moves
         )
         assert plan.cost["total"] == pytest.approx(model.cost(terms))
         assert plan.cost_model == cost_model
