@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(BIN)/qorch bench compile
 	$(BIN)/qorch bench transport
 	$(BIN)/qorch bench api
+	$(BIN)/qorch bench events
 	$(BIN)/qorch bench overhead
 	$(BIN)/qorch bench nfr
 

@@ -187,6 +187,30 @@ class CoordinatorSettings:
 
 
 @attrs.frozen
+class ApiSettings:
+    """The HTTP API's security baseline (FR-014) and event streams (FR-009)."""
+
+    auth_required: bool = setting(
+        False, "every endpoint but /health needs an API key (`qorch keys create`)"
+    )
+    rate_limit_per_minute: int = setting(
+        0, "requests a key (or client address) may make per minute; 0: no limit", ge=0
+    )
+    rate_limit_burst: int = setting(
+        60, "requests a key may make at once before the per-minute rate applies", ge=1
+    )
+    max_body_bytes: int = setting(
+        2_000_000, "request bodies larger than this are refused with 413 unread", ge=1024
+    )
+    event_buffer: int = setting(
+        1000,
+        "events buffered per websocket client; a slower client loses the oldest",
+        ge=1,
+        le=1_000_000,
+    )
+
+
+@attrs.frozen
 class StoreSettings:
     """Persistence (FR-010)."""
 
@@ -215,6 +239,7 @@ class Settings:
     node: NodeSettings = attrs.field(factory=NodeSettings)
     runtime: RuntimeSettings = attrs.field(factory=RuntimeSettings)
     coordinator: CoordinatorSettings = attrs.field(factory=CoordinatorSettings)
+    api: ApiSettings = attrs.field(factory=ApiSettings)
     store: StoreSettings = attrs.field(factory=StoreSettings)
     plugins: PluginsSettings = attrs.field(factory=PluginsSettings)
     plugin_options: dict[str, dict[str, dict[str, Any]]] = attrs.field(factory=dict)

@@ -140,6 +140,21 @@ class MetricSample:
 
 
 @attrs.frozen
+class ApiKeyRecord:
+    """An API key as persisted (FR-014): never the key, only its sha256 (``key_hash``).
+
+    ``roles`` are some of :data:`qorch.keys.ROLES`, in that order; ``prefix`` is the key's
+    first 8 characters, so a user can tell keys apart without the secret.
+    """
+
+    name: str
+    key_hash: str
+    roles: tuple[str, ...] = attrs.field(converter=tuple)
+    created_at: dt.datetime
+    prefix: str
+
+
+@attrs.frozen
 class MigrationStatus:
     """Which schema migrations a store has applied and which are pending."""
 

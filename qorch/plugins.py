@@ -13,7 +13,8 @@ provided: the selection fails with the available names and the broken plugins li
 from __future__ import annotations
 
 import importlib.metadata as md
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pluggy
@@ -263,6 +264,16 @@ class PluginSystem:
     def shutdown(self, role: str) -> None:
         """Call ``qorch_shutdown``; failures are logged."""
         self._call_each("qorch_shutdown", False, role=role)
+
+    @contextmanager
+    def observing(self, observer: object, name: str) -> Iterator[None]:
+        """Register ``observer`` (an object with ``qorch_on_*`` hook implementations) for
+        the block — how a service attaches its own listeners (events, metrics)."""
+        self.pm.register(observer, name=name)
+        try:
+            yield
+        finally:
+            self.pm.unregister(observer)
 
     def notify(self, hook: str, **kwargs: Any) -> None:
         """Call observer ``hook`` (``qorch_on_*``) on every plugin; failures are logged."""

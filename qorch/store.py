@@ -18,6 +18,7 @@ from typing import Any
 
 from qorch.model import (
     AdvertRecord,
+    ApiKeyRecord,
     FragmentRecord,
     JobRecord,
     JobState,
@@ -29,7 +30,8 @@ from qorch.model import (
 
 
 class Store(abc.ABC):
-    """A persistence back end: jobs, fragments, reservations, adverts, quality, metrics.
+    """A persistence back end: jobs, fragments, reservations, adverts, quality, metrics,
+    API keys.
 
     Lifecycle: :meth:`open`, then :meth:`upgrade` (or check :meth:`status`), then use,
     then :meth:`close`. Using the store while migrations are pending raises
@@ -188,3 +190,22 @@ class Store(abc.ABC):
 
         Samples with equal times come later-added first.
         """
+
+    # -- API keys (FR-014) -------------------------------------------------------------
+
+    @abc.abstractmethod
+    def add_api_key(self, record: ApiKeyRecord) -> None:
+        """Insert a key's record (its hash, never the key); a ``name`` or ``key_hash`` that
+        is already stored raises :class:`~qorch.errors.StoreError`, keeping the first."""
+
+    @abc.abstractmethod
+    def get_api_key(self, key_hash: str) -> ApiKeyRecord | None:
+        """The record whose ``key_hash`` this is, or ``None``."""
+
+    @abc.abstractmethod
+    def list_api_keys(self) -> list[ApiKeyRecord]:
+        """Every key's record, by name."""
+
+    @abc.abstractmethod
+    def delete_api_key(self, name: str) -> bool:
+        """Forget the key named ``name``; ``False`` if there was none."""

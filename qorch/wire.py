@@ -22,6 +22,7 @@ and authenticate) and feeds inbound streams to :meth:`ChannelPeer.serve_stream`.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import json
 import math
@@ -73,6 +74,16 @@ def encode_varint(n: int) -> bytes:
             return bytes(head)
 
 
+#: frames refused on receipt in this process, by reason (``too_large``, ``protocol``) —
+#: the peer's message is dropped and its stream closed; ``/metrics`` exports the counts
+REJECTED_FRAMES: collections.Counter[str] = collections.Counter()
+
+
+def _rejected(kind: str, message: str) -> TransportError:
+    REJECTED_FRAMES[kind] += 1
+    return TransportError(kind, message)
+
+
 class FrameReader:
     """Reads frames from a stream, enforcing the size limit before buffering a body."""
 
@@ -97,13 +108,13 @@ class FrameReader:
             if used:
                 break
             if len(self.buffer) >= MAX_VARINT_BYTES:
-                raise TransportError("protocol", "bad frame length")
+                raise _rejected("protocol", "bad frame length")
             if not await self._fill():
                 if self.buffer:
                     raise TransportError("unreachable", "stream ended inside a frame")
                 return None
         if length > self.max_bytes:
-            raise TransportError("too_large", f"frame of {length} bytes over {self.max_bytes}")
+            raise _rejected("too_large", f"frame of {length} bytes over {self.max_bytes}")
         while len(self.buffer) < used + length:
             if not await self._fill():
                 raise TransportError("unreachable", "stream ended inside a frame")
@@ -112,9 +123,9 @@ class FrameReader:
         try:
             message = json.loads(payload.decode("utf-8"))
         except (ValueError, RecursionError) as exc:  # bad UTF-8 or JSON, huge ints, deep nesting
-            raise TransportError("protocol", f"frame is not usable JSON: {exc}"[:200]) from None
+            raise _rejected("protocol", f"frame is not usable JSON: {exc}"[:200]) from None
         if not isinstance(message, dict):
-            raise TransportError("protocol", "frame is not a JSON object")
+            raise _rejected("protocol", "frame is not a JSON object")
         return message
 
 

@@ -184,3 +184,13 @@ def test_the_cli_client_submits_waits_and_shows_the_result(coordinator, tmp_path
     assert refused.returncode == 2 and "shots" in refused.stderr
     unknown = qorch("status", "job-nope")
     assert unknown.returncode == 2 and "not_found" in unknown.stderr
+    health = qorch("status", "--json")  # no job: the coordinator's health
+    assert (
+        health.returncode == 0 and json.loads(health.stdout)["checks"]["registry"]["available"] == 2
+    )
+    nodes = qorch("nodes", "--json")  # the coordinator's registry, not the network
+    assert nodes.returncode == 0, nodes.stderr
+    assert sorted(json.loads(line)["node"] for line in nodes.stdout.splitlines()) == [
+        "ideal-a",
+        "ideal-b",
+    ]

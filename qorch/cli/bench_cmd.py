@@ -51,6 +51,21 @@ def run(args: argparse.Namespace) -> int:
             progress=_progress,
         )
         _written(markdown(data), data["file"], args.out, "api")
+    elif args.action == "events":
+        from qorch.bench.events_bench import markdown
+        from qorch.bench.events_bench import run as events_bench
+
+        if args.clients < 1 or args.rounds < 1:
+            print("error: --clients and --rounds must be at least 1")
+            return 2
+        data = events_bench(
+            args.out,
+            topology=Path("examples/topologies/two-nodes.toml"),
+            clients=args.clients,
+            rounds=args.rounds,
+            progress=_progress,
+        )
+        _written(markdown(data), data["file"], args.out, "events")
     elif args.action == "nfr":
         if args.jobs < 1:
             print("error: --jobs must be at least 1")

@@ -1,9 +1,13 @@
-"""``qorch submit``, ``qorch status``, ``qorch result``: the job API's client (FR-009).
+"""``qorch submit``, ``qorch status``, ``qorch result``, ``qorch nodes --url``: the job
+API's client (FR-009).
 
 They talk to a running coordinator (``--url``, default ``$QORCH_URL`` or
-``http://127.0.0.1:8700``). An API error is printed as its ``kind`` and ``message`` (with
-the field errors of a 422) and exits 2; a coordinator that does not answer exits 2 with
-the URL it tried.
+``http://127.0.0.1:8700``), with the API key of ``--api-key`` or ``$QORCH_API_KEY`` when
+the coordinator requires one (FR-014). ``submit --wait`` follows the job's websocket
+(``/api/v1/jobs/{id}/events``) and shows its state and fragments done / total on stderr
+while it runs. An API error is printed as its ``kind`` and ``message`` (with the field
+errors of a 422) and exits 2; a coordinator that does not answer exits 2 with the URL it
+tried.
 """
 
 from __future__ import annotations
@@ -29,15 +33,21 @@ class ApiError(QorchError):
 
 
 def _url(args: argparse.Namespace) -> str:
+    global _API_KEY
+    _API_KEY = getattr(args, "api_key", None) or os.environ.get("QORCH_API_KEY") or None
     return (args.url or os.environ.get("QORCH_URL") or DEFAULT_URL).rstrip("/")
+
+
+_API_KEY: str | None = None  # set by _url from --api-key / $QORCH_API_KEY
 
 
 def call(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
     """One API request: the status code and the JSON body; :class:`ApiError` if no answer."""
     import httpx
 
+    headers = {"X-API-Key": _API_KEY} if _API_KEY else {}
     try:
-        reply = httpx.request(method, url, json=body, timeout=30.0)
+        reply = httpx.request(method, url, json=body, timeout=30.0, headers=headers)
     except httpx.HTTPError as exc:
         raise ApiError(f"no answer from {url}: {exc}") from None
     try:
@@ -55,14 +65,67 @@ def _checked(code: int, body: Any, ok: tuple[int, ...] = (200,)) -> Any:
     raise ApiError(message)
 
 
-def wait_for(url: str, job_id: str, timeout_s: float) -> dict[str, Any]:
-    """Poll the job until it ends (or ``timeout_s`` passes); its last status."""
+def wait_for(url: str, job_id: str, timeout_s: float, *, progress: bool = False) -> dict[str, Any]:
+    """Follow the job until it ends (or ``timeout_s`` passes); its last status. Over the
+    job's websocket (with a progress display on stderr when ``progress``), falling back
+    to polling when the websocket cannot be opened."""
     end = time.monotonic() + timeout_s
+    try:
+        follow(url, job_id, timeout_s, progress=progress)
+    except (OSError, ApiError, ValueError) as exc:  # no websocket: poll instead
+        from loguru import logger
+
+        logger.debug("following {} by polling: {}", job_id, exc)
     while True:
         status = _checked(*call("GET", f"{url}/api/v1/jobs/{job_id}"))
         if status["state"] in ("COMPLETED", "FAILED") or time.monotonic() > end:
             return status
         time.sleep(WAIT_POLL_S)
+
+
+def follow(url: str, job_id: str, timeout_s: float, *, progress: bool) -> None:
+    """Read the job's event stream until it ends or ``timeout_s`` passes."""
+    import trio
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
+
+    from qorch.coordinator.events import JobProgress
+
+    ws = url.replace("https://", "wss://").replace("http://", "ws://")
+    ws += f"/api/v1/jobs/{job_id}/events" + (f"?api_key={_API_KEY}" if _API_KEY else "")
+    console = Console(stderr=True)
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("fragments"),
+        console=console,
+        transient=True,
+        disable=not (progress and console.is_terminal),
+    )
+    state = JobProgress(job_id)
+    task = bar.add_task(job_id, total=None)
+
+    async def read() -> None:
+        with trio.move_on_after(timeout_s):
+            try:
+                async with open_websocket_url(ws) as sock:
+                    while not state.ended:
+                        state.update(json.loads(await sock.get_message()))
+                        bar.update(
+                            task,
+                            description=f"{job_id} {state.state}",
+                            completed=state.done,
+                            total=state.total,
+                        )
+            except ConnectionClosed:
+                return
+            except HandshakeError as exc:
+                raise ApiError(f"websocket refused: {exc}") from None
+
+    with bar:
+        trio.run(read)
 
 
 def submit(args: argparse.Namespace) -> int:
@@ -82,14 +145,16 @@ def submit(args: argparse.Namespace) -> int:
     if not args.wait:
         print(job_id)
         return 0
-    status = wait_for(url, job_id, args.timeout)
+    status = wait_for(url, job_id, args.timeout, progress=not args.json)
     if status["state"] != "COMPLETED":
         return _report_unfinished(status, args.json)
     return _show_result(url, job_id, args.json, name=args.file)
 
 
 def status(args: argparse.Namespace) -> int:
-    """Print a job's state (and error)."""
+    """Print a job's state (and error); without a job, the coordinator's health."""
+    if args.job_id is None:
+        return _health(_url(args), args.json)
     body = _checked(*call("GET", f"{_url(args)}/api/v1/jobs/{args.job_id}"))
     if args.json:
         print(json.dumps(body, sort_keys=True))
@@ -128,3 +193,26 @@ def _report_unfinished(body: dict[str, Any], as_json: bool) -> int:
         if "error" in body:
             print(f"  {body['error'].get('kind')}: {body['error'].get('message')}", file=sys.stderr)
     return 2
+
+
+def _health(url: str, as_json: bool) -> int:
+    code, body = call("GET", f"{url}/health")
+    if code not in (200, 503):
+        _checked(code, body)
+    if as_json:
+        print(json.dumps(body, sort_keys=True))
+    else:
+        print(f"{url}  {body['status']}")
+        for name, check in body.get("checks", {}).items():
+            facts = ", ".join(f"{k} {v}" for k, v in check.items() if k != "status")
+            print(f"  {name:<12} {check['status']:<9} {facts}")
+    return 0 if body["status"] == "ok" else 2
+
+
+def nodes(args: argparse.Namespace) -> int:
+    """``qorch nodes --url``: the coordinator's registry (what ``/api/v1/nodes`` lists)."""
+    from qorch.cli.node_cmd import print_nodes
+
+    body = _checked(*call("GET", f"{_url(args)}/api/v1/nodes"))
+    print_nodes(body["nodes"], args.json)
+    return 0

@@ -23,6 +23,7 @@ COMMANDS = {
     "plugins": "qorch.cli.plugins_cmd:run",
     "config": "qorch.cli.config_cmd:run",
     "db": "qorch.cli.db_cmd:run",
+    "keys": "qorch.cli.keys_cmd:run",
     "bench": "qorch.cli.bench_cmd:run",
     "node": "qorch.cli.node_cmd:run_node_command",
     "nodes": "qorch.cli.node_cmd:run_nodes_command",
@@ -151,6 +152,25 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = sub.add_parser(
+        "keys",
+        parents=[common, data_dir],
+        help="manage API keys (FR-014)",
+        description="Make, list and revoke the API keys of the store under --data-dir; a key "
+        "is printed once, the store keeps only its sha256 (FR-014).",
+    )
+    ksub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    kc = ksub.add_parser("create", parents=db_common, help="make a key and print it once")
+    kc.add_argument("name", metavar="NAME", help="1-64 of A-Z a-z 0-9 . _ @ -")
+    kc.add_argument(
+        "--roles", required=True, metavar="R[,R]", help="comma-separated: read, submit, admin"
+    )
+    kc.add_argument("--json", action="store_true", help='{"name", "key", "roles", "prefix"}')
+    kl = ksub.add_parser("list", parents=db_common, help="names, roles, prefixes, times")
+    kl.add_argument("--json", action="store_true", help="one JSON object per key (JSON Lines)")
+    kr = ksub.add_parser("revoke", parents=db_common, help="delete a key by name")
+    kr.add_argument("name", metavar="NAME")
+
+    p = sub.add_parser(
         "run",
         parents=[common],
         help="run one circuit end to end on a local cluster",
@@ -195,9 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="list the service nodes a network advertises",
         description="Join the network as an observer, collect adverts and list them (FR-002).",
     )
-    p.add_argument(
-        "--bootstrap", nargs="+", required=True, metavar="MULTIADDR", help="peers to join through"
-    )
+    p.add_argument("--bootstrap", nargs="+", metavar="MULTIADDR", help="peers to join through")
+    p.add_argument("--url", metavar="U", help="ask this coordinator's API instead of the network")
+    p.add_argument("--api-key", metavar="K", help="API key for --url (default $QORCH_API_KEY)")
     p.add_argument(
         "--wait", type=float, default=3.0, metavar="S", help="seconds to collect (default 3)"
     )
@@ -225,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     client = argparse.ArgumentParser(add_help=False)
     client.add_argument("--url", metavar="U", help="coordinator API (default $QORCH_URL or :8700)")
     client.add_argument("--json", action="store_true", help="machine-readable output")
+    client.add_argument("--api-key", metavar="K", help="API key (default $QORCH_API_KEY)")
     p = sub.add_parser("submit", parents=[common, client], help="submit a circuit to a coordinator")
     p.add_argument("file", metavar="FILE", help="circuit file; '-' reads stdin")
     p.add_argument("--format", default="auto", choices=("auto", "qasm2", "qasm3"))
@@ -233,9 +254,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strategy", metavar="S", help="placement strategy")
     p.add_argument("--wait", action="store_true", help="wait for the job and print its result")
     p.add_argument("--timeout", type=float, default=600.0, metavar="S", help="--wait at most S")
-    for name, helptext in (("status", "a job's state"), ("result", "a completed job's result")):
-        p = sub.add_parser(name, parents=[common, client], help=helptext)
-        p.add_argument("job_id", metavar="JOB")
+    p = sub.add_parser(
+        "status", parents=[common, client], help="a job's state, or the coordinator's health"
+    )
+    p.add_argument("job_id", metavar="JOB", nargs="?", help="the job (default: the coordinator)")
+    p = sub.add_parser("result", parents=[common, client], help="a completed job's result")
+    p.add_argument("job_id", metavar="JOB")
 
     p = sub.add_parser("bench", parents=[common], help="run a benchmark; results in bench/results/")
     bsub = p.add_subparsers(dest="action", metavar="BENCHMARK", required=True)
@@ -264,6 +288,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="submit latency and jobs/s (on --topology) of the coordinator service",
     )
     ab.add_argument("--jobs", type=int, default=60, metavar="N", help="jobs in the throughput run")
+    eb = bsub.add_parser(
+        "events",
+        parents=[common, out],
+        help="job latency with and without websocket clients following the events",
+    )
+    eb.add_argument("--clients", type=int, default=50, metavar="N", help="followers (50)")
+    eb.add_argument("--rounds", type=int, default=3, metavar="N", help="round pairs (3)")
     ob = bsub.add_parser(
         "overhead",
         parents=[common, out, ten_nodes],

@@ -18,7 +18,7 @@ import attrs
 import trio
 
 from qorch.cli.app import started
-from qorch.errors import QorchError
+from qorch.errors import ConfigError, QorchError
 from qorch.node.advert import LinkQuality
 from qorch.topology import NodeSpec, load_topology
 
@@ -101,7 +101,14 @@ def run_node_command(args: argparse.Namespace) -> int:
 
 
 def run_nodes_command(args: argparse.Namespace) -> int:
-    """Observe the network for ``--wait`` seconds and list the nodes seen."""
+    """Observe the network for ``--wait`` seconds and list the nodes seen (with ``--url``:
+    ask that coordinator for its registry instead)."""
+    if args.url:
+        from qorch.cli.client_cmd import nodes
+
+        return nodes(args)
+    if not args.bootstrap:
+        raise ConfigError("qorch nodes needs --bootstrap MULTIADDR... or --url URL")
     from qorch.coordinator.discovery import Discovery
     from qorch.coordinator.node_registry import NodeRegistry
     from qorch.node.protocol import REGISTRY_VERBS
@@ -131,18 +138,19 @@ def run_nodes_command(args: argparse.Namespace) -> int:
 
         with tempfile.TemporaryDirectory(prefix="qorch-observer-") as tmp:
             trio.run(observe, Path(tmp))
-    if args.json:
-        for entry in entries:
-            print(json.dumps(entry, sort_keys=True))
-    else:
-        _print_table(entries)
+    print_nodes(entries, args.json)
     if registry.rejected:
         counts = ", ".join(f"{k}: {v}" for k, v in sorted(registry.rejected.items()))
         print(f"rejected adverts: {counts}", file=sys.stderr)
     return 0
 
 
-def _print_table(entries: list[dict]) -> None:
+def print_nodes(entries: list[dict], as_json: bool) -> None:
+    """Nodes as JSON lines, or as a table."""
+    if as_json:
+        for entry in entries:
+            print(json.dumps(entry, sort_keys=True))
+        return
     from rich.console import Console
     from rich.table import Table
 

@@ -1,5 +1,6 @@
-"""The coordinator's HTTP job API (FR-009 core), a Litestar app served by hypercorn's trio
-worker inside the coordinator's own trio loop (:func:`serve_api`).
+"""The coordinator's HTTP job API (FR-009, FR-012), a Litestar app served by hypercorn's
+trio worker inside the coordinator's own trio loop (:mod:`qorch.coordinator.server`),
+behind the request-id / key / rate / size checks of :mod:`qorch.coordinator.security`.
 
 =======  ==============================  ============================================
 method   path                            answer
@@ -10,30 +11,88 @@ GET      /api/v1/jobs/{id}               ``{"job_id", "state", "created_at", ...
 GET      /api/v1/jobs/{id}/result        the result (409 while the job runs)
 POST     /api/v1/jobs/{id}/cancel        the job, FAILED with a ``cancelled`` error
 GET      /api/v1/nodes                   the registry's view of every node
-GET      /health                         ``{"ok": true, "queued", "nodes"}``
+WS       /api/v1/jobs/{id}/events        a job's snapshot, then its live events
+WS       /api/v1/events                  the latest jobs, then every job's events
+GET      /health                         coordinator, store, transport, registry (503 if not ok)
+GET      /metrics                        Prometheus metrics
+GET      /                               the dashboard (static files under /static)
 GET      /schema/openapi.json            the OpenAPI document
 =======  ==============================  ============================================
 
 Every error is JSON ``{"kind", "message", "errors"?}``: a bad body is 422 with one entry
-per field (``{"field", "message"}``), an unknown job 404.
+per field (``{"field", "message"}``), an unknown job 404; each documented in the OpenAPI
+document with the status codes the route can answer.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from pathlib import Path
 from typing import Annotated, Any
 
 import attrs
 import trio
-from litestar import Litestar, Request, Response, get, post
-from litestar.exceptions import HTTPException, NotFoundException, ValidationException
-from litestar.openapi import OpenAPIConfig
+from litestar import Litestar, Request, Response, WebSocket, get, post, websocket
+from litestar.exceptions import (
+    HTTPException,
+    NotFoundException,
+    ValidationException,
+    WebSocketDisconnect,
+)
+from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.params import Parameter
+from litestar.static_files import create_static_files_router
+from loguru import logger
 
+from qorch.coordinator.events import EventHub, Subscription
 from qorch.coordinator.jobs import JobService, QueueFull
+from qorch.coordinator.metrics import CONTENT_TYPE, CoordinatorMetrics
+from qorch.logs import correlation
 from qorch.model import JobRecord, JobState
 
 FORMATS = ("auto", "qasm2", "qasm3")
+STATIC = Path(__file__).with_name("static")
+
+
+@dataclasses.dataclass
+class FieldError:
+    """One problem of a request: the field it is about, and what is wrong."""
+
+    field: str | None
+    message: str
+
+
+@dataclasses.dataclass
+class ErrorBody:
+    """Every error answer: its kind, a message, and for a 422 one entry per field."""
+
+    kind: str
+    message: str
+    errors: list[FieldError] | None = None
+
+
+_WHY = {
+    401: "no API key, or an unknown one (with api.auth_required)",
+    403: "the key lacks the role this needs",
+    404: "no such job",
+    409: "the job has not completed",
+    413: "the request body is over api.max_body_bytes",
+    422: "invalid body or query: one entry per field",
+    429: "over the key's rate limit (Retry-After says when to retry)",
+    503: "the job queue is full",
+}
+
+
+def errors(*codes: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for the error answers a route can give (and those every guarded
+    route can: 401, 403, 429)."""
+    return {
+        c: ResponseSpec(data_container=ErrorBody, description=_WHY[c])
+        for c in sorted({401, 403, 429, *codes})
+    }
+
+
 MAX_SHOTS = 1_000_000
 
 
@@ -102,9 +161,102 @@ def job_view(job: JobRecord) -> dict[str, Any]:
     return view
 
 
-def create_app(service: JobService, registry: Any) -> Litestar:
-    """The Litestar app over ``service`` (jobs) and ``registry`` (nodes)."""
+async def job_snapshot(service: JobService, job: JobRecord) -> dict[str, Any]:
+    """The first message of a job's event stream: its view and fragment progress (the
+    plan's fragment count, and how many of the current run's fragments completed)."""
+    total, done = None, 0
+    if job.plan is not None:
+        total = len(job.plan.get("plan", {}).get("fragments", []))
+        run = job.plan.get("run", 0)
+        prefix = "" if run == 0 else f"{job.job_id}.{run}/"
+        records = await trio.to_thread.run_sync(service.store.list_fragments, job.job_id)
+        done = sum(
+            1
+            for r in records
+            if r.status == "ok"
+            and (r.fragment_id.startswith(prefix) if prefix else "/" not in r.fragment_id)
+        )
+    return {"type": "snapshot", "job": job_view(job), "fragments": {"total": total, "done": done}}
+
+
+async def follow(socket: WebSocket, sub: Subscription, *, until_end: bool) -> None:
+    """Send ``sub``'s events to ``socket`` until the client leaves (or, ``until_end``, the
+    job ends). A slow client only slows its own task: the hub drops its oldest events."""
+
+    async def watch_close(cancel: trio.CancelScope) -> None:
+        try:
+            while True:
+                await socket.receive_data(mode="text")
+        except (WebSocketDisconnect, Exception):
+            cancel.cancel()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(watch_close, nursery.cancel_scope)
+        try:
+            while True:
+                for event in await sub.get():
+                    await socket.send_json(event)
+                    if until_end and event.get("new") in ("COMPLETED", "FAILED"):
+                        nursery.cancel_scope.cancel()
+                        return
+        except (WebSocketDisconnect, trio.BrokenResourceError, trio.ClosedResourceError):
+            nursery.cancel_scope.cancel()
+
+
+async def health_report(service: JobService, registry: Any) -> dict[str, Any]:
+    """What ``/health`` answers (its docstring)."""
+    checks: dict[str, dict[str, Any]] = {
+        "coordinator": {
+            "status": "ok" if not service.stopping else "down",
+            "queued": service.queue_depth,
+            "running": service.running,
+        }
+    }
+    try:
+        queued = await trio.to_thread.run_sync(service.store.count_jobs, JobState.QUEUED)
+        checks["store"] = {"status": "ok", "queued_jobs": queued}
+    except Exception as exc:
+        logger.opt(exception=exc).error("health: the store failed: {}", exc)
+        queued = 0
+        checks["store"] = {"status": "down", "error": type(exc).__name__}
+    peer = getattr(service.client, "peer", None)
+    connected = len(peer.connected()) if peer is not None else None
+    checks["transport"] = {
+        "status": "ok" if connected is None or connected > 0 else "degraded",
+        "connected_peers": connected,
+    }
+    now = registry.clock()
+    entries = registry.entries()
+    available = [e for e in entries if e.available]
+    checks["registry"] = {
+        "status": "ok" if available else "degraded",
+        "nodes": len(entries),
+        "available": len(available),
+        "degraded": sum(1 for e in entries if e.degraded),
+        "oldest_advert_s": round(max((e.age(now) for e in available), default=0.0), 3),
+    }
+    states = {c["status"] for c in checks.values()}
+    status = "down" if "down" in states else "degraded" if "degraded" in states else "ok"
+    return {
+        "status": status,
+        "ok": status == "ok",
+        "queued": queued,
+        "nodes": len(available),
+        "checks": checks,
+    }
+
+
+def create_app(
+    service: JobService,
+    registry: Any,
+    *,
+    hub: EventHub | None = None,
+    metrics: CoordinatorMetrics | None = None,
+) -> Litestar:
+    """The Litestar app over ``service`` (jobs) and ``registry`` (nodes), with ``hub``'s
+    events on the websockets and ``metrics`` at ``/metrics``."""
     settings = service.plugins.settings
+    hub = hub or EventHub(settings.api.event_buffer)
     strategies = set(service.plugins.registry.names("placement"))
 
     async def load(job_id: str) -> JobRecord:
@@ -113,25 +265,30 @@ def create_app(service: JobService, registry: Any) -> Litestar:
             raise NotFoundException(f"no job {job_id!r}")
         return job
 
-    @post("/api/v1/circuits/submit", status_code=202)
+    @post("/api/v1/circuits/submit", status_code=202, responses=errors(413, 422, 503))
     async def submit(data: SubmitRequest, request: Request) -> dict[str, str]:
         """Queue a circuit; answers at once with the job id."""
         unknown = sorted(set(await request.json()) - set(attrs.fields_dict(SubmitRequest)))
         # a misspelt option must not be ignored silently; reported with the value checks
         errors = [{"field": k, "message": "unknown field"} for k in unknown]
         job_request = check_submit(data, strategies, settings.limits.max_qasm_bytes, errors)
+        request_id = request.scope.get("state", {}).get("request_id")
+        if request_id:  # the worker's log lines of this job carry it too
+            job_request["request_id"] = request_id
         try:
             job = await service.submit(job_request)
         except QueueFull as exc:
             raise HTTPException(str(exc), status_code=503) from None
+        with correlation(job_id=job.job_id):
+            logger.info("job {} queued", job.job_id)
         return {"job_id": job.job_id}
 
-    @get("/api/v1/jobs/{job_id:str}")
+    @get("/api/v1/jobs/{job_id:str}", responses=errors(404))
     async def job_status(job_id: str) -> dict[str, Any]:
         """A job's state."""
         return job_view(await load(job_id))
 
-    @get("/api/v1/jobs/{job_id:str}/result")
+    @get("/api/v1/jobs/{job_id:str}/result", responses=errors(404, 409))
     async def job_result(job_id: str) -> Response[dict[str, Any]]:
         """A completed job's result; 409 (with the state) before it ends."""
         job = await load(job_id)
@@ -144,7 +301,7 @@ def create_app(service: JobService, registry: Any) -> Litestar:
         }
         return Response(body, status_code=409)
 
-    @get("/api/v1/jobs")
+    @get("/api/v1/jobs", responses=errors(422))
     async def list_jobs(
         state_filter: Annotated[str | None, Parameter(query="state")] = None,
         limit: int = 100,
@@ -173,25 +330,70 @@ def create_app(service: JobService, registry: Any) -> Litestar:
             "offset": offset,
         }
 
-    @post("/api/v1/jobs/{job_id:str}/cancel", status_code=200)
+    @post("/api/v1/jobs/{job_id:str}/cancel", status_code=200, responses=errors(404, 413))
     async def cancel(job_id: str) -> dict[str, Any]:
         """Cancel a job that has not ended (it ends FAILED, error kind ``cancelled``)."""
         await load(job_id)
         job = await service.cancel(job_id)
         return job_view(job or await load(job_id))
 
-    @get("/api/v1/nodes")
+    @get("/api/v1/nodes", responses=errors())
     async def nodes() -> dict[str, Any]:
         """Every node the registry knows, with availability and quality."""
         now = registry.clock()
         return {"nodes": [e.describe(now) for e in registry.entries()]}
 
-    @get("/health")
-    async def health() -> dict[str, Any]:
-        """Liveness: queued jobs and available nodes."""
-        queued = await trio.to_thread.run_sync(service.store.count_jobs, JobState.QUEUED)
-        up = sum(1 for e in registry.entries() if e.available)
-        return {"ok": True, "queued": queued, "nodes": up}
+    @get("/health", responses={503: ResponseSpec(dict[str, Any], description="not ok")})
+    async def health() -> Response[dict[str, Any]]:
+        """Readiness (FR-012): coordinator, store, transport and registry, with an overall
+        ``status`` — 200 when ``ok``, 503 when ``degraded`` (no available node, no
+        connected peer) or ``down`` (the store fails)."""
+        body = await health_report(service, registry)
+        return Response(body, status_code=200 if body["status"] == "ok" else 503)
+
+    @get("/metrics", media_type=CONTENT_TYPE, include_in_schema=False)
+    async def metrics_text() -> Response[bytes]:
+        """Prometheus metrics (text exposition format)."""
+        body = metrics.render() if metrics is not None else b""
+        return Response(body, media_type=CONTENT_TYPE)
+
+    @websocket("/api/v1/jobs/{job_id:str}/events")
+    async def job_events(socket: WebSocket, job_id: str) -> None:
+        """One job's events: a ``snapshot`` of its state first, then its state changes,
+        plans and fragment changes until it ends (then the socket closes)."""
+        await socket.accept()
+        with hub.subscribe(job_id) as sub:  # before reading the state: nothing is missed
+            job = await trio.to_thread.run_sync(service.store.get_job, job_id)
+            if job is None:
+                await socket.send_json(
+                    {"type": "error", "kind": "not_found", "message": f"no job {job_id!r}"}
+                )
+                await socket.close(code=4404)
+                return
+            await socket.send_json(await job_snapshot(service, job))
+            if not job.state.terminal:
+                await follow(socket, sub, until_end=True)
+        await socket.close()
+
+    @websocket("/api/v1/events")
+    async def all_events(socket: WebSocket) -> None:
+        """Every job's events: a ``snapshot`` of the latest jobs first, then live."""
+        await socket.accept()
+        with hub.subscribe(None) as sub:
+            total = await trio.to_thread.run_sync(service.store.count_jobs, None)
+            jobs = await trio.to_thread.run_sync(
+                lambda: service.store.list_jobs(None, limit=100, offset=max(0, total - 100))
+            )
+            await socket.send_json({"type": "snapshot", "jobs": [job_view(j) for j in jobs]})
+            await follow(socket, sub, until_end=False)
+
+    @get("/", media_type="text/html", include_in_schema=False)
+    async def dashboard() -> Response[bytes]:
+        """The dashboard page (static HTML; its script follows the API and websocket)."""
+        page = STATIC / "index.html"
+        if not page.is_file():
+            raise NotFoundException("the dashboard is not installed")
+        return Response(page.read_bytes(), media_type="text/html")
 
     def error_body(_: Request, exc: Exception) -> Response[dict[str, Any]]:
         if isinstance(exc, ValidationException):
@@ -204,10 +406,27 @@ def create_app(service: JobService, registry: Any) -> Litestar:
                 exc.status_code, "http"
             )
             return Response({"kind": kind, "message": exc.detail}, status_code=exc.status_code)
-        return Response({"kind": "internal", "message": str(exc)}, status_code=500)
+        logger.opt(exception=exc).error("request failed: {}", exc)
+        return Response(
+            {"kind": "internal", "message": "internal error (logged with the request id)"},
+            status_code=500,
+        )
 
     return Litestar(
-        [submit, job_status, job_result, list_jobs, cancel, nodes, health],
+        [
+            submit,
+            job_status,
+            job_result,
+            list_jobs,
+            cancel,
+            nodes,
+            health,
+            metrics_text,
+            job_events,
+            all_events,
+            dashboard,
+            create_static_files_router(path="/static", directories=[STATIC], name="static"),
+        ],
         exception_handlers={Exception: error_body},
         openapi_config=OpenAPIConfig(title="qorch coordinator", version="1"),
         debug=False,

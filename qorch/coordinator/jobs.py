@@ -36,6 +36,7 @@ from loguru import logger
 from qorch.coordinator.recorder import Recorder
 from qorch.errors import QorchError
 from qorch.ingest.load import load_circuit_as
+from qorch.logs import correlation
 from qorch.model import FragmentRecord, JobRecord, JobState, ReservationRecord
 from qorch.runtime.job import JobCallbacks, JobFailed, JobResult, run_job
 from qorch.runtime.runner import FragmentEvent, NodeClient
@@ -72,6 +73,7 @@ class JobService:
         *,
         concurrency: int = 4,
         recorder: Recorder | None = None,
+        publish: Any = None,
     ) -> None:
         self.store = store
         #: writes fragment records and metrics in the background (run by :meth:`run`)
@@ -80,11 +82,23 @@ class JobService:
         self.client = client
         self.snapshot: Any = snapshot  # () -> Topology, the latest (FR-008)
         self.concurrency = concurrency
+        #: ``publish(event)`` of an :class:`~qorch.coordinator.events.EventHub` (plan events)
+        self.publish = publish or (lambda event: None)
         self._send, self._receive = trio.open_memory_channel[str](QUEUE_LIMIT)
         self._running: dict[str, trio.CancelScope] = {}
         #: set by the server before it stops: running jobs keep their windows and their
         #: state, and the next start resumes them like after a crash (FR-010)
         self.stopping = False
+
+    @property
+    def queue_depth(self) -> int:
+        """Jobs waiting for a worker."""
+        return self._send.statistics().current_buffer_used
+
+    @property
+    def running(self) -> int:
+        """Jobs a worker is running now."""
+        return len(self._running)
 
     # -- the API's side ---------------------------------------------------------------------
 
@@ -136,7 +150,8 @@ class JobService:
     async def _worker(self) -> None:
         async for job_id in self._receive:
             try:
-                await self._run_one(job_id)
+                with correlation(job_id=job_id):
+                    await self._run_one(job_id)
             except Exception as exc:  # a bug must not stop the worker; the job fails
                 logger.opt(exception=exc).error("job {} crashed the worker: {}", job_id, exc)
                 await self._fail(job_id, {"kind": "internal", "message": str(exc)})
@@ -207,7 +222,11 @@ class JobService:
         if state["at"] is not JobState.EXECUTING:
             await on_state("EXECUTING")
         await self._transition(
-            job_id, JobState.EXECUTING, JobState.COMPLETED, result=_json_safe(result.to_dict())
+            job_id,
+            JobState.EXECUTING,
+            JobState.COMPLETED,
+            result=_json_safe(result.to_dict()),
+            figures=result.figures(),
         )
 
     # -- persistence -------------------------------------------------------------------------
@@ -217,6 +236,15 @@ class JobService:
 
         async def stored(progress: dict[str, Any]) -> None:
             await trio.to_thread.run_sync(self.store.set_job_plan, job_id, _json_safe(progress))
+            fragments = len(progress["plan"]["fragments"]) if progress.get("plan") else None
+            self.publish(
+                {
+                    "type": "plan",
+                    "job_id": job_id,
+                    "run": progress.get("run", 0),
+                    "fragments": fragments,
+                }
+            )
 
         return stored
 
@@ -263,6 +291,9 @@ class JobService:
                 detail["error"] = event.error
             run = event.run
             if run is not None:
+                detail["kind"] = run.kind
+                if run.started_at is not None and run.ended_at is not None:
+                    detail["duration_s"] = run.ended_at - run.started_at
                 self.recorder.fragment(
                     FragmentRecord(
                         job_id,
@@ -303,8 +334,10 @@ class JobService:
         *,
         error: dict[str, Any] | None = None,
         result: dict[str, Any] | None = None,
+        figures: dict[str, Any] | None = None,
     ) -> JobRecord:
-        """Persist ``old → new`` (the store refuses an illegal one), then announce it."""
+        """Persist ``old → new`` (the store refuses an illegal one), then announce it (with
+        the job's :meth:`~qorch.runtime.job.JobResult.figures` when it completed)."""
         at = now()
 
         def write() -> JobRecord:
@@ -314,7 +347,7 @@ class JobService:
             return job
 
         job = await trio.to_thread.run_sync(write)
-        self._announce(job_id, old, new, at, {"error": error})
+        self._announce(job_id, old, new, at, {"error": error, "figures": figures})
         return job
 
     async def _fail(self, job_id: str, error: dict[str, Any]) -> None:

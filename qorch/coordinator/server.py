@@ -34,10 +34,13 @@ from hypercorn.trio import serve
 from loguru import logger
 
 from qorch.coordinator.api import create_app
+from qorch.coordinator.events import EventHub
 from qorch.coordinator.jobs import JobService
 from qorch.coordinator.local_cluster import coordinator_peer, local_cluster
+from qorch.coordinator.metrics import CoordinatorMetrics
 from qorch.coordinator.node_registry import NodeRegistry
 from qorch.coordinator.recorder import Recorder, restore_adverts
+from qorch.coordinator.security import Gate, KeyBook
 
 
 def open_store(plugins: Any, data_dir: Path) -> Any:
@@ -58,7 +61,6 @@ async def run_coordinator(
     listen: str = "/ip4/127.0.0.1/tcp/0",
 ) -> None:
     """Run the coordinator (module docstring) until SIGINT or SIGTERM."""
-    settings = plugins.settings.coordinator
     data_dir.mkdir(parents=True, exist_ok=True)
     store = await trio.to_thread.run_sync(open_store, plugins, data_dir)
     recorder = Recorder(store)
@@ -68,6 +70,9 @@ async def run_coordinator(
         on_quality=recorder.quality,
         on_advert=recorder.advert,
     )
+    hub = EventHub(plugins.settings.api.event_buffer)
+    queue = {"depth": lambda: 0}
+    metrics = CoordinatorMetrics(registry, lambda: queue["depth"](), lambda: hub.clients)
     stored = await trio.to_thread.run_sync(store.list_adverts)
     known = restore_adverts(registry, stored, time.time())
     if stored:
@@ -79,43 +84,67 @@ async def run_coordinator(
         else:  # find the nodes it knew again, besides the bootstrap addresses
             join = [*bootstrap, *(a for a in known if a not in bootstrap)]
             peer_cm = coordinator_peer(plugins, data_dir, join, listen, registry)
-        async with peer_cm as opened, trio.open_nursery() as nursery:
-            client = opened[1]
-            service = JobService(
-                store,
-                plugins,
-                client,
-                registry.snapshot,
-                concurrency=settings.concurrency,
-                recorder=recorder,
-            )
-            await service.recover()
-            nursery.start_soon(service.run)
-            config = HypercornConfig()
-            config.bind = [f"{settings.host}:{settings.port if port is None else port}"]
-            config.accesslog = None
-            config.errorlog = None
-            stop = trio.Event()
-            binds = await nursery.start(
-                lambda task_status: serve(
-                    create_app(service, registry),
-                    config,
-                    shutdown_trigger=stop.wait,
-                    task_status=task_status,
-                )
-            )
-            peer_address = client.peer.addresses[0]
-            ready = {"event": "ready", "url": binds[0], "peer": peer_address}
-            print(json.dumps(ready), flush=True)
-            logger.info("coordinator ready at {} (peer {})", binds[0], peer_address)
-            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                async for signum in signals:
-                    logger.info("stopping on {}", signal.Signals(signum).name)
-                    break
-            service.stopping = True
-            stop.set()
-            nursery.cancel_scope.cancel()
+        with plugins.observing(hub, "qorch-events"), plugins.observing(metrics, "qorch-metrics"):
+            await _serve(plugins, store, recorder, registry, peer_cm, hub, metrics, queue, port)
         await recorder.flush()
     finally:
         await trio.to_thread.run_sync(store.close)
         sys.stdout.flush()
+
+
+async def _serve(
+    plugins: Any,
+    store: Any,
+    recorder: Recorder,
+    registry: NodeRegistry,
+    peer_cm: AbstractAsyncContextManager[Any],
+    hub: EventHub,
+    metrics: CoordinatorMetrics,
+    queue: dict[str, Any],
+    port: int | None,
+) -> None:
+    """Serve the API and run the jobs until SIGINT or SIGTERM."""
+    settings = plugins.settings.coordinator
+    async with peer_cm as opened, trio.open_nursery() as nursery:
+        client = opened[1]
+        service = JobService(
+            store,
+            plugins,
+            client,
+            registry.snapshot,
+            concurrency=settings.concurrency,
+            recorder=recorder,
+            publish=hub.publish,
+        )
+        queue["depth"] = lambda: service.queue_depth
+        await service.recover()
+        nursery.start_soon(service.run)
+        config = HypercornConfig()
+        config.bind = [f"{settings.host}:{settings.port if port is None else port}"]
+        config.accesslog = None
+        config.errorlog = None
+        stop = trio.Event()
+        binds = await nursery.start(
+            lambda task_status: serve(
+                Gate(
+                    create_app(service, registry, hub=hub, metrics=metrics),
+                    plugins.settings.api,
+                    KeyBook(store),
+                    on_request=metrics.request,
+                ),
+                config,
+                shutdown_trigger=stop.wait,
+                task_status=task_status,
+            )
+        )
+        peer_address = client.peer.addresses[0]
+        ready = {"event": "ready", "url": binds[0], "peer": peer_address}
+        print(json.dumps(ready), flush=True)
+        logger.info("coordinator ready at {} (peer {})", binds[0], peer_address)
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                logger.info("stopping on {}", signal.Signals(signum).name)
+                break
+        service.stopping = True
+        stop.set()
+        nursery.cancel_scope.cancel()

@@ -16,6 +16,7 @@ import attrs
 from qorch.errors import StoreError
 from qorch.model import (
     AdvertRecord,
+    ApiKeyRecord,
     FragmentRecord,
     JobRecord,
     JobState,
@@ -41,6 +42,7 @@ class MemoryStore(Store):
         self.adverts: dict[str, AdvertRecord] = {}
         self.reports: list[QualityReport] = []
         self.metrics: list[MetricSample] = []
+        self.api_keys: dict[str, ApiKeyRecord] = {}
 
     def open(self) -> None:
         """Nothing to connect."""
@@ -211,3 +213,27 @@ class MemoryStore(Store):
             if (name is None or s.name == name) and (since is None or s.at >= since)
         ]
         return [s for _, _, s in sorted(found, key=lambda t: (t[0], t[1]), reverse=True)][:limit]
+
+    def add_api_key(self, record: ApiKeyRecord) -> None:
+        """Insert; a known name or hash raises."""
+        self._ready()
+        if record.name in self.api_keys:
+            raise StoreError(f"an API key named {record.name!r} already exists")
+        if any(k.key_hash == record.key_hash for k in self.api_keys.values()):
+            raise StoreError("an API key with this hash already exists")
+        self.api_keys[record.name] = record
+
+    def get_api_key(self, key_hash: str) -> ApiKeyRecord | None:
+        """The record of this hash or None."""
+        self._ready()
+        return next((k for k in self.api_keys.values() if k.key_hash == key_hash), None)
+
+    def list_api_keys(self) -> list[ApiKeyRecord]:
+        """By name."""
+        self._ready()
+        return [self.api_keys[n] for n in sorted(self.api_keys)]
+
+    def delete_api_key(self, name: str) -> bool:
+        """Forget the key; False if unknown."""
+        self._ready()
+        return self.api_keys.pop(name, None) is not None

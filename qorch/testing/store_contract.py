@@ -18,6 +18,7 @@ import datetime as dt
 import itertools
 from collections.abc import Callable, Iterator
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -25,6 +26,7 @@ from hypothesis import strategies as st
 from qorch.errors import StoreError
 from qorch.model import (
     AdvertRecord,
+    ApiKeyRecord,
     FragmentRecord,
     JobRecord,
     JobState,
@@ -73,6 +75,17 @@ def reservation(rid: str, node: str = "n1", start: float = 0.0, state: str = "GR
     )
 
 
+def api_key(name: str, roles: tuple[str, ...] = ("read",), created: float = 0.0):
+    """An API key record whose (fake) hash and prefix follow from ``name``."""
+    return ApiKeyRecord(
+        name=name,
+        key_hash=f"{name:0>64}"[-64:],
+        roles=roles,
+        created_at=at(created),
+        prefix=f"qk_{name}"[:8],
+    )
+
+
 class StoreContract:
     """Behaviour every :class:`~qorch.store.Store` must have."""
 
@@ -101,6 +114,7 @@ class StoreContract:
 
     def test_downgrade_and_upgrade_round_trip(self, store):
         store.add_job(job("j1"))
+        store.add_api_key(api_key("alice"))
         applied = store.status().applied
         undone = store.downgrade(len(applied))
         assert undone == list(reversed(applied))
@@ -109,6 +123,7 @@ class StoreContract:
             store.list_jobs()
         assert store.upgrade() == applied
         assert store.list_jobs() == []  # the tables were dropped and re-created
+        assert store.list_api_keys() == []
         store.add_job(job("j1"))
         assert store.get_job("j1") == job("j1")
 
@@ -282,3 +297,53 @@ class StoreContract:
         # equal times: the later-added sample first
         assert store.list_metrics(since=at(1), limit=10) == [samples[2], samples[3], samples[1]]
         assert store.list_metrics("retries") == [samples[3]]
+
+    # -- API keys (FR-014) ---------------------------------------------------------------
+
+    def test_api_keys_need_the_schema(self, make_store):
+        """FR-014: keys live in the versioned schema like everything else."""
+        s = make_store()
+        with pytest.raises(StoreError):
+            s.list_api_keys()
+        s.close()
+
+    def test_api_key_round_trip_by_hash(self, store):
+        """FR-014: a key's record is found again by its hash, and only by it."""
+        alice = api_key("alice", ("read", "submit"), created=1)
+        store.add_api_key(alice)
+        got = store.get_api_key(alice.key_hash)
+        assert got == alice and got.roles == ("read", "submit") and got.created_at == at(1)
+        assert store.get_api_key("0" * 64) is None
+        assert store.get_api_key("alice") is None  # not by name
+
+    def test_duplicate_api_key_name_is_refused_and_the_first_kept(self, store):
+        """FR-014: a name names one key; adding it again never replaces the first."""
+        first = api_key("alice", ("read",))
+        store.add_api_key(first)
+        again = attrs.evolve(api_key("bob", ("admin",)), name="alice")
+        with pytest.raises(StoreError):
+            store.add_api_key(again)
+        assert store.list_api_keys() == [first]
+        assert store.get_api_key(again.key_hash) is None
+        assert store.get_api_key(first.key_hash) == first
+
+    def test_duplicate_api_key_hash_is_refused(self, store):
+        """FR-014: one hash, one key (so a presented key means exactly one record)."""
+        first = api_key("alice")
+        store.add_api_key(first)
+        with pytest.raises(StoreError):
+            store.add_api_key(attrs.evolve(first, name="bob"))
+        assert store.list_api_keys() == [first]
+
+    def test_api_keys_are_listed_by_name_and_deleted(self, store):
+        """FR-014: revoking a key forgets it; other keys stay."""
+        keys = [api_key(n, ("admin",)) for n in ("carol", "alice", "bob")]
+        for k in keys:
+            store.add_api_key(k)
+        assert [k.name for k in store.list_api_keys()] == ["alice", "bob", "carol"]
+        assert store.delete_api_key("bob") is True
+        assert store.delete_api_key("bob") is False
+        assert store.delete_api_key("nobody") is False
+        assert store.get_api_key(keys[2].key_hash) is None
+        assert [k.name for k in store.list_api_keys()] == ["alice", "carol"]
+        assert store.get_api_key(keys[0].key_hash) == keys[0]

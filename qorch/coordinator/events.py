@@ -1,0 +1,165 @@
+"""Live job events (FR-009): a hub that fans the coordinator's job and fragment events out to
+websocket clients without ever waiting for them.
+
+:class:`EventHub` is a qorch plugin (it implements the observer hooks
+``qorch_on_job_state`` and ``qorch_on_fragment_state``; the coordinator registers it with
+its plugin system) plus a ``plan`` event the job service publishes when a run's plan is
+made. Every event gets a sequence number and goes to each matching
+:class:`Subscription`: a bounded buffer per client. Publishing never blocks and never
+fails: when a client's buffer is full its oldest event is dropped and the client's next
+read starts with ``{"type": "lagged", "dropped": k}`` — so one slow consumer costs the
+coordinator a deque append, and a client always knows when it missed something.
+
+Event messages (JSON objects)::
+
+    {"type": "job_state", "seq", "job_id", "old", "new", "at", "detail"}
+    {"type": "plan", "seq", "job_id", "run", "fragments"}
+    {"type": "fragment_state", "seq", "job_id", "fragment_id", "node", "state", "at", "detail"}
+    {"type": "lagged", "dropped"}
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pluggy
+import trio
+
+hookimpl = pluggy.HookimplMarker("qorch")
+
+
+class Subscription:
+    """One client's bounded buffer of events (of one job, or of all when ``job_id`` is None)."""
+
+    def __init__(self, job_id: str | None, size: int) -> None:
+        self.job_id = job_id
+        self._events: collections.deque[dict[str, Any]] = collections.deque(maxlen=size)
+        self._dropped = 0
+        self._wake = trio.Event()
+        #: events this client lost because it read too slowly (all time)
+        self.dropped_total = 0
+
+    def put(self, event: dict[str, Any]) -> None:
+        """Buffer ``event``; drop the oldest when full (never blocks)."""
+        if len(self._events) == self._events.maxlen:
+            self._dropped += 1
+            self.dropped_total += 1
+        self._events.append(event)
+        self._wake.set()
+
+    async def get(self) -> list[dict[str, Any]]:
+        """The events buffered since the last call (waits for at least one), preceded by a
+        ``lagged`` marker when some were dropped in between."""
+        while not self._events:
+            await self._wake.wait()
+            self._wake = trio.Event()
+        out: list[dict[str, Any]] = []
+        if self._dropped:
+            out.append({"type": "lagged", "dropped": self._dropped})
+            self._dropped = 0
+        out.extend(self._events)
+        self._events.clear()
+        return out
+
+
+class EventHub:
+    """Fans events out to subscriptions (module docstring); register it as a plugin."""
+
+    def __init__(self, buffer: int = 1000) -> None:
+        self.buffer = buffer
+        self._subs: set[Subscription] = set()
+        self._seq = itertools.count(1)
+        #: events published, and events dropped for slow clients (for /metrics)
+        self.published = 0
+
+    @property
+    def clients(self) -> int:
+        """Subscriptions open now."""
+        return len(self._subs)
+
+    @property
+    def dropped(self) -> int:
+        """Events dropped for slow clients of the subscriptions open now."""
+        return sum(s.dropped_total for s in self._subs)
+
+    @contextmanager
+    def subscribe(self, job_id: str | None = None) -> Iterator[Subscription]:
+        """A subscription to ``job_id``'s events (all jobs' when None) while in the block."""
+        sub = Subscription(job_id, self.buffer)
+        self._subs.add(sub)
+        try:
+            yield sub
+        finally:
+            self._subs.discard(sub)
+
+    def publish(self, event: dict[str, Any]) -> None:
+        """Number ``event`` and hand it to every subscription that wants it."""
+        event = {**event, "seq": next(self._seq)}
+        self.published += 1
+        for sub in self._subs:
+            if sub.job_id is None or sub.job_id == event.get("job_id"):
+                sub.put(event)
+
+    @hookimpl
+    def qorch_on_job_state(
+        self, job_id: str, old: str | None, new: str, at: str, detail: dict
+    ) -> None:
+        """Publish a job's state change."""
+        self.publish(
+            {
+                "type": "job_state",
+                "job_id": job_id,
+                "old": old,
+                "new": new,
+                "at": at,
+                "detail": detail,
+            }
+        )
+
+    @hookimpl
+    def qorch_on_fragment_state(
+        self, job_id: str, fragment_id: str, node: str | None, state: str, at: str, detail: dict
+    ) -> None:
+        """Publish a fragment's state change."""
+        self.publish(
+            {
+                "type": "fragment_state",
+                "job_id": job_id,
+                "fragment_id": fragment_id,
+                "node": node,
+                "state": state,
+                "at": at,
+                "detail": detail,
+            }
+        )
+
+
+class JobProgress:
+    """A job's progress folded from its event stream (what ``qorch submit --wait`` shows):
+    its state, and fragments done / total of the run in progress."""
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        self.state = "?"
+        self.total: int | None = None
+        self.done = 0
+        self.ended = False
+
+    def update(self, event: dict[str, Any]) -> None:
+        """Fold one event message in."""
+        kind = event.get("type")
+        if kind == "snapshot" and "job" in event:
+            self.state = event["job"]["state"]
+            self.total = event["fragments"]["total"]
+            self.done = event["fragments"]["done"]
+        elif kind == "job_state":
+            self.state = event["new"]
+        elif kind == "plan":  # a fallback's new run starts from zero
+            self.total, self.done = event["fragments"], 0
+        elif kind == "fragment_state" and event["state"] == "COMPLETED":
+            self.done += 1
+        self.ended = self.state in ("COMPLETED", "FAILED") or kind == "error"
