@@ -16,6 +16,7 @@ from qorch.compile.fidelity import (
     expected_sqrt_poisson,
     ideal_outcomes,
 )
+from qorch.harness.suite import measure_all
 from qorch.ingest.load import load_circuit
 from qorch.ir import Circuit, Operation, Register
 from qorch.runtime.world import simulate
@@ -36,14 +37,6 @@ def uniform_nodes(gate: float, measure: float = 1.0, link: float = 1.0):
     )
 
 
-def measured(c: Circuit) -> Circuit:
-    if c.num_clbits:
-        return c
-    n = c.num_qubits
-    ops = [*c.operations, *(Operation("measure", [q], [q]) for q in range(n))]
-    return Circuit(c.qregs, [Register("c", n)], ops)
-
-
 def test_expected_sqrt_of_poisson_matches_sampling_across_the_switch_to_the_series():
     rng = np.random.default_rng(1)
     lam = np.array([0.0, 0.3, 2.0, 17.0, 59.9, 60.0, 400.0])
@@ -57,7 +50,7 @@ def test_expected_sqrt_of_poisson_matches_sampling_across_the_switch_to_the_seri
 def test_noiseless_nodes_predict_the_shot_noise_of_a_uniform_output(plugins):
     """A 10-qubit QFT of |0> is uniform: with 1,000 shots even perfect nodes score far below
     1, and the prediction says how far (compared with numpy multinomial draws)."""
-    circuit = measured(qft(10))
+    circuit = measure_all(qft(10))
     topology = uniform_nodes(1.0)
     plan = compile_circuit(circuit, topology, plugins=plugins, shots=1000)
     assert plan.fidelity_estimate == OUTPUT_DISTRIBUTION and plan.shots == 1000
@@ -71,7 +64,7 @@ def test_noiseless_nodes_predict_the_shot_noise_of_a_uniform_output(plugins):
 
 
 def test_readout_errors_lower_a_ghz_estimate_as_they_lower_the_measured_fidelity(plugins):
-    circuit = measured(ghz(8))
+    circuit = measure_all(ghz(8))
     perfect = compile_circuit(circuit, uniform_nodes(1.0), plugins=plugins)
     noisy = uniform_nodes(1.0, measure=0.97)
     plan = compile_circuit(circuit, noisy, plugins=plugins, shots=4000)
@@ -99,7 +92,7 @@ def test_a_mid_circuit_measurement_falls_back_to_the_gate_product(plugins):
 
 def test_the_estimate_is_part_of_the_deterministic_plan(plugins):
     topology = load_topology(EXAMPLES / "topologies" / "four-heterogeneous.toml")
-    circuit = measured(qft(8))
+    circuit = measure_all(qft(8))
     a = compile_circuit(circuit, topology, plugins=plugins, seed=4, shots=2000)
     b = compile_circuit(circuit, topology, plugins=plugins, seed=4, shots=2000)
     other_shots = compile_circuit(circuit, topology, plugins=plugins, seed=4, shots=200)

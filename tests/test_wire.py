@@ -8,7 +8,7 @@ import trio
 import trio.testing
 
 from qorch.transport import TransportError
-from qorch.wire import FrameReader, Prepended, encode_frame, encode_varint
+from qorch.wire import REJECTED_FRAMES, FrameReader, Prepended, encode_frame, encode_varint
 
 
 async def read_all(data: bytes, max_bytes: int = 1024) -> list:
@@ -43,10 +43,15 @@ def test_frames_round_trip_and_a_clean_end_is_none():
     ],
     ids=["endless-varint", "not-json", "not-object", "not-utf8", "too-large", "cut-short"],
 )
-def test_malformed_frames_are_reported_by_code(data, code):
+def test_malformed_frames_are_reported_by_code_and_counted(data, code):
+    before = dict(REJECTED_FRAMES)
     with pytest.raises(TransportError) as info:
         trio.run(read_all, data, 100)
     assert info.value.code == code
+    counted = {k: REJECTED_FRAMES[k] - before.get(k, 0) for k in REJECTED_FRAMES}
+    # a sender's error (too large, malformed) is counted; a cut stream is not its fault
+    expected = {code: 1} if code != "unreachable" else {}
+    assert {k: v for k, v in counted.items() if v} == expected
 
 
 def test_bytes_read_past_a_handshake_are_replayed_first():

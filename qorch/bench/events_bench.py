@@ -1,8 +1,9 @@
 """``qorch bench events``: what websocket followers cost a running experiment (FR-009).
 
 Against one ``qorch up`` child process on 127.0.0.1, jobs run one after another; each
-job's latency is the time from its submission until its ``COMPLETED`` event reaches a
-measuring client on ``/api/v1/events``. Rounds alternate between *quiet* (that client
+job's latency is the time from its creation to its completion by the coordinator's clock
+(``created_at`` to ``updated_at``); a measuring client on ``/api/v1/events`` waits for
+its ``COMPLETED`` event before submitting the next. Rounds alternate between *quiet* (that client
 only) and *followed* (``clients`` more websocket clients in a separate process following
 ``/api/v1/events`` and reading every event), so drift on a noisy machine hits both
 alike. The result is the ratio of the followed median latency to the quiet one
@@ -13,7 +14,7 @@ Numbers go to ``bench/results/events.json`` and ``events.md`` with the machine a
 
 from __future__ import annotations
 
-import json
+import datetime as dt
 import signal
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from typing import Any
 import trio
 
 from qorch.bench.results import summary, write_result
+from qorch.coordinator.events import decode
 from qorch.testing.coordinator_process import CoordinatorProcess
 
 TARGET_RATIO = 1.10
@@ -52,21 +54,23 @@ async def _timed_jobs(url: str, jobs: int, seed: int) -> list[float]:
     async with open_websocket_url(ws_url) as ws, httpx.AsyncClient(timeout=60.0) as http:
         await ws.get_message()  # the snapshot
         for i in range(jobs):
-            start = time.perf_counter()
             reply = await http.post(
                 url + "/api/v1/circuits/submit",
                 json={"qasm": GHZ, "shots": 200, "seed": seed + i},
             )
             job_id = reply.json()["job_id"]
             with trio.fail_after(120):
-                while True:
-                    event = json.loads(await ws.get_message())
-                    if event.get("job_id") == job_id and event.get("new") in (
-                        "COMPLETED",
-                        "FAILED",
-                    ):
-                        break
-            out.append((time.perf_counter() - start) * 1000)
+                while not any(
+                    e.get("job_id") == job_id and e.get("new") in ("COMPLETED", "FAILED")
+                    for e in decode(await ws.get_message())
+                ):
+                    pass
+            # the job's own latency, by the coordinator's clock: event delivery (and its
+            # coalescing) is not part of it
+            view = (await http.get(f"{url}/api/v1/jobs/{job_id}")).json()
+            created = dt.datetime.fromisoformat(view["created_at"])
+            ended = dt.datetime.fromisoformat(view["updated_at"])
+            out.append((ended - created).total_seconds() * 1000)
     return out
 
 

@@ -90,7 +90,7 @@ def follow(url: str, job_id: str, timeout_s: float, *, progress: bool) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
     from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
 
-    from qorch.coordinator.events import JobProgress
+    from qorch.coordinator.events import JobProgress, decode
 
     ws = url.replace("https://", "wss://").replace("http://", "ws://")
     ws += f"/api/v1/jobs/{job_id}/events" + (f"?api_key={_API_KEY}" if _API_KEY else "")
@@ -112,7 +112,8 @@ def follow(url: str, job_id: str, timeout_s: float, *, progress: bool) -> None:
             try:
                 async with open_websocket_url(ws) as sock:
                     while not state.ended:
-                        state.update(json.loads(await sock.get_message()))
+                        for event in decode(await sock.get_message()):
+                            state.update(event)
                         bar.update(
                             task,
                             description=f"{job_id} {state.state}",

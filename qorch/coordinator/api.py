@@ -45,7 +45,7 @@ from litestar.params import Parameter
 from litestar.static_files import create_static_files_router
 from loguru import logger
 
-from qorch.coordinator.events import EventHub, Subscription
+from qorch.coordinator.events import COALESCE_S, EventHub, Subscription
 from qorch.coordinator.jobs import JobService, QueueFull
 from qorch.coordinator.metrics import CONTENT_TYPE, CoordinatorMetrics
 from qorch.logs import correlation
@@ -181,7 +181,8 @@ async def job_snapshot(service: JobService, job: JobRecord) -> dict[str, Any]:
 
 async def follow(socket: WebSocket, sub: Subscription, *, until_end: bool) -> None:
     """Send ``sub``'s events to ``socket`` until the client leaves (or, ``until_end``, the
-    job ends). A slow client only slows its own task: the hub drops its oldest events."""
+    job ends): each burst as one message, one event per line. A slow client only slows
+    its own task: the hub drops its oldest events."""
 
     async def watch_close(cancel: trio.CancelScope) -> None:
         try:
@@ -194,11 +195,11 @@ async def follow(socket: WebSocket, sub: Subscription, *, until_end: bool) -> No
         nursery.start_soon(watch_close, nursery.cancel_scope)
         try:
             while True:
-                for event in await sub.get():
-                    await socket.send_json(event)
-                    if until_end and event.get("new") in ("COMPLETED", "FAILED"):
-                        nursery.cancel_scope.cancel()
-                        return
+                entries = await sub.get(linger=COALESCE_S)
+                await socket.send_text("\n".join(text for _, text in entries))
+                if until_end and any(e.get("new") in ("COMPLETED", "FAILED") for e, _ in entries):
+                    nursery.cancel_scope.cancel()
+                    return
         except (WebSocketDisconnect, trio.BrokenResourceError, trio.ClosedResourceError):
             nursery.cancel_scope.cancel()
 

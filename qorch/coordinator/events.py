@@ -8,7 +8,14 @@ made. Every event gets a sequence number and goes to each matching
 :class:`Subscription`: a bounded buffer per client. Publishing never blocks and never
 fails: when a client's buffer is full its oldest event is dropped and the client's next
 read starts with ``{"type": "lagged", "dropped": k}`` — so one slow consumer costs the
-coordinator a deque append, and a client always knows when it missed something.
+coordinator a deque append, and a client always knows when it missed something. Each
+event is encoded to JSON once, whatever the number of clients.
+
+On the wire (:func:`qorch.coordinator.api.follow`) a websocket text message carries one
+or more events, one JSON object per line: a sender that wakes up waits
+:data:`COALESCE_S` for the rest of a burst (a job's state change and its fragment
+events come together) and sends them as one message — fewer, larger messages are what
+keeps many followers cheap for the coordinator.
 
 Event messages (JSON objects)::
 
@@ -22,6 +29,7 @@ from __future__ import annotations
 
 import collections
 import itertools
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -30,6 +38,15 @@ import pluggy
 import trio
 
 hookimpl = pluggy.HookimplMarker("qorch")
+#: how long a sender waits after the first event of a burst before sending (seconds)
+COALESCE_S = 0.02
+#: an event as published, with its JSON text (encoded once for every client)
+Entry = tuple[dict[str, Any], str]
+
+
+def encode(event: dict[str, Any]) -> str:
+    """The JSON text of one event (compact)."""
+    return json.dumps(event, separators=(",", ":"), default=str)
 
 
 class Subscription:
@@ -37,29 +54,33 @@ class Subscription:
 
     def __init__(self, job_id: str | None, size: int) -> None:
         self.job_id = job_id
-        self._events: collections.deque[dict[str, Any]] = collections.deque(maxlen=size)
+        self._events: collections.deque[Entry] = collections.deque(maxlen=size)
         self._dropped = 0
         self._wake = trio.Event()
         #: events this client lost because it read too slowly (all time)
         self.dropped_total = 0
 
-    def put(self, event: dict[str, Any]) -> None:
-        """Buffer ``event``; drop the oldest when full (never blocks)."""
+    def put(self, entry: Entry) -> None:
+        """Buffer an event (with its text); drop the oldest when full (never blocks)."""
         if len(self._events) == self._events.maxlen:
             self._dropped += 1
             self.dropped_total += 1
-        self._events.append(event)
+        self._events.append(entry)
         self._wake.set()
 
-    async def get(self) -> list[dict[str, Any]]:
-        """The events buffered since the last call (waits for at least one), preceded by a
-        ``lagged`` marker when some were dropped in between."""
+    async def get(self, linger: float = 0.0) -> list[Entry]:
+        """The events buffered since the last call (waits for at least one, then
+        ``linger`` seconds more for the rest of a burst), preceded by a ``lagged`` marker
+        when some were dropped in between."""
         while not self._events:
             await self._wake.wait()
             self._wake = trio.Event()
-        out: list[dict[str, Any]] = []
+        if linger:
+            await trio.sleep(linger)
+        out: list[Entry] = []
         if self._dropped:
-            out.append({"type": "lagged", "dropped": self._dropped})
+            marker = {"type": "lagged", "dropped": self._dropped}
+            out.append((marker, encode(marker)))
             self._dropped = 0
         out.extend(self._events)
         self._events.clear()
@@ -100,9 +121,10 @@ class EventHub:
         """Number ``event`` and hand it to every subscription that wants it."""
         event = {**event, "seq": next(self._seq)}
         self.published += 1
+        entry = (event, encode(event))
         for sub in self._subs:
             if sub.job_id is None or sub.job_id == event.get("job_id"):
-                sub.put(event)
+                sub.put(entry)
 
     @hookimpl
     def qorch_on_job_state(
@@ -163,3 +185,8 @@ class JobProgress:
         elif kind == "fragment_state" and event["state"] == "COMPLETED":
             self.done += 1
         self.ended = self.state in ("COMPLETED", "FAILED") or kind == "error"
+
+
+def decode(message: str) -> list[dict[str, Any]]:
+    """The events of one websocket message (one JSON object per line)."""
+    return [json.loads(line) for line in message.splitlines() if line.strip()]

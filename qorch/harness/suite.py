@@ -76,11 +76,13 @@ class CircuitEntry:
         if self.generator == "ghz":
             return gen.ghz(self.size)
         if self.generator == "qaoa":
-            return _measure_all(gen.qaoa(self.size, seed=seed))
-        return _measure_all(gen.random_circuit(self.size, self.operations, seed=seed))
+            return measure_all(gen.qaoa(self.size, seed=seed))
+        return measure_all(gen.random_circuit(self.size, self.operations, seed=seed))
 
 
-def _measure_all(circuit: Circuit) -> Circuit:
+def measure_all(circuit: Circuit) -> Circuit:
+    """``circuit`` with every qubit measured into a new register ``c`` (unchanged if it
+    already measures something)."""
     from qorch.ir import Operation, Register
 
     if circuit.num_clbits:
