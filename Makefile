@@ -12,7 +12,7 @@ PACKS := $(wildcard plugins/*/pyproject.toml contrib/*/pyproject.toml)
 EDITABLES := -e '.[test]' $(foreach p,$(PACKS),-e $(dir $(p)))
 DEMO_DIR := $(VENV)/demo-data
 
-.PHONY: install demo test lint bench clean settings.toml
+.PHONY: install demo test lint bench clean settings.toml browser
 
 $(STAMP):
 	@test -n "$(PYTHON)" || { echo "error: Python >= 3.11 not found" >&2; exit 1; }
@@ -37,7 +37,21 @@ demo: $(STAMP)
 	$(BIN)/qorch db --data-dir $(DEMO_DIR) upgrade
 	$(BIN)/qorch db --data-dir $(DEMO_DIR) status
 
-test: $(STAMP)
+# The dashboard's browser test (tests/test_dashboard_browser.py) drives Debian's chromium:
+# installed here when absent, as root with apt-get; anything else only prints a note and
+# the test skips, saying why.
+browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || { \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    { apt-get update -qq && apt-get install -y -qq --no-install-recommends \
+	        chromium fonts-dejavu-core >/dev/null; } \
+	      || echo "warning: apt-get could not install chromium: the browser test will skip" >&2; \
+	  else \
+	    echo "note: no chromium, and no apt-get as root to install it: the browser test will skip" >&2; \
+	  fi; }
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q -n 2 --cov --cov-report=term --cov-fail-under=80
 	$(BIN)/ruff check qorch plugins contrib tests
 

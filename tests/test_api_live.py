@@ -293,3 +293,32 @@ def test_the_rate_limit_admits_the_budget_and_refuses_the_rest(bare):
     assert refused.json()["kind"] == "rate_limited"
     assert int(refused.headers["retry-after"]) >= 1
     assert client.get(bare.url + "/health").status_code == 503  # never limited
+
+
+def test_clients_that_close_mid_stream_do_not_stop_the_coordinator(secured):
+    """hypercorn 0.18's trio worker closes a connection without its send lock; a send on
+    it then raised ``BusyResourceError`` and ended the coordinator (the dashboard's
+    reloads did this). Bounded: 4 × 40 jobs, each followed by two clients that read one message and leave."""
+    proc, keys = secured
+    key = keys["both"]
+
+    async def leave_early(http: httpx.AsyncClient) -> None:
+        for _ in range(40):
+            reply = await http.post(
+                proc.url + "/api/v1/circuits/submit", json={"qasm": GHZ, "shots": 100}
+            )
+            job_id = reply.json()["job_id"]
+            for path in (f"/api/v1/jobs/{job_id}/events", "/api/v1/events"):
+                with trio.fail_after(30):
+                    async with open_websocket_url(ws_url(proc, path, key)) as ws:
+                        await ws.get_message()
+
+    async def main():
+        async with httpx.AsyncClient(timeout=30.0, headers={"X-API-Key": key}) as http:
+            async with trio.open_nursery() as nursery:
+                for _ in range(4):
+                    nursery.start_soon(leave_early, http)
+
+    trio.run(main)
+    assert proc.process.poll() is None, proc.stderr_tail()
+    assert httpx.get(proc.url + "/health").status_code == 200

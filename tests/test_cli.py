@@ -134,20 +134,21 @@ def test_bad_configuration_stops_every_command(capsys, monkeypatch):
 def test_db_upgrade_status_downgrade(capsys, tmp_path):
     data = str(tmp_path / "d")
     code, out, _ = run(capsys, "db", "--data-dir", data, "status", "--json")
-    migrations = ["001_initial", "002_quality_outcome", "003_job_plan"]
+    migrations = ["001_initial", "002_quality_outcome", "003_job_plan", "004_api_keys"]
     assert json.loads(out) == {"applied": [], "pending": migrations, "current": False}
     code, out, _ = run(capsys, "db", "upgrade", "--data-dir", data, "--target", "001_initial")
     assert code == 0 and "001_initial" in out
     code, out, _ = run(capsys, "db", "status", "--data-dir", data)
-    assert "applied: 001_initial" in out and "pending: 002_quality_outcome, 003_job_plan" in out
+    assert "applied: 001_initial" in out
+    assert "pending: 002_quality_outcome, 003_job_plan, 004_api_keys" in out
     code, out, _ = run(capsys, "db", "upgrade", "--data-dir", data)
-    assert code == 0 and "applied: 002_quality_outcome, 003_job_plan" in out
+    assert code == 0 and "applied: 002_quality_outcome, 003_job_plan, 004_api_keys" in out
     assert (tmp_path / "d" / "qorch.sqlite3").is_file()
     code, out, _ = run(capsys, "db", "status", "--data-dir", data)
-    assert "applied: 001_initial, 002_quality_outcome, 003_job_plan" in out
+    assert "applied: 001_initial, 002_quality_outcome, 003_job_plan, 004_api_keys" in out
     assert "pending: none" in out
-    code, out, _ = run(capsys, "db", "downgrade", "--data-dir", data, "--steps", "3")
-    assert "rolled back: 003_job_plan, 002_quality_outcome, 001_initial" in out
+    code, out, _ = run(capsys, "db", "downgrade", "--data-dir", data, "--steps", "4")
+    assert "rolled back: 004_api_keys, 003_job_plan, 002_quality_outcome, 001_initial" in out
     code, out, err = run(capsys, "db", "upgrade", "--target", "999_x", "--data-dir", data)
     assert code == 2 and "no migration named '999_x'" in err
 

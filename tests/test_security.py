@@ -71,3 +71,28 @@ def test_the_key_book_asks_the_store_once_per_key_until_its_cache_expires():
         assert await book.find("qk_good") is None
 
     trio.run(main)
+
+
+def test_a_send_that_meets_a_closing_connection_closes_it_instead_of_raising():
+    """The guard against hypercorn 0.18's close race (qorch.coordinator.server)."""
+    from hypercorn.events import Closed, RawData
+    from hypercorn.trio import tcp_server
+
+    from qorch.coordinator.server import guard_hypercorn_close_race
+
+    guard_hypercorn_close_race()
+    guard_hypercorn_close_race()  # idempotent: one wrapper
+    handled = []
+
+    class Busy:
+        async def send_all(self, data):
+            raise trio.BusyResourceError("another task is currently sending data")
+
+    class Protocol:
+        async def handle(self, event):
+            handled.append(event)
+
+    server = tcp_server.TCPServer.__new__(tcp_server.TCPServer)
+    server.stream, server.protocol, server.send_lock = Busy(), Protocol(), trio.Lock()
+    trio.run(server.protocol_send, RawData(b"x"))
+    assert [type(e) for e in handled] == [Closed]

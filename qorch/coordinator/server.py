@@ -119,6 +119,7 @@ async def _serve(
         queue["depth"] = lambda: service.queue_depth
         await service.recover()
         nursery.start_soon(service.run)
+        guard_hypercorn_close_race()
         config = HypercornConfig()
         config.bind = [f"{settings.host}:{settings.port if port is None else port}"]
         config.accesslog = None
@@ -148,3 +149,29 @@ async def _serve(
         service.stopping = True
         stop.set()
         nursery.cancel_scope.cancel()
+
+
+def guard_hypercorn_close_race() -> None:
+    """Keep a websocket closed mid-send from ending the coordinator (hypercorn 0.18).
+
+    hypercorn's trio worker closes a connection (``TCPServer._close``: ``send_eof``) without
+    its send lock; a send of another task on the same stream then raises
+    ``trio.BusyResourceError``, which nothing catches, and the whole server stops. Treat
+    it as what it is — the connection is closing — exactly as hypercorn treats a broken
+    stream. Idempotent.
+    """
+    from hypercorn.events import Closed
+    from hypercorn.trio import tcp_server
+
+    original = tcp_server.TCPServer.protocol_send
+    if getattr(original, "qorch_guarded", False):
+        return
+
+    async def protocol_send(self: Any, event: Any) -> None:
+        try:
+            await original(self, event)
+        except trio.BusyResourceError:
+            await self.protocol.handle(Closed())
+
+    protocol_send.qorch_guarded = True  # type: ignore[attr-defined]
+    tcp_server.TCPServer.protocol_send = protocol_send  # type: ignore[method-assign]

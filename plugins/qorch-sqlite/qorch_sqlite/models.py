@@ -96,4 +96,14 @@ class Metric(BaseModel):
     labels = pw.TextField()
 
 
-MODELS = (Job, Fragment, Reservation, Advert, QualityReport, Metric)
+class ApiKey(BaseModel):
+    """An API key's record (FR-014, migration 004): its sha256, never the key."""
+
+    name = pw.CharField(primary_key=True, max_length=64)
+    key_hash = pw.CharField(max_length=64, unique=True)
+    roles = pw.TextField()  # JSON list, in qorch.keys.ROLES order
+    created_at = pw.CharField(max_length=40)
+    prefix = pw.CharField(max_length=16)
+
+
+MODELS = (Job, Fragment, Reservation, Advert, QualityReport, Metric, ApiKey)

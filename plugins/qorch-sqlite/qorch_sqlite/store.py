@@ -22,6 +22,7 @@ from peewee_migrate import Router
 from qorch.errors import StoreError
 from qorch.model import (
     AdvertRecord,
+    ApiKeyRecord,
     FragmentRecord,
     JobRecord,
     JobState,
@@ -373,3 +374,51 @@ class SqliteStore(Store):
         """Newest first."""
         m = self.m.Metric
         return self._newest(m, MetricSample, m.name, name, since, limit)
+
+    # -- API keys (FR-014) -------------------------------------------------------------
+
+    def add_api_key(self, record: ApiKeyRecord) -> None:
+        """Insert a key's record (its hash only); a known name or hash raises StoreError."""
+        self._ready()
+        row = {
+            "name": record.name,
+            "key_hash": record.key_hash,
+            "roles": _dump(list(record.roles)),
+            "created_at": _ts(record.created_at),
+            "prefix": record.prefix,
+        }
+        try:
+            with self.db.atomic():
+                self.m.ApiKey.create(**row)
+        except pw.IntegrityError:
+            taken = self.m.ApiKey.get_or_none(self.m.ApiKey.name == record.name)
+            what = f"named {record.name!r}" if taken else "with this hash"
+            raise StoreError(f"an API key {what} already exists") from None
+
+    @staticmethod
+    def _api_key(row: Any) -> ApiKeyRecord:
+        return ApiKeyRecord(
+            name=row.name,
+            key_hash=row.key_hash,
+            roles=tuple(_load(row.roles)),
+            created_at=_dt(row.created_at),
+            prefix=row.prefix,
+        )
+
+    def get_api_key(self, key_hash: str) -> ApiKeyRecord | None:
+        """The record of this hash, or None."""
+        self._ready()
+        row = self.m.ApiKey.get_or_none(self.m.ApiKey.key_hash == key_hash)
+        return None if row is None else self._api_key(row)
+
+    def list_api_keys(self) -> list[ApiKeyRecord]:
+        """Every key's record by name."""
+        self._ready()
+        return [self._api_key(r) for r in self.m.ApiKey.select().order_by(self.m.ApiKey.name)]
+
+    def delete_api_key(self, name: str) -> bool:
+        """Delete by name; False if there was none."""
+        self._ready()
+        with self.db.atomic():
+            deleted = self.m.ApiKey.delete().where(self.m.ApiKey.name == name).execute()
+        return bool(deleted)

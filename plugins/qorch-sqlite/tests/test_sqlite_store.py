@@ -1,4 +1,5 @@
-"""SQLite-specific behaviour of the default store (FR-010): file, WAL, schema, reopen."""
+"""SQLite-specific behaviour of the default store (FR-010, FR-014): file, WAL, schema,
+reopen, API keys kept only as hashes."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from qorch_sqlite import models
 from qorch_sqlite.plugin import SqliteOptions
 from qorch_sqlite.store import SqliteStore
 
-from qorch.model import JobState
-from qorch.testing.store_contract import at, job
+from qorch.keys import hash_key, key_prefix, new_key
+from qorch.model import ApiKeyRecord, JobState
+from qorch.testing.store_contract import T0, at, job
 
 
 def test_database_is_one_wal_file_in_the_data_dir(tmp_path):
@@ -69,3 +71,25 @@ def test_two_stores_in_one_process_do_not_share_tables(tmp_path):
     assert b.get_job("only-in-a") is None and a.get_job("only-in-a") is not None
     a.close()
     b.close()
+
+
+def test_api_keys_survive_reopening_and_only_their_hash_is_on_disk(tmp_path):
+    """FR-014: a key made in one process is known to the next (a coordinator started
+    later), and the database files hold its hash but never the key."""
+    path = tmp_path / "q.sqlite3"
+    key = new_key()
+    record = ApiKeyRecord("alice", hash_key(key), ("read", "submit"), T0, key_prefix(key))
+    first = SqliteStore(path)
+    first.open()
+    first.upgrade()
+    first.add_api_key(record)
+    first.close()
+    second = SqliteStore(path)
+    second.open()
+    assert second.get_api_key(hash_key(key)) == record
+    assert second.list_api_keys() == [record]
+    on_disk = b"".join(p.read_bytes() for p in tmp_path.glob("q.sqlite3*"))
+    assert hash_key(key).encode() in on_disk  # the right bytes were read ...
+    assert key.encode() not in on_disk  # ... and the key is not among them
+    assert second.delete_api_key("alice") and second.list_api_keys() == []
+    second.close()
