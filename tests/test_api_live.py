@@ -298,7 +298,8 @@ def test_the_rate_limit_admits_the_budget_and_refuses_the_rest(bare):
 def test_clients_that_close_mid_stream_do_not_stop_the_coordinator(secured):
     """hypercorn 0.18's trio worker closes a connection without its send lock; a send on
     it then raised ``BusyResourceError`` and ended the coordinator (the dashboard's
-    reloads did this). Bounded: 4 × 40 jobs, each followed by two clients that read one message and leave."""
+    reloads did this). Bounded: 4 × 40 jobs, each followed by two clients that read one
+    message and leave."""
     proc, keys = secured
     key = keys["both"]
 
@@ -314,10 +315,13 @@ def test_clients_that_close_mid_stream_do_not_stop_the_coordinator(secured):
                         await ws.get_message()
 
     async def main():
-        async with httpx.AsyncClient(timeout=30.0, headers={"X-API-Key": key}) as http:
-            async with trio.open_nursery() as nursery:
-                for _ in range(4):
-                    nursery.start_soon(leave_early, http)
+        headers = {"X-API-Key": key}
+        async with (
+            httpx.AsyncClient(timeout=30.0, headers=headers) as http,
+            trio.open_nursery() as n,
+        ):
+            for _ in range(4):
+                n.start_soon(leave_early, http)
 
     trio.run(main)
     assert proc.process.poll() is None, proc.stderr_tail()
