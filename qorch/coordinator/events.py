@@ -39,7 +39,7 @@ import trio
 
 hookimpl = pluggy.HookimplMarker("qorch")
 #: how long a sender waits after the first event of a burst before sending (seconds)
-COALESCE_S = 0.02
+COALESCE_S = 0.1
 #: an event as published, with its JSON text (encoded once for every client)
 Entry = tuple[dict[str, Any], str]
 
