@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,7 +15,7 @@ import trio
 from trio_websocket import ConnectionClosed, open_websocket_url
 
 from qorch.coordinator.events import decode
-from qorch.testing.coordinator_process import CoordinatorProcess
+from qorch.testing.coordinator_process import CoordinatorProcess, create_api_key
 from tests.conftest import REPO
 
 BELL = (REPO / "examples" / "circuits" / "bell.qasm").read_text()
@@ -26,27 +23,15 @@ GHZ = (REPO / "examples" / "circuits" / "ghz5.qasm").read_text()
 TOPOLOGY = REPO / "examples" / "topologies" / "noiseless-two-nodes.toml"
 
 
-def make_key(data: Path, name: str, roles: str) -> str:
-    command = [sys.executable, "-m", "qorch", "keys", "create", name, "--roles", roles]
-    out = subprocess.run(
-        [*command, "--json", "--data-dir", str(data)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return json.loads(out.stdout)["key"]
-
-
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory):
     """``qorch up`` with auth on; its keys by role set."""
     data = tmp_path_factory.mktemp("secured") / "data"
     keys = {
-        "read": make_key(data, "reader", "read"),
-        "submit": make_key(data, "submitter", "submit"),
-        "both": make_key(data, "researcher", "read,submit"),
-        "admin": make_key(data, "operator", "admin"),
+        "read": create_api_key(data, "reader", "read"),
+        "submit": create_api_key(data, "submitter", "submit"),
+        "both": create_api_key(data, "researcher", "read,submit"),
+        "admin": create_api_key(data, "operator", "admin"),
     }
     proc = CoordinatorProcess(
         ["up", "--topology", str(TOPOLOGY)],

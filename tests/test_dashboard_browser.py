@@ -23,7 +23,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -34,7 +33,7 @@ import pytest
 import trio
 from trio_websocket import open_websocket_url
 
-from qorch.testing.coordinator_process import CoordinatorProcess
+from qorch.testing.coordinator_process import CoordinatorProcess, create_api_key
 from tests.conftest import REPO
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -64,18 +63,6 @@ pytestmark = [
         reason="no chromium or chromium-browser on PATH (apt-get install chromium)",
     ),
 ]
-
-
-def make_key(data: Path, name: str, roles: str) -> str:
-    command = [sys.executable, "-m", "qorch", "keys", "create", name, "--roles", roles]
-    out = subprocess.run(
-        [*command, "--json", "--data-dir", str(data)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return json.loads(out.stdout)["key"]
 
 
 class Browser:
@@ -234,8 +221,8 @@ def coordinator(tmp_path_factory):
     """``qorch up`` (two nodes) with auth on; its keys: read-only and read,submit."""
     data = tmp_path_factory.mktemp("dashboard") / "data"
     keys = {
-        "reader": make_key(data, "reader", "read"),
-        "researcher": make_key(data, "researcher", "read,submit"),
+        "reader": create_api_key(data, "reader", "read"),
+        "researcher": create_api_key(data, "researcher", "read,submit"),
     }
     proc = CoordinatorProcess(
         ["up", "--topology", str(TOPOLOGY)], data, env={"QORCH_API__AUTH_REQUIRED": "true"}

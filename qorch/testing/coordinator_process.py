@@ -138,3 +138,16 @@ class CoordinatorProcess:
             jobs.extend(listing["jobs"])
             if len(jobs) >= listing["total"] or not listing["jobs"]:
                 return jobs
+
+
+def create_api_key(data_dir: Path, name: str, roles: str) -> str:
+    """A new API key made with ``qorch keys create`` in ``data_dir`` (FR-014); the key."""
+    command = [sys.executable, "-m", "qorch", "keys", "create", name, "--roles", roles]
+    out = subprocess.run(
+        [*command, "--json", "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return json.loads(out.stdout)["key"]
