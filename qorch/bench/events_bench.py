@@ -26,22 +26,15 @@ from typing import Any
 
 import trio
 
+from qorch.bench.circuits import ghz
 from qorch.bench.results import summary, write_result
+from qorch.builtin.qasm_emit import to_qasm2
 from qorch.coordinator.events import decode
+from qorch.harness.suite import measure_all
 from qorch.testing.coordinator_process import CoordinatorProcess
 
 TARGET_RATIO = 1.10
-GHZ = """OPENQASM 2.0;
-include "qelib1.inc";
-qreg q[5];
-creg c[5];
-h q[0];
-cx q[0],q[1];
-cx q[1],q[2];
-cx q[2],q[3];
-cx q[3],q[4];
-measure q -> c;
-"""
+GHZ = to_qasm2(measure_all(ghz(5)))
 
 
 async def _timed_jobs(url: str, jobs: int, seed: int) -> list[float]:

@@ -188,7 +188,7 @@ async def follow(socket: WebSocket, sub: Subscription, *, until_end: bool) -> No
         try:
             while True:
                 await socket.receive_data(mode="text")
-        except (WebSocketDisconnect, Exception):
+        except Exception:  # a disconnect, or anything else: stop sending
             cancel.cancel()
 
     async with trio.open_nursery() as nursery:

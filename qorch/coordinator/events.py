@@ -57,14 +57,11 @@ class Subscription:
         self._events: collections.deque[Entry] = collections.deque(maxlen=size)
         self._dropped = 0
         self._wake = trio.Event()
-        #: events this client lost because it read too slowly (all time)
-        self.dropped_total = 0
 
     def put(self, entry: Entry) -> None:
         """Buffer an event (with its text); drop the oldest when full (never blocks)."""
         if len(self._events) == self._events.maxlen:
             self._dropped += 1
-            self.dropped_total += 1
         self._events.append(entry)
         self._wake.set()
 
@@ -94,18 +91,11 @@ class EventHub:
         self.buffer = buffer
         self._subs: set[Subscription] = set()
         self._seq = itertools.count(1)
-        #: events published, and events dropped for slow clients (for /metrics)
-        self.published = 0
 
     @property
     def clients(self) -> int:
         """Subscriptions open now."""
         return len(self._subs)
-
-    @property
-    def dropped(self) -> int:
-        """Events dropped for slow clients of the subscriptions open now."""
-        return sum(s.dropped_total for s in self._subs)
 
     @contextmanager
     def subscribe(self, job_id: str | None = None) -> Iterator[Subscription]:
@@ -120,7 +110,6 @@ class EventHub:
     def publish(self, event: dict[str, Any]) -> None:
         """Number ``event`` and hand it to every subscription that wants it."""
         event = {**event, "seq": next(self._seq)}
-        self.published += 1
         entry = (event, encode(event))
         for sub in self._subs:
             if sub.job_id is None or sub.job_id == event.get("job_id"):

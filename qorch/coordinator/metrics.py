@@ -66,13 +66,10 @@ class _Live:
 class CoordinatorMetrics:
     """The coordinator's metrics (module docstring); register it as a plugin."""
 
-    def __init__(
-        self,
-        registry_view: Any,
-        queue_depth: Callable[[], int],
-        event_clients: Callable[[], int] = lambda: 0,
-    ) -> None:
+    def __init__(self, registry_view: Any, event_clients: Callable[[], int] = lambda: 0) -> None:
         self.nodes = registry_view
+        #: jobs waiting for a worker; the server points it at its job service once it has one
+        self.queue_depth: Callable[[], int] = lambda: 0
         self.registry = CollectorRegistry()
         r = self.registry
         self.jobs = Counter("qorch_jobs", "jobs that ended, by state", ["state"], registry=r)
@@ -108,7 +105,7 @@ class CoordinatorMetrics:
             "qorch_http_requests", "HTTP requests answered", ["method", "status"], registry=r
         )
         queue = Gauge("qorch_queue_depth", "jobs waiting for a worker", registry=r)
-        queue.set_function(lambda: float(queue_depth()))
+        queue.set_function(lambda: float(self.queue_depth()))
         clients = Gauge("qorch_event_clients", "websocket clients following events", registry=r)
         clients.set_function(lambda: float(event_clients()))
         r.register(_Live(self._live))  # type: ignore[arg-type]

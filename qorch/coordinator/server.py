@@ -71,8 +71,7 @@ async def run_coordinator(
         on_advert=recorder.advert,
     )
     hub = EventHub(plugins.settings.api.event_buffer)
-    queue = {"depth": lambda: 0}
-    metrics = CoordinatorMetrics(registry, lambda: queue["depth"](), lambda: hub.clients)
+    metrics = CoordinatorMetrics(registry, lambda: hub.clients)
     stored = await trio.to_thread.run_sync(store.list_adverts)
     known = restore_adverts(registry, stored, time.time())
     if stored:
@@ -85,7 +84,7 @@ async def run_coordinator(
             join = [*bootstrap, *(a for a in known if a not in bootstrap)]
             peer_cm = coordinator_peer(plugins, data_dir, join, listen, registry)
         with plugins.observing(hub, "qorch-events"), plugins.observing(metrics, "qorch-metrics"):
-            await _serve(plugins, store, recorder, registry, peer_cm, hub, metrics, queue, port)
+            await _serve(plugins, store, recorder, registry, peer_cm, hub, metrics, port)
         await recorder.flush()
     finally:
         await trio.to_thread.run_sync(store.close)
@@ -100,7 +99,6 @@ async def _serve(
     peer_cm: AbstractAsyncContextManager[Any],
     hub: EventHub,
     metrics: CoordinatorMetrics,
-    queue: dict[str, Any],
     port: int | None,
 ) -> None:
     """Serve the API and run the jobs until SIGINT or SIGTERM."""
@@ -116,7 +114,7 @@ async def _serve(
             recorder=recorder,
             publish=hub.publish,
         )
-        queue["depth"] = lambda: service.queue_depth
+        metrics.queue_depth = lambda: service.queue_depth
         await service.recover()
         nursery.start_soon(service.run)
         guard_hypercorn_close_race()
