@@ -2,7 +2,8 @@
 
 ``tests/test_compile_contract.py`` subclasses these for every installed implementation,
 so a strategy or cost model from a plugin pack is held to the same invariants:
-plans that pass :func:`qorch.testing.plan_checks.plan_problems`, determinism under a
+plans that pass :func:`qorch.compile.check.plan_problems` — structure and, on the
+circuit itself, the noise-free executed circuit equal to the input —, determinism under a
 seed, and costs that are finite and consistent with the plan.
 """
 
@@ -15,11 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from qorch.bench.circuits import qft, uniform
+from qorch.compile.check import plan_problems
 from qorch.compile.compiler import compile_circuit
 from qorch.compile.cost import CostTerms
 from qorch.ir import Circuit, Operation, Register
 from qorch.testing.generators import circuits, split_topologies, topologies
-from qorch.testing.plan_checks import plan_problems
 from qorch.topology import topology_from_dict
 
 
@@ -33,14 +34,14 @@ class StrategyContract:
         topology = uniform(k, math.ceil(n / k) + 1, all_to_all)
         first = compile_circuit(qft(n), topology, plugins=plugins, strategy=strategy, seed=5)
         again = compile_circuit(qft(n), topology, plugins=plugins, strategy=strategy, seed=5)
-        assert plan_problems(first, topology) == []
+        assert plan_problems(first, topology, qft(n)) == []
         assert first.canonical_json() == again.canonical_json()
         assert first.strategy == strategy and first.ebits >= 0
 
     def test_tight_capacity_is_respected(self, plugins, strategy):
         topology = uniform(3, 3)
         plan = compile_circuit(qft(9), topology, plugins=plugins, strategy=strategy)
-        assert plan_problems(plan, topology) == []
+        assert plan_problems(plan, topology, qft(9)) == []
         assert sorted(plan.initial_placement).count("n0") == 3
 
     @settings(
@@ -54,7 +55,7 @@ class StrategyContract:
         topology = data.draw(topologies(circuit.num_qubits))
         seed = data.draw(st.integers(0, 2**16))
         plan = compile_circuit(circuit, topology, plugins=plugins, strategy=strategy, seed=seed)
-        assert plan_problems(plan, topology) == []
+        assert plan_problems(plan, topology, circuit) == []
         again = compile_circuit(circuit, topology, plugins=plugins, strategy=strategy, seed=seed)
         assert plan.digest() == again.digest()
 
@@ -80,7 +81,7 @@ class StrategyContract:
         chain = Circuit([Register("q", 4)], [], ops)
         for seed in range(4):
             plan = compile_circuit(chain, topology, plugins=plugins, strategy=strategy, seed=seed)
-            assert plan_problems(plan, topology) == []
+            assert plan_problems(plan, topology, chain) == []
             assert sorted(plan.initial_placement) == ["a", "a", "b", "b"] and plan.ebits == 1
 
     @settings(
@@ -94,7 +95,7 @@ class StrategyContract:
         topology = data.draw(split_topologies(circuit.num_qubits))
         seed = data.draw(st.integers(0, 2**16))
         plan = compile_circuit(circuit, topology, plugins=plugins, strategy=strategy, seed=seed)
-        assert plan_problems(plan, topology) == []
+        assert plan_problems(plan, topology, circuit) == []
 
 
 class CostModelContract:
@@ -110,7 +111,7 @@ class CostModelContract:
     def test_compiling_with_it_gives_a_sound_plan_costed_by_it(self, plugins, cost_model):
         topology = uniform(3, 4)
         plan = compile_circuit(qft(8), topology, plugins=plugins, cost_model=cost_model, seed=1)
-        assert plan_problems(plan, topology) == []
+        assert plan_problems(plan, topology, qft(8)) == []
         model = plugins.create("cost_model", cost_model)
         terms = CostTerms(
             plan.estimated_duration_ms, plan.cost["fidelity_risk"], plan.ebits, plan.moves
