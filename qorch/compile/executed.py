@@ -87,7 +87,8 @@ class ExecutedCircuit:
     ``circuit`` has the input's quantum registers then ``anc`` (``num_ancillas``), the
     input's classical registers then one ``ebit<k>`` register per interaction.
     ``steps[i]`` describes ``circuit.operations[i]``. ``final`` is the physical qubit of
-    each circuit qubit at the end; ``num_input_clbits`` the input's classical bits.
+    each circuit qubit at the end; ``num_input_clbits`` the input's classical bits;
+    ``initial_nodes`` the node of each circuit qubit at the start.
     """
 
     circuit: Circuit
@@ -98,6 +99,7 @@ class ExecutedCircuit:
     num_input_clbits: int
     final: tuple[int, ...]
     order: tuple[str, ...]
+    initial_nodes: tuple[str, ...] = ()
 
 
 def execution_order(plan: Plan, started: dict[str, float] | None = None) -> tuple[str, ...]:
@@ -353,4 +355,5 @@ class _Builder:
             self.circuit.num_clbits,
             tuple(self.slot),
             tuple(dict.fromkeys(s.fragment for s in self.steps)),
+            tuple(self.plan.initial_placement),
         )

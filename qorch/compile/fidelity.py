@@ -29,11 +29,11 @@ its measured error.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections import OrderedDict
 from typing import Any
 
+from qorch.compile.noise import path_fidelity
 from qorch.ir import Circuit
 from qorch.topology import Topology
 
@@ -145,17 +145,6 @@ def predicted_fidelity(
 def _log_survival(fidelity: float, num_qubits: int) -> float:
     d = 2**num_qubits
     return math.log(max(1.0 - (1.0 - fidelity) * (d + 1) / d, 1e-300))
-
-
-def path_fidelity(topology: Topology, path: tuple[str, ...]) -> float:
-    """The product of the fidelities of the links along ``path``."""
-    fid = 1.0
-    for a, b in itertools.pairwise(path):
-        link = topology.link(a, b)
-        if link is None:
-            raise ValueError(f"the plan uses a link {a}-{b} the topology does not have")
-        fid *= link.fidelity
-    return fid
 
 
 def expected_sqrt_poisson(lam: Any) -> Any:

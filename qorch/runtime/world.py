@@ -1,56 +1,55 @@
-"""The world simulator (DESIGN §6): the circuit as it was actually executed, with noise.
+"""The world simulator (DESIGN §6): the plan as it was executed, with its noise and time.
 
-Given the circuit, its plan, the topology the plan ran on and, per fragment, the
-fidelity scale the node reported in its execution record (1 normally, lower when a fault
-degraded it), build the prepared circuit in operation order and follow each operation by
-the noise of the node that ran it:
+The circuit simulated is the plan's executed circuit (:mod:`qorch.compile.executed`),
+never the input: each fragment's native gates in an order consistent with the execution
+records, every remote interaction as its protocol, with its noise and the qubits'
+idle decoherence where they act (:mod:`qorch.compile.physics` says what and where; one
+description serves this simulator and the fidelity estimator). The fragments' times come
+from a :class:`Timing`: the execution records (``[world] idle_time = "measured"``: the
+control plane's real waiting is physical waiting), the cost model's latencies
+(``"planned"``: reproducible) or none. A share costs one extra qubit while it is open, a
+teleport none (the protocols run in equivalent cheaper forms). The simulator's limit
+(:data:`MAX_QUBITS`) counts data qubits; past :data:`MAX_SIMULATED_QUBITS` with the open
+shares' halves, nothing is simulated and the result says why. Shots run as statevector
+trajectories with shot branching, or as one density matrix when that is cheaper (at most
+:data:`DENSITY_MATRIX_QUBITS` qubits and ``shots >= 2**n``).
 
-* a gate of fidelity ``f`` (the node's own, or the product of the native gates it was
-  translated into, times the scale) by a depolarizing channel of average gate fidelity
-  ``f`` on its qubits;
-* a measurement of fidelity ``f`` by a bit flip of probability ``1 - f`` just before
-  it; a reset by a bit flip after it;
-* each remote interaction (a share or a teleport, fragment kind ``entangle`` or
-  ``teleport``) by a one-qubit depolarizing channel of the fidelity of its link path on
-  the qubit it carries, just before the first operation that needed it.
-
-qiskit-aer runs the noisy circuit for the job's shots with the job's seed (density
-matrix when that is cheaper than ``shots`` statevector trajectories: up to
-:data:`DENSITY_MATRIX_QUBITS` qubits and ``shots >= 2**n``). The reference is the
-submitted circuit itself, noiseless — so a wrong decomposition or distribution shows as
-lost fidelity: its exact outcome distribution (statevector probabilities) when every
-measurement is final and nothing is reset or conditioned, else qiskit-aer's counts for at
-least :data:`IDEAL_SHOTS`. The achieved fidelity is the Hellinger fidelity of the noisy
-counts and that reference. Nodes and links of fidelity 1 reproduce the ideal
-distribution up to shot noise. Past :data:`MAX_QUBITS` nothing is simulated and the
-result says why.
+The reference is the input circuit itself, noiseless: its exact outcome distribution
+(statevector probabilities) when every measurement is final and nothing is reset or
+conditioned, else qiskit-aer's counts for at least :data:`IDEAL_SHOTS`. The achieved
+fidelity is the Hellinger fidelity of the noisy counts and that reference.
 """
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import attrs
 
-from qorch.compile.fidelity import ideal_outcomes, path_fidelity
-from qorch.compile.native import NodeGates
+from qorch.compile.executed import ExecutedCircuit, executed_circuit
+from qorch.compile.fidelity import ideal_outcomes
+from qorch.compile.physics import Timing, physical_run, planned_timing
 from qorch.compile.plan import Plan
-from qorch.compile.prepare import prepare
 from qorch.ir import Circuit
 from qorch.topology import Topology
 
+__all__ = ["Timing", "WorldResult", "planned_timing", "simulate"]
+
 MAX_QUBITS = 24
+#: data qubits plus the halves of the shares open at once
+MAX_SIMULATED_QUBITS = 26
 #: shots of the ideal reference run (at least the job's)
 IDEAL_SHOTS = 50_000
 DENSITY_MATRIX_QUBITS = 10
 #: the exact reference needs 2**n probabilities; past this many qubits it is sampled
 EXACT_REFERENCE_QUBITS = 20
+#: how long qubits wait (``[world] idle_time``)
+IDLE_TIMES = ("measured", "planned", "none")
 
 
 @attrs.frozen
 class WorldResult:
-    """Counts of the noisy run, the ideal run, and how close they are."""
+    """Counts of the noisy run, the ideal run, how close they are, what was run."""
 
     shots: int
     simulated: bool
@@ -61,114 +60,71 @@ class WorldResult:
     reason: str | None = None
     noise_channels: int = 0
     ideal_shots: int = 0  # 0: the reference is exact
+    executed_qasm3: str = ""  # the executed circuit, explicit protocols, no noise
+    simulated_qubits: int = 0  # data qubits plus the share halves open at once
+    idle_us: float = 0.0  # the qubits' waiting that decohered them, summed
 
 
-@functools.lru_cache(maxsize=4096)
-def _depolarizing(fidelity: float, num_qubits: int) -> Any | None:
-    """The channel of average gate fidelity ``fidelity`` (cached: a node's gates repeat
-    the same few fidelities; each use takes a fresh instruction of it)."""
-    from qiskit_aer.noise import depolarizing_error
-
-    if fidelity >= 1.0:
-        return None
-    d = 2**num_qubits
-    lam = (1.0 - fidelity) * d / (d - 1)
-    return depolarizing_error(min(lam, d * d / (d * d - 1)), num_qubits)
-
-
-@functools.lru_cache(maxsize=4096)
-def _flip(probability: float) -> Any | None:
-    """A bit flip of ``probability`` (cached)."""
-    from qiskit_aer.noise import pauli_error
-
-    if probability <= 0.0:
-        return None
-    p = min(probability, 1.0)
-    return pauli_error([("X", p), ("I", 1.0 - p)])
-
-
-def build_executed_circuit(
-    circuit: Circuit,
-    plan: Plan,
+def build_noisy_circuit(
+    executed: ExecutedCircuit,
     topology: Topology,
+    timing: Timing | None = None,
     fidelity_scales: dict[str, float] | None = None,
 ) -> tuple[Any, int]:
-    """The executed circuit with its noise (qiskit), and how many noise channels it has."""
+    """The simulated form of ``executed`` with its noise (a qiskit circuit: the data
+    qubits, then the share halves; the input's classical registers), and how many noise
+    channels it has."""
     from qiskit import ClassicalRegister, QuantumCircuit, QuantumRegister
     from qiskit.circuit.library import Measure, Reset
 
     from qorch.builtin.qiskit_bridge import standard_gate
 
-    scales = fidelity_scales or {}
-    prepared = prepare(circuit)
-    node_of: dict[int, str] = {}
-    fragment_of: dict[int, str] = {}
-    for f in plan.fragments:
-        for op in f.ops:
-            node_of[op.index] = f.node
-            fragment_of[op.index] = f.id
-    # remote interactions, placed before the first operation of a fragment that needs them
-    first_op = {f.id: min((op.index for op in f.ops), default=None) for f in plan.fragments}
-    remote_before: dict[int, list[tuple[int, float]]] = {}
-    for f in plan.fragments:
-        if f.kind not in ("entangle", "teleport"):
+    run = physical_run(executed, topology, timing, fidelity_scales)
+    cregs = executed.circuit.cregs[: _input_cregs(executed)]
+    qc = QuantumCircuit(
+        QuantumRegister(run.num_qubits, "q"), *(ClassicalRegister(r.size, r.name) for r in cregs)
+    )
+    for event in run.events:
+        qubits = [qc.qubits[q] for q in event.qubits]
+        if event.op is None:
+            error = event.channel.to_aer()  # type: ignore[union-attr]
+            if error is not None:  # a fresh instruction: circuits never share one
+                qc.append(error.to_instruction(), qubits)
             continue
-        users = [g for g in plan.fragments if f.id in g.depends_on and first_op[g.id] is not None]
-        served = [first_op[g.id] for g in users if g.kind == "local"]
-        if not served:
-            continue
-        fid = path_fidelity(topology, f.path)
-        remote_before.setdefault(min(served), []).append((f.qubits[0], fid))  # type: ignore[type-var]
-
-    gates = {n.name: NodeGates(n) for n in topology.nodes}
-    qregs = [QuantumRegister(r.size, r.name) for r in circuit.qregs]
-    cregs = [ClassicalRegister(r.size, r.name) for r in circuit.cregs]
-    noisy = QuantumCircuit(*qregs, *cregs)
-    channels = 0
-
-    def add_noise(error: Any | None, qubits: list[Any]) -> None:
-        nonlocal channels
-        if error is not None:  # a fresh instruction: circuits never share one
-            noisy.append(error.to_instruction(), qubits)
-            channels += 1
-
-    for i, op in enumerate(prepared.ops):
-        for qubit, fid in remote_before.get(i, []):
-            add_noise(_depolarizing(fid, 1), [noisy.qubits[qubit]])
-        node = node_of[i]
-        scale = scales.get(fragment_of[i], 1.0)
-        gate_fidelity = gates[node].fidelity(op.name) * scale
-        qubits = [noisy.qubits[q] for q in op.qubits]
-        clbits = [noisy.clbits[c] for c in op.clbits]
-        if op.name == "measure":
-            add_noise(_flip(1.0 - gate_fidelity), qubits)
-            inst: Any = Measure()
-        elif op.name == "reset":
-            inst = Reset()
-        else:
-            inst = standard_gate(op.name, op.params)
+        op = event.op
+        inst: Any = (
+            Measure()
+            if op.name == "measure"
+            else Reset()
+            if op.name == "reset"
+            else standard_gate(op.name, op.params)
+        )
+        clbits = [qc.clbits[c] for c in op.clbits]
         if op.condition is None:
-            noisy.append(inst, qubits, clbits)
+            qc.append(inst, qubits, clbits)
         else:
-            _append_conditioned(noisy, inst, qubits, clbits, op.condition)
-        if op.name == "reset":
-            add_noise(_flip(1.0 - gate_fidelity), qubits)
-        elif op.name != "measure":
-            add_noise(_depolarizing(gate_fidelity, len(qubits)), qubits)
-    return noisy, channels
+            with qc.if_test(_condition_target(qc, op.condition)):
+                qc.append(inst, qubits, clbits)
+    return qc, run.channels
 
 
-def _append_conditioned(target: Any, inst: Any, qubits: list, clbits: list, cond: Any) -> None:
-    bits = [target.clbits[c] for c in cond.clbits]
-    with target.if_test((bits[0], cond.value) if len(bits) == 1 else _register(target, cond)):
-        target.append(inst, qubits, clbits)
-
-
-def _register(target: Any, cond: Any) -> tuple[Any, int]:
-    for reg in target.cregs:
+def _condition_target(qc: Any, cond: Any) -> tuple[Any, int]:
+    if cond.register is None:
+        return qc.clbits[cond.clbits[0]], cond.value
+    for reg in qc.cregs:
         if reg.name == cond.register:
             return reg, cond.value
     raise ValueError(f"no classical register {cond.register!r}")
+
+
+def _input_cregs(executed: ExecutedCircuit) -> int:
+    total, count = 0, 0
+    for reg in executed.circuit.cregs:
+        if total >= executed.num_input_clbits:
+            break
+        total += reg.size
+        count += 1
+    return count
 
 
 def simulate(
@@ -178,33 +134,43 @@ def simulate(
     *,
     shots: int,
     seed: int,
+    timing: Timing | None = None,
     fidelity_scales: dict[str, float] | None = None,
+    order: tuple[str, ...] | None = None,
 ) -> WorldResult:
-    """Run the executed circuit and the ideal one; compare them (module docstring)."""
+    """Run the executed circuit and the ideal one; compare them (module docstring).
+
+    ``order`` is the fragments' execution order, ``timing`` their times (``None``: no
+    idle decoherence), ``fidelity_scales`` what each fragment's nodes delivered relative
+    to what the plan's topology says."""
+    executed = executed_circuit(circuit, plan, topology, order)
+    from qorch.builtin.qasm_emit import to_qasm3
+
+    text = to_qasm3(executed.circuit)
     if circuit.num_qubits > MAX_QUBITS:
         return WorldResult(
             shots,
             False,
             reason=f"{circuit.num_qubits} qubits exceed the simulator's limit of {MAX_QUBITS}",
+            executed_qasm3=text,
         )
     if circuit.num_clbits == 0:
-        return WorldResult(shots, False, reason="the circuit measures nothing")
-    from qiskit_aer import AerSimulator
-
-    noisy, channels = build_executed_circuit(circuit, plan, topology, fidelity_scales)
-    n = circuit.num_qubits
-    dense = n <= DENSITY_MATRIX_QUBITS and shots >= 2**n
-    backend = AerSimulator(method="density_matrix" if dense else "statevector", seed_simulator=seed)
-    counts = backend.run(noisy, shots=shots).result().get_counts()
-    ideal_shots = 0
-    ideal = exact_distribution(circuit)
-    if ideal is None:
-        from qorch.builtin.qiskit_bridge import to_qiskit
-
-        ideal_backend = AerSimulator(method="statevector", seed_simulator=seed + 1)
-        ideal_shots = max(shots, IDEAL_SHOTS)  # the reference should carry little shot noise
-        sampled = ideal_backend.run(to_qiskit(circuit), shots=ideal_shots).result().get_counts()
-        ideal = {k: float(v) for k, v in sampled.items()}
+        return WorldResult(shots, False, reason="the circuit measures nothing", executed_qasm3=text)
+    noisy, channels = build_noisy_circuit(executed, topology, timing, fidelity_scales)
+    n = noisy.num_qubits
+    if n > MAX_SIMULATED_QUBITS:
+        return WorldResult(
+            shots,
+            False,
+            reason=(
+                f"{circuit.num_qubits} qubits and {n - circuit.num_qubits} share halves open "
+                f"at once exceed the simulator's limit of {MAX_SIMULATED_QUBITS}"
+            ),
+            executed_qasm3=text,
+            simulated_qubits=n,
+        )
+    counts = _run(noisy, shots, seed)
+    ideal, ideal_shots = _reference(circuit, shots, seed)
     from qiskit.quantum_info import hellinger_fidelity
 
     return WorldResult(
@@ -215,7 +181,37 @@ def simulate(
         hellinger_fidelity(counts, ideal),
         noise_channels=channels,
         ideal_shots=ideal_shots,
+        executed_qasm3=text,
+        simulated_qubits=n,
     )
+
+
+def _run(noisy: Any, shots: int, seed: int) -> dict[str, int]:
+    from qiskit_aer import AerSimulator
+
+    n = noisy.num_qubits
+    if n <= DENSITY_MATRIX_QUBITS and shots >= 2**n:
+        backend = AerSimulator(method="density_matrix", seed_simulator=seed)
+    else:
+        backend = AerSimulator(
+            method="statevector", seed_simulator=seed, shot_branching_enable=True
+        )
+    return backend.run(noisy, shots=shots).result().get_counts()
+
+
+def _reference(circuit: Circuit, shots: int, seed: int) -> tuple[dict[str, float], int]:
+    """The ideal distribution and 0, or sampled ideal counts and their shots."""
+    ideal = exact_distribution(circuit)
+    if ideal is not None:
+        return ideal, 0
+    from qiskit_aer import AerSimulator
+
+    from qorch.builtin.qiskit_bridge import to_qiskit
+
+    ideal_backend = AerSimulator(method="statevector", seed_simulator=seed + 1)
+    ideal_shots = max(shots, IDEAL_SHOTS)  # the reference should carry little shot noise
+    sampled = ideal_backend.run(to_qiskit(circuit), shots=ideal_shots).result().get_counts()
+    return {k: float(v) for k, v in sampled.items()}, ideal_shots
 
 
 def exact_distribution(circuit: Circuit) -> dict[str, float] | None:
