@@ -33,6 +33,14 @@ from qorch.topology import topology_from_dict
 GATES = {"h": 0.995, "x": 0.993, "z": 0.996, "ry": 0.998, "cx": 0.97, "cz": 0.975, "cp": 0.96}
 
 
+@pytest.fixture(autouse=True)
+def _fresh_channels():
+    """The channel factories cache; tests here swap the ones they build on."""
+    noise.clear_caches()
+    yield
+    noise.clear_caches()
+
+
 def two_nodes(link: float, gates: dict[str, float], measure: float = 0.97):
     return topology_from_dict(
         {
@@ -137,8 +145,10 @@ def test_a_share_whose_ebit_carries_a_pauli(monkeypatch, plugins, pauli):
     assert_same(executed, topology)
     # and the Pauli matters: the ideal form differs
     monkeypatch.setattr(noise, "werner", lambda _fid: noise.PauliChannel.identity(1))
+    noise.clear_caches()
     ideal = simulated_density_matrix(executed, topology)
     monkeypatch.setattr(noise, "werner", lambda _fid: pure)
+    noise.clear_caches()
     assert not np.allclose(
         np.asarray(ideal), np.asarray(explicit_density_matrix(executed, topology))
     )

@@ -9,10 +9,13 @@ fidelity (2,000 shots of a 12-qubit uniform distribution score about 0.37 with n
 at all). So a plan's ``estimated_fidelity`` is predicted from the same information but
 for the quantity that is measured:
 
-1. *Survival* ``P``: the probability that no error happens, under the channels the plan's
-   nodes and links advertise — each gate of average fidelity ``f`` on ``k`` qubits is a
-   depolarizing channel whose non-identity part has weight ``(1 - f)(d + 1)/d``,
-   ``d = 2^k``; each remote interaction a one-qubit channel of its link path's fidelity.
+1. *Survival* ``P``: the probability that no error happens, over exactly the channels
+   the world simulator applies to the plan's executed circuit (:mod:`qorch.compile.physics`)
+   under what the nodes and links advertise, with the *planned* idle times (the cost
+   model's latencies): gates (a depolarizing channel of fidelity ``f`` on ``k`` qubits
+   errs with weight ``(1 - f)(d + 1)/d``, ``d = 2^k``), each ebit's Werner noise, each
+   protocol gate, readout and correction, and each wait's thermal relaxation (its Pauli
+   twirl's error weight).
 2. *Global depolarizing*: the outcome distribution is ``P`` times the ideal one (through
    the readout bit flips each measurement's fidelity implies) plus ``1 - P`` times the
    uniform distribution.
@@ -33,7 +36,6 @@ import math
 from collections import OrderedDict
 from typing import Any
 
-from qorch.compile.noise import path_fidelity
 from qorch.ir import Circuit
 from qorch.topology import Topology
 
@@ -109,21 +111,7 @@ def predicted_fidelity(
         return None
     import numpy as np
 
-    from qorch.compile.native import NodeGates
-
-    gates = {n.name: NodeGates(n) for n in topology.nodes}
-    log_survival = 0.0
-    flips: dict[int, float] = {}
-    for fragment in plan.fragments:
-        if fragment.kind in ("entangle", "teleport"):
-            fid = path_fidelity(topology, fragment.path)
-            log_survival += _log_survival(fid, 1)
-        for op in fragment.ops:
-            fid = gates[fragment.node].fidelity(op.name)
-            if op.name == "measure":
-                flips[op.clbits[0]] = 1.0 - fid  # the last measurement of a clbit counts
-            elif op.name not in ("barrier", "reset"):
-                log_survival += _log_survival(fid, len(op.qubits))
+    log_survival, flips = _survival(circuit, plan, topology)
     survival = math.exp(log_survival)
     n = circuit.num_clbits
     outcomes, probs = ideal
@@ -142,9 +130,51 @@ def predicted_fidelity(
     return min(1.0, overlap**2)
 
 
-def _log_survival(fidelity: float, num_qubits: int) -> float:
-    d = 2**num_qubits
-    return math.log(max(1.0 - (1.0 - fidelity) * (d + 1) / d, 1e-300))
+def _z_visibility(events: Any) -> list[tuple[bool, ...]]:
+    """Per event, per qubit: whether a Z error there could still change the outcome — not
+    if every later operation on the qubit is diagonal on it up to its measurement or
+    reset (or there is none): Z commutes through them and a Z-basis readout ignores it."""
+    from qorch.gates import GATES, diagonal_on
+
+    hidden: dict[int, bool] = {}  # qubit -> a Z here is invisible; default: nothing follows
+    out: list[tuple[bool, ...]] = []
+    for event in reversed(events):
+        out.append(tuple(not hidden.get(q, True) for q in event.qubits))
+        op = event.op
+        if op is None:
+            continue
+        if op.name in ("measure", "reset"):
+            hidden[op.qubits[0]] = True
+            continue
+        diag = diagonal_on(op.name) if op.name in GATES and len(op.qubits) <= 2 else ()
+        for i, q in enumerate(op.qubits):
+            if not (diag and diag[i]):
+                hidden[q] = False
+    out.reverse()
+    return out
+
+
+def _survival(circuit: Circuit, plan: Any, topology: Topology) -> tuple[float, dict[int, float]]:
+    """The log-probability that no channel but readout errs visibly, and each clbit's
+    readout flip probability, over the events of the plan's executed circuit with its
+    planned idle times (:mod:`qorch.compile.physics`: what the world simulator runs)."""
+    from qorch.compile.executed import executed_circuit
+    from qorch.compile.physics import physical_run, planned_timing
+
+    executed = executed_circuit(circuit, plan, topology)
+    events = physical_run(executed, topology, planned_timing(plan)).events
+    visible = _z_visibility(events)
+    log_survival = 0.0
+    flips: dict[int, float] = {}
+    for event, z_visible in zip(events, visible, strict=True):
+        if event.channel is None:
+            continue
+        if event.readout:
+            flips[event.clbits[0]] = event.channel.error_probability()  # the last counts
+            continue
+        error = event.channel.twirl().visible_error(z_visible)
+        log_survival += math.log(max(1.0 - error, 1e-300))
+    return log_survival, flips
 
 
 def expected_sqrt_poisson(lam: Any) -> Any:

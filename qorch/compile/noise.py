@@ -11,8 +11,9 @@ folded into a ``cx`` onto the remote half, a teleport as a relabelling. Every no
 channel of the explicit protocol is then carried to where it acts in that form, exactly,
 because all of them are Pauli channels and the protocols are Clifford circuits: this
 module composes them (:class:`PauliChannel`) and says where each goes
-(:func:`entangle_channel`, :func:`teleport_channel`). ``tests/test_world_forms.py``
-shows each form gives the same density matrix as the explicit protocol.
+(:func:`entangle_channel`, :func:`disentangle_channel`, :func:`teleport_channel`).
+``tests/test_world_forms.py`` shows each form gives the same density matrix as the
+explicit protocol. The factories cache their channels (:func:`clear_caches`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ BITS_PAULI = {v: k for k, v in PAULI_BITS.items()}
 @attrs.frozen
 class PauliChannel:
     """A Pauli channel on ``k`` qubits: ``probs[label]``, a label's first letter acting on
-    the first qubit (note: qiskit's labels read the other way round)."""
+    the first qubit (note: qiskit's labels read the other way round). Treat it as
+    immutable: the factories below cache theirs."""
 
     probs: dict[str, float]
 
@@ -59,6 +61,19 @@ class PauliChannel:
         """The probability of anything but the identity."""
         return 1.0 - self.probs.get("I" * self.num_qubits, 0.0)
 
+    def visible_error(self, z_visible: tuple[bool, ...]) -> float:
+        """The probability of an error that can change the outcome: any X or Y, and a Z
+        only on a qubit where ``z_visible`` says a later operation could reveal it."""
+        total = 0.0
+        for label, p in self.probs.items():
+            if any(c in "XY" or (c == "Z" and z_visible[i]) for i, c in enumerate(label)):
+                total += p
+        return total
+
+    def twirl(self) -> PauliChannel:
+        """A Pauli channel is its own twirl."""
+        return self
+
     def to_aer(self) -> Any | None:
         """The qiskit-aer error (``None`` for the identity)."""
         if self.error_probability() <= 1e-15:
@@ -76,6 +91,7 @@ def _product(a: str, b: str) -> str:
     return BITS_PAULI[(xa ^ xb, za ^ zb)]
 
 
+@functools.lru_cache(maxsize=4096)
 def depolarizing(fidelity: float, k: int) -> PauliChannel:
     """The depolarizing channel of average gate fidelity ``fidelity`` on ``k`` qubits:
     ``ρ → (1 - λ)ρ + λ I/d`` with ``λ = (1 - f) d/(d - 1)``, ``d = 2^k``."""
@@ -144,6 +160,7 @@ class ProtocolNoise:
     remote_z: float = 1.0
 
 
+@functools.lru_cache(maxsize=1024)
 def entangle_channel(noise: ProtocolNoise) -> PauliChannel:
     """On ``(q, b)`` after ``cx q, b``: the cat-entangler's errors (a folded away).
 
@@ -165,6 +182,21 @@ def entangle_channel(noise: ProtocolNoise) -> PauliChannel:
     return cx.then(on(b_only, (1,), 2))
 
 
+@functools.lru_cache(maxsize=1024)
+def disentangle_channel(noise: ProtocolNoise) -> PauliChannel:
+    """On ``q`` after the deferred disentangler ``h b; cz b, q``: its errors.
+
+    ``h b``'s X or Y error (before the measurement in the Z basis) flips the bit, as a
+    readout error does: the correction ``z q`` goes wrong, a Z on ``q``; its Z does
+    nothing. The correction runs on half the shots.
+    """
+    h_error = remap(depolarizing(noise.remote_h, 1), lambda p: "Z" if p in "XY" else "I")
+    return h_error.then(flip(1.0 - noise.remote_measure, "Z")).then(
+        half(depolarizing(noise.home_z, 1))
+    )
+
+
+@functools.lru_cache(maxsize=1024)
 def teleport_channel(noise: ProtocolNoise) -> PauliChannel:
     """On the teleported qubit: the teleport's errors, carried through its Clifford.
 
@@ -198,13 +230,18 @@ class Thermal:
     t2_us: float
     idle_us: float
 
-    def error_probability(self) -> float:
-        """The weight of its Pauli twirl's errors: ``(1 - e^(-t/T1))/4 + (1 - e^(-t/T2))/2``."""
+    def twirl(self) -> PauliChannel:
+        """Its Pauli twirl: X, Y each ``(1 - e^(-t/T1))/4``, Z ``(1 - e^(-t/T2))/2`` less
+        that."""
         import math
 
-        return (1 - math.exp(-self.idle_us / self.t1_us)) / 4 + (
-            1 - math.exp(-self.idle_us / self.t2_us)
-        ) / 2
+        xy = (1 - math.exp(-self.idle_us / self.t1_us)) / 4
+        z = max(0.0, (1 - math.exp(-self.idle_us / self.t2_us)) / 2 - xy)
+        return PauliChannel({"I": 1 - 2 * xy - z, "X": xy, "Y": xy, "Z": z})
+
+    def error_probability(self) -> float:
+        """The weight of its Pauli twirl's errors."""
+        return self.twirl().error_probability()
 
     def to_aer(self) -> Any | None:
         """The qiskit-aer error (``None`` for no time)."""
@@ -229,3 +266,9 @@ def path_fidelity(topology: Topology, path: tuple[str, ...]) -> float:
             raise ValueError(f"the plan uses a link {a}-{b} the topology does not have")
         fid *= link.fidelity
     return fid
+
+
+def clear_caches() -> None:
+    """Forget every cached channel (for tests that swap a factory)."""
+    for cached in (depolarizing, entangle_channel, disentangle_channel, teleport_channel):
+        getattr(cached, "cache_clear", lambda: None)()  # a test may have swapped one

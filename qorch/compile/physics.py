@@ -242,15 +242,14 @@ class _Walker:
         self.touch((b,), at)
 
     def disentangle(self, it: Interaction, at: float | None) -> None:
-        """Cat-disentangle, deferred: ``h b``, ``cz b, q``; ``b`` reset and freed."""
+        """Cat-disentangle, deferred: ``h b``, ``cz b, q``; ``b`` reset and freed; every
+        error of the protocol lands on ``q`` as a Z (:func:`noise.disentangle_channel`)."""
         pn = self.protocol_noise(it)
         b, q = self.sim.pop(it.remote), self.sim[it.source]
         self.touch((b, q), at)
         self.emit("h", (b,))
-        self.noise(noise.depolarizing(pn.remote_h, 1), (b,))
-        self.noise(noise.flip(1.0 - pn.remote_measure), (b,))
         self.emit("cz", (b, q))
-        self.noise(noise.half(noise.depolarizing(pn.home_z, 1)), (q,))
+        self.noise(noise.disentangle_channel(pn), (q,))
         self.emit("reset", (b,))
         self.last.pop(b, None)
         self.free.append(b)
