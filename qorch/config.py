@@ -178,6 +178,19 @@ class RuntimeSettings:
 
 
 @attrs.frozen
+class WorldSettings:
+    """The world simulator (DESIGN §6)."""
+
+    idle_time: str = setting(
+        "measured",
+        "how long qubits wait between operations, for idle decoherence: measured (the "
+        "execution records' real times), planned (the cost model's latencies: "
+        "reproducible) or none",
+        choices=("measured", "planned", "none"),
+    )
+
+
+@attrs.frozen
 class CoordinatorSettings:
     """The coordinator service and its HTTP job API (FR-009)."""
 
@@ -238,6 +251,7 @@ class Settings:
     quality: QualitySettings = attrs.field(factory=QualitySettings)
     node: NodeSettings = attrs.field(factory=NodeSettings)
     runtime: RuntimeSettings = attrs.field(factory=RuntimeSettings)
+    world: WorldSettings = attrs.field(factory=WorldSettings)
     coordinator: CoordinatorSettings = attrs.field(factory=CoordinatorSettings)
     api: ApiSettings = attrs.field(factory=ApiSettings)
     store: StoreSettings = attrs.field(factory=StoreSettings)

@@ -67,9 +67,14 @@ def test_a_job_completes_with_ideal_counts_and_honest_accounting():
     assert sum(result.fragments_per_node.values()) == sum(
         1 for f in result.fragments if f.kind == "local"
     )
+    # overhead = wall - compile - the simulated critical path (the world simulation is
+    # not part of the wall time); the critical path never exceeds the summed op time
     assert result.orchestration_overhead_ms == pytest.approx(
-        result.wall_ms - result.simulated_ops_ms
+        result.wall_ms - result.compile_ms - result.critical_path_ms
     )
+    assert 0 < result.critical_path_ms <= result.simulated_ops_ms + 1e-9
+    assert result.simulate_ms > 0 and result.idle_time == "measured"
+    assert result.executed_qasm3.startswith("OPENQASM 3.0;")
 
 
 def test_a_node_that_is_gone_is_survived_by_replanning_without_it():

@@ -242,6 +242,6 @@ def test_the_events_count_what_the_circuit_holds(plugins):
     plan = compile_circuit(SHARE, topology, plugins=plugins, seed=0)
     executed = executed_circuit(SHARE, plan, topology)
     run = physical_run(executed, topology)
-    noisy, channels = build_noisy_circuit(executed, topology)
-    assert channels == run.channels > 0
+    noisy, built = build_noisy_circuit(executed, topology)
+    assert built.channels == run.channels > 0
     assert noisy.num_qubits == run.num_qubits == SHARE.num_qubits + 1  # one open share

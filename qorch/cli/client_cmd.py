@@ -168,17 +168,24 @@ def status(args: argparse.Namespace) -> int:
 
 
 def result(args: argparse.Namespace) -> int:
-    """Print a completed job's result."""
-    return _show_result(_url(args), args.job_id, args.json, name=args.job_id)
+    """Print a completed job's result (``--executed FILE``: write its executed circuit)."""
+    return _show_result(
+        _url(args), args.job_id, args.json, name=args.job_id, executed=args.executed
+    )
 
 
-def _show_result(url: str, job_id: str, as_json: bool, name: str) -> int:
-    from qorch.cli.run_cmd import print_result
+def _show_result(
+    url: str, job_id: str, as_json: bool, name: str, executed: str | None = None
+) -> int:
+    from qorch.cli.run_cmd import print_result, write_executed
 
-    code, body = call("GET", f"{url}/api/v1/jobs/{job_id}/result")
+    query = "?include=executed" if executed else ""
+    code, body = call("GET", f"{url}/api/v1/jobs/{job_id}/result{query}")
     if code == 409:
         return _report_unfinished(body, as_json)
     body = _checked(code, body)
+    if executed:
+        write_executed(executed, body.pop("executed_qasm3", ""))
     if as_json:
         print(json.dumps(body, sort_keys=True))
     else:

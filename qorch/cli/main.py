@@ -36,6 +36,12 @@ COMMANDS = {
 }
 
 
+EXECUTED_HELP = (
+    "write the executed circuit (OpenQASM 3: the nodes' native gates and the explicit "
+    "protocols, no noise) to FILE"
+)
+
+
 def _common() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     g = common.add_argument_group("global options")
@@ -189,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="a fault scenario (TOML, [[faults]] tables), scheduled with --seed (FR-013)",
     )
     p.add_argument("--json", action="store_true", help="the result as one JSON object")
+    p.add_argument("--executed", metavar="FILE", help=EXECUTED_HELP)
 
     p = sub.add_parser(
         "node",
@@ -260,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("job_id", metavar="JOB", nargs="?", help="the job (default: the coordinator)")
     p = sub.add_parser("result", parents=[common, client], help="a completed job's result")
     p.add_argument("job_id", metavar="JOB")
+    p.add_argument("--executed", metavar="FILE", help=EXECUTED_HELP)
 
     p = sub.add_parser("bench", parents=[common], help="run a benchmark; results in bench/results/")
     bsub = p.add_subparsers(dest="action", metavar="BENCHMARK", required=True)

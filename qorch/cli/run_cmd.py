@@ -20,6 +20,7 @@ from typing import Any
 import trio
 
 from qorch.cli.app import started
+from qorch.errors import ConfigError
 from qorch.ingest.load import load_circuit_as
 
 
@@ -71,11 +72,26 @@ def run(args: argparse.Namespace) -> int:
                 return 2
             raise result
     faults = {} if schedule is None else {"faults": schedule.to_dict()["events"]}
+    body = result.to_dict()
+    executed = body.pop("executed_qasm3", "")
+    if args.executed:
+        write_executed(args.executed, executed)
     if args.json:
-        print(json.dumps({"file": args.file, **result.to_dict(), **faults}, sort_keys=True))
+        print(json.dumps({"file": args.file, **body, **faults}, sort_keys=True))
         return 0
-    print_result(args.file, result.to_dict())
+    print_result(args.file, body)
     return 0
+
+
+def write_executed(path: str, text: str) -> None:
+    """Write the executed circuit's OpenQASM 3 to ``path`` ('-': stdout)."""
+    if path == "-":
+        sys.stdout.write(text)
+        return
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot write the executed circuit to {path}: {exc.strerror}") from None
 
 
 def print_result(name: str, result: dict[str, Any]) -> None:
@@ -101,9 +117,10 @@ def print_result(name: str, result: dict[str, Any]) -> None:
     )
     console.print(summary)
     console.print(
-        f"wall {result['wall_ms']:.1f} ms, simulated operations "
-        f"{result['simulated_ops_ms']:.4f} ms, orchestration overhead "
-        f"{result['orchestration_overhead_ms']:.1f} ms; retries {result['retries']}, "
+        f"wall {result['wall_ms']:.1f} ms (compile {result['compile_ms']:.1f} ms, simulated "
+        f"critical path {result.get('critical_path_ms', 0.0):.4f} ms, orchestration overhead "
+        f"{result['orchestration_overhead_ms']:.1f} ms); world simulation "
+        f"{result.get('simulate_ms', 0.0):.1f} ms; retries {result['retries']}, "
         f"fallbacks {len(result['fallbacks'])}"
         + ("" if result["simulated"] else f"; not simulated: {result['reason']}")
     )

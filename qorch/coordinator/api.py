@@ -8,7 +8,8 @@ method   path                            answer
 POST     /api/v1/circuits/submit         202 ``{"job_id"}`` at once (nothing compiled)
 GET      /api/v1/jobs                    ``{"jobs", "total", "limit", "offset"}``
 GET      /api/v1/jobs/{id}               ``{"job_id", "state", "created_at", ...}``
-GET      /api/v1/jobs/{id}/result        the result (409 while the job runs)
+GET      /api/v1/jobs/{id}/result        the result (409 while the job runs);
+                                         ?include=executed adds the executed circuit
 POST     /api/v1/jobs/{id}/cancel        the job, FAILED with a ``cancelled`` error
 GET      /api/v1/nodes                   the registry's view of every node
 WS       /api/v1/jobs/{id}/events        a job's snapshot, then its live events
@@ -290,11 +291,18 @@ def create_app(
         return job_view(await load(job_id))
 
     @get("/api/v1/jobs/{job_id:str}/result", responses=errors(404, 409))
-    async def job_result(job_id: str) -> Response[dict[str, Any]]:
-        """A completed job's result; 409 (with the state) before it ends."""
+    async def job_result(job_id: str, include: str | None = None) -> Response[dict[str, Any]]:
+        """A completed job's result; 409 (with the state) before it ends.
+
+        ``include=executed`` adds ``executed_qasm3``: the OpenQASM 3 of the circuit the
+        nodes executed, explicit protocols, no noise (DESIGN §6)."""
         job = await load(job_id)
         if job.state is JobState.COMPLETED:
-            return Response({"job_id": job_id, "state": job.state.value, **(job.result or {})})
+            result = dict(job.result or {})
+            executed = result.pop("executed_qasm3", None)
+            if include == "executed":
+                result["executed_qasm3"] = executed or ""
+            return Response({"job_id": job_id, "state": job.state.value, **result})
         body = {
             "kind": "not_ready" if not job.state.terminal else "failed",
             "message": f"job {job_id} is {job.state.value}",

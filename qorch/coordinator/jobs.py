@@ -206,6 +206,7 @@ class JobService:
                     ),
                     held=held,
                     resume=job.plan,
+                    submitted_at=_unix(job.created_at),
                 )
             except JobFailed as exc:
                 await self._fail(job_id, exc.to_dict())
@@ -392,3 +393,8 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def _unix(at: dt.datetime) -> float:
+    """Unix time of a stored timestamp (naive ones are UTC)."""
+    return (at if at.tzinfo else at.replace(tzinfo=dt.UTC)).timestamp()

@@ -6,10 +6,14 @@ simulate.
 asks the configured fallback policy how to plan again (at most ``[runtime]
 max_fallbacks`` times; nodes excluded once stay excluded for this job; see
 :mod:`qorch.runtime.fallback`). Then the world
-simulator runs the circuit as it was executed. The :class:`JobResult` holds the counts,
-the estimated and achieved fidelity, ebits, per-fragment records, retries, fallbacks and
-the orchestration overhead: wall time of the runs minus the simulated operation time the
-nodes accounted.
+simulator runs the plan as it was executed — fragments in the order and at the times
+the execution records give (``[world] idle_time``) — and exports its executed circuit.
+The :class:`JobResult` holds the counts, the estimated and achieved fidelity, ebits,
+per-fragment records, retries, fallbacks and the time figures: ``wall_ms`` from submit
+(or the start of ``qorch run``) to the last fragment's end, ``compile_ms``, the
+``critical_path_ms`` of simulated operation time the nodes accounted along the fragment
+DAG, ``orchestration_overhead_ms`` = wall − compile − critical path, and ``simulate_ms``,
+the world simulation (not part of the wall time).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import attrs
 import trio
 
 from qorch.compile.compiler import InfeasibleError, compile_circuit
+from qorch.compile.executed import execution_order
 from qorch.compile.plan import Plan, plan_from_dict
 from qorch.config import Settings
 from qorch.errors import QorchError
@@ -38,7 +43,7 @@ from qorch.runtime.runner import (
     Timeouts,
     fidelity_scales,
 )
-from qorch.runtime.world import simulate
+from qorch.runtime.world import Timing, planned_timing, simulate
 from qorch.topology import Topology, topology_from_dict
 
 PLAN_RETRY_S = 0.25  # how often a job waiting for usable nodes plans again
@@ -82,6 +87,11 @@ class JobResult:
     compile_ms: float = 0.0  # compiling, every plan of the job together
     ideal_outcomes: int = 0  # outcomes of the noiseless reference (its support)
     fidelity_estimate: str = "gate-product"  # how estimated_fidelity was made (Plan)
+    critical_path_ms: float = 0.0  # simulated operation time along the fragment DAG
+    simulate_ms: float = 0.0  # the world simulation (outside wall_ms)
+    idle_time: str = "none"  # how long qubits waited: measured | planned | none
+    idle_us: float = 0.0  # waiting that decohered qubits (on nodes with T1/T2), summed
+    executed_qasm3: str = ""  # the executed circuit (explicit protocols, no noise)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able data."""
@@ -92,6 +102,8 @@ class JobResult:
         return {
             "compile_ms": self.compile_ms,
             "wall_ms": self.wall_ms,
+            "simulate_ms": self.simulate_ms,
+            "critical_path_ms": self.critical_path_ms,
             "orchestration_overhead_ms": self.orchestration_overhead_ms,
             "estimated_fidelity": self.estimated_fidelity,
             "achieved_fidelity": self.achieved_fidelity,
@@ -232,6 +244,7 @@ async def run_job(
     callbacks: JobCallbacks | None = None,
     held: dict[str, dict[str, str]] | None = None,
     resume: dict[str, Any] | None = None,
+    submitted_at: float | None = None,
 ) -> JobResult:
     """Run ``circuit`` on the nodes ``client`` reaches (module docstring).
 
@@ -245,12 +258,16 @@ async def run_job(
     the same fallbacks; ``held`` (by run id, node → reservation id) are the windows it
     was granted, used again, so the nodes' idempotency by (job, fragment, attempt)
     answers every fragment that already ran with its record instead of running it twice.
+
+    ``submitted_at`` (unix time; default: now) is when the job was submitted: ``wall_ms``
+    counts from there.
     """
     settings: Settings = plugins.settings
     cb = callbacks or JobCallbacks()
     retry, timeouts = runtime_policies(settings)
     policy = plugins.create("fallback")
     started = time.perf_counter()
+    submitted_at = time.time() if submitted_at is None else submitted_at
     plan: Plan | None = None
     if resume is not None:
         plan = plan_from_dict(resume["plan"])
@@ -312,18 +329,69 @@ async def run_job(
                 }
             )
             topology, keep, plan = replan.topology, dict(replan.keep), None
-    wall_ms = (time.perf_counter() - started) * 1000
+    idle_time = settings.world.idle_time
+    began = time.perf_counter()
     world = await trio.to_thread.run_sync(  # CPU-bound: keep the loop (and API) answering
-        lambda: simulate(
+        functools.partial(
+            simulate,
             circuit,
             plan,
             topology,
             shots=shots,
             seed=seed,
-            fidelity_scales=fidelity_scales(runs),
+            timing=_timing(plan, runs, idle_time),
+            fidelity_scales=fidelity_scales(runs, topology),
+            order=execution_order(plan, _starts(runs)),
         )
     )
-    return _result(job_id, plan, world, runs, earlier, fallbacks, wall_ms, planner.compile_s)
+    times = {
+        "wall_ms": (_last_end(runs) - submitted_at) * 1000,
+        "compile_ms": planner.compile_s * 1000,
+        "simulate_ms": (time.perf_counter() - began) * 1000,
+    }
+    return _result(job_id, plan, world, runs, earlier, fallbacks, times, idle_time)
+
+
+def _starts(runs: dict[str, FragmentRun]) -> dict[str, float]:
+    """When each fragment began on its nodes (the records' clock), else on the runner's."""
+    out: dict[str, float] = {}
+    for fid, run in runs.items():
+        starts = [r["started_at"] for r in run.records if r.get("started_at") is not None]
+        start = min(starts) if starts else run.started_at
+        if start is not None:
+            out[fid] = start
+    return out
+
+
+def _timing(plan: Plan, runs: dict[str, FragmentRun], idle_time: str) -> Timing | None:
+    """The fragments' times for idle decoherence (``[world] idle_time``)."""
+    if idle_time == "none":
+        return None
+    if idle_time == "planned":
+        return planned_timing(plan)
+    spans: dict[str, tuple[float, float]] = {}
+    for fid, start in _starts(runs).items():
+        run = runs[fid]
+        ends = [r["ended_at"] for r in run.records if r.get("ended_at") is not None]
+        end = max(ends) if ends else run.ended_at
+        spans[fid] = (start, end if end is not None else start)
+    return Timing(spans)
+
+
+def _last_end(runs: dict[str, FragmentRun]) -> float:
+    """When the last fragment ended (the runner's clock: unix time)."""
+    return max((r.ended_at for r in runs.values() if r.ended_at is not None), default=time.time())
+
+
+def critical_path_ms(plan: Plan, runs: dict[str, FragmentRun]) -> float:
+    """The simulated operation time the nodes accounted along the longest dependency
+    path of the fragment DAG (a remote fragment takes its slower end)."""
+    finish: dict[str, float] = {}
+    for f in plan.fragments:  # ids are a topological order
+        run = runs.get(f.id)
+        own = max((r.get("duration_ns", 0.0) for r in run.records), default=0.0) if run else 0.0
+        finish[f.id] = max((finish[d] for d in f.depends_on), default=0.0) + own / 1e6
+    return max(finish.values(), default=0.0)
 
 
 def _result(
@@ -333,11 +401,12 @@ def _result(
     runs: dict[str, FragmentRun],
     earlier: list[FragmentRun],
     fallbacks: list[dict[str, Any]],
-    wall_ms: float,
-    compile_s: float,
+    times: dict[str, float],
+    idle_time: str,
 ) -> JobResult:
     all_runs = (*earlier, *(runs[f.id] for f in plan.fragments))
     simulated_ms = sum(r.get("duration_ns", 0.0) for run in all_runs for r in run.records) / 1e6
+    critical = critical_path_ms(plan, runs)
     per_node: dict[str, int] = {}
     for f in plan.fragments:
         if f.kind == "local":
@@ -355,12 +424,17 @@ def _result(
         fragments=all_runs,
         retries=sum(r.attempts - 1 for r in all_runs),
         fallbacks=tuple(fallbacks),
-        wall_ms=wall_ms,
+        wall_ms=times["wall_ms"],
         simulated_ops_ms=simulated_ms,
-        orchestration_overhead_ms=max(0.0, wall_ms - simulated_ms),
+        orchestration_overhead_ms=max(0.0, times["wall_ms"] - times["compile_ms"] - critical),
         fragments_per_node=dict(sorted(per_node.items())),
         placement=plan.initial_placement,
-        compile_ms=compile_s * 1000,
+        compile_ms=times["compile_ms"],
         ideal_outcomes=len(world.ideal),
         fidelity_estimate=plan.fidelity_estimate,
+        critical_path_ms=critical,
+        simulate_ms=times["simulate_ms"],
+        idle_time=idle_time,
+        idle_us=world.idle_us,
+        executed_qasm3=world.executed_qasm3,
     )

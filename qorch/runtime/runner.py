@@ -466,8 +466,20 @@ def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
     return out
 
 
-def fidelity_scales(runs: dict[str, FragmentRun]) -> dict[str, float]:
-    """Per fragment, the fidelity scale its nodes delivered (for the world simulator)."""
-    return {
-        fid: run.fidelity_scale for fid, run in runs.items() if math.isfinite(run.fidelity_scale)
-    }
+def fidelity_scales(runs: dict[str, FragmentRun], topology: Any = None) -> dict[str, float]:
+    """Per fragment, the fidelity scale its nodes delivered beyond what ``topology`` (the
+    plan's snapshot) already says: a node whose advert carried a degradation
+    (``NodeSpec.fidelity_scale``) is not degraded twice (for the world simulator)."""
+    advertised = (
+        {n.name: getattr(n, "fidelity_scale", 1.0) for n in topology.nodes} if topology else {}
+    )
+    out: dict[str, float] = {}
+    for fid, run in runs.items():
+        scales = [
+            r.get("fidelity_scale", 1.0) / advertised.get(r.get("node", ""), 1.0)
+            for r in run.records
+        ]
+        scale = min(scales, default=1.0)
+        if math.isfinite(scale):
+            out[fid] = scale
+    return out

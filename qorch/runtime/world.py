@@ -28,7 +28,7 @@ import attrs
 
 from qorch.compile.executed import ExecutedCircuit, executed_circuit
 from qorch.compile.fidelity import ideal_outcomes
-from qorch.compile.physics import Timing, physical_run, planned_timing
+from qorch.compile.physics import PhysicalRun, Timing, physical_run, planned_timing
 from qorch.compile.plan import Plan
 from qorch.ir import Circuit
 from qorch.topology import Topology
@@ -70,10 +70,10 @@ def build_noisy_circuit(
     topology: Topology,
     timing: Timing | None = None,
     fidelity_scales: dict[str, float] | None = None,
-) -> tuple[Any, int]:
+) -> tuple[Any, PhysicalRun]:
     """The simulated form of ``executed`` with its noise (a qiskit circuit: the data
-    qubits, then the share halves; the input's classical registers), and how many noise
-    channels it has."""
+    qubits, then the share halves; the input's classical registers), and the events it
+    was made of."""
     from qiskit import ClassicalRegister, QuantumCircuit, QuantumRegister
     from qiskit.circuit.library import Measure, Reset
 
@@ -105,7 +105,7 @@ def build_noisy_circuit(
         else:
             with qc.if_test(_condition_target(qc, op.condition)):
                 qc.append(inst, qubits, clbits)
-    return qc, run.channels
+    return qc, run
 
 
 def _condition_target(qc: Any, cond: Any) -> tuple[Any, int]:
@@ -156,7 +156,7 @@ def simulate(
         )
     if circuit.num_clbits == 0:
         return WorldResult(shots, False, reason="the circuit measures nothing", executed_qasm3=text)
-    noisy, channels = build_noisy_circuit(executed, topology, timing, fidelity_scales)
+    noisy, run = build_noisy_circuit(executed, topology, timing, fidelity_scales)
     n = noisy.num_qubits
     if n > MAX_SIMULATED_QUBITS:
         return WorldResult(
@@ -179,7 +179,8 @@ def simulate(
         dict(sorted(counts.items())),
         dict(sorted(ideal.items())),
         hellinger_fidelity(counts, ideal),
-        noise_channels=channels,
+        noise_channels=run.channels,
+        idle_us=run.idle_us,
         ideal_shots=ideal_shots,
         executed_qasm3=text,
         simulated_qubits=n,
