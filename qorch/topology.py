@@ -18,6 +18,9 @@ advertisements and a TOML file are interchangeable inputs to the compiler. A fil
     qubits = 8                     # capacity
     node_type = "superconducting"  # optional
     gates = { h = 0.9995, cx = { fidelity = 0.99, duration_ns = 300 }, measure = 0.98 }
+    t1_us = 2e6                    # optional coherence (idle decoherence, DESIGN §6), or
+    t2_us = 1e6                    #   coherence = "superconducting" | "trapped-ion" | ...
+    comm_qubits = 2                # optional bound on ebit halves and protocol ancillas
 
     [[links]]
     a = "qpu-a"
@@ -44,6 +47,12 @@ from qorch.errors import QorchError
 from qorch.gates import GATES
 
 NON_GATES = ("measure", "reset")
+#: coherence presets, (T1, T2) in µs: orders of magnitude (../shared/notes/protocols.md)
+COHERENCE_PRESETS: dict[str, tuple[float, float]] = {
+    "superconducting": (100.0, 80.0),
+    "trapped-ion": (1e8, 1e6),
+    "neutral-atom": (1e7, 1e6),
+}
 DEFAULT_DURATIONS_NS = {
     "one_qubit_ns": 50.0,
     "two_qubit_ns": 300.0,
@@ -80,7 +89,11 @@ class NodeSpec:
     """A service node's capabilities: capacity, gates with fidelity and duration, state.
 
     ``available`` is false for a node whose advert expired; ``degraded`` marks a node below
-    the quality thresholds (FR-008). The compiler uses neither.
+    the quality thresholds (FR-008). The compiler uses neither. ``qubits`` counts data
+    qubits; ebit halves and protocol ancillas are extra (at most ``comm_qubits`` when set).
+    ``t1_us``/``t2_us``: coherence times — a node without them never decoheres.
+    ``fidelity_scale``: the degradation already in ``gates`` (a degraded node's advert), so
+    the world simulator does not apply it twice.
     """
 
     name: str
@@ -89,6 +102,10 @@ class NodeSpec:
     node_type: str = "simulated"
     available: bool = True
     degraded: bool = False
+    t1_us: float | None = None
+    t2_us: float | None = None
+    comm_qubits: int | None = None
+    fidelity_scale: float = 1.0
 
     def gate(self, name: str) -> GateSpec | None:
         """The spec of gate ``name`` here, or ``None`` if the node does not offer it."""
@@ -246,7 +263,7 @@ def _node(check: _Checker, path: str, raw: Any, defaults: dict[str, float]) -> N
     if not isinstance(raw, dict):
         check.problems.append(f"{path}: expected a table")
         return None
-    check.unknown(path, raw, ("name", "qubits", "gates", "node_type", "available", "degraded"))
+    check.unknown(path, raw, NODE_KEYS)
     before = len(check.problems)
     name = raw.get("name")
     if not isinstance(name, str) or not name.strip() or "|" in name:
@@ -271,11 +288,73 @@ def _node(check: _Checker, path: str, raw: Any, defaults: dict[str, float]) -> N
         spec = _gate(check, f"{path}.gates.{gname}", gname, raw_gates[gname], defaults)
         if spec is not None:
             gates[gname] = spec
+    physics = _node_physics(check, path, raw)
     if len(check.problems) > before:
         return None
     for extra in NON_GATES:
         gates.setdefault(extra, GateSpec(1.0, defaults[f"{extra}_ns"]))
-    return NodeSpec(name, qubits, dict(sorted(gates.items())), node_type, **flags)
+    return NodeSpec(name, qubits, dict(sorted(gates.items())), node_type, **flags, **physics)
+
+
+NODE_KEYS = (
+    "name",
+    "qubits",
+    "gates",
+    "node_type",
+    "available",
+    "degraded",
+    "t1_us",
+    "t2_us",
+    "coherence",
+    "comm_qubits",
+    "fidelity_scale",
+)
+
+
+def coherence_problem(t1_us: Any, t2_us: Any) -> str | None:
+    """What is wrong with a (T1, T2) pair in µs, or ``None``."""
+    for name, value in (("t1_us", t1_us), ("t2_us", t2_us)):
+        if not _number(value) or value <= 0:
+            return f"{name} = {value!r}: expected a number of microseconds > 0"
+    if t2_us > 2 * t1_us:
+        return f"t2_us = {t2_us!r}: T2 must be <= 2*T1 (t1_us = {t1_us!r})"
+    return None
+
+
+def _node_physics(check: _Checker, path: str, raw: dict[str, Any]) -> dict[str, Any]:
+    """Coherence times, the communication-qubit bound, the advertised degradation."""
+    out: dict[str, Any] = {}
+    preset = raw.get("coherence")
+    t1, t2 = raw.get("t1_us"), raw.get("t2_us")
+    if preset is not None:
+        if preset not in COHERENCE_PRESETS:
+            check.problems.append(
+                f"{path}.coherence = {preset!r}: expected one of {', '.join(COHERENCE_PRESETS)}"
+            )
+        else:
+            t1 = COHERENCE_PRESETS[preset][0] if t1 is None else t1
+            t2 = COHERENCE_PRESETS[preset][1] if t2 is None else t2
+    if (t1 is None) != (t2 is None):
+        given = "t1_us" if t2 is None else "t2_us"
+        check.problems.append(f"{path}.{given}: give both t1_us and t2_us (or a coherence preset)")
+    elif t1 is not None:
+        problem = coherence_problem(t1, t2)
+        if problem is not None:
+            check.problems.append(f"{path}.{problem}")
+        else:
+            out.update(t1_us=float(t1), t2_us=float(t2))
+    comm = raw.get("comm_qubits")
+    if comm is not None:
+        if not isinstance(comm, int) or isinstance(comm, bool) or comm < 1:
+            check.problems.append(f"{path}.comm_qubits = {comm!r}: expected an integer >= 1")
+        else:
+            out["comm_qubits"] = comm
+    scale = raw.get("fidelity_scale", 1.0)
+    if not _number(scale) or not 0 < scale <= 1:
+        check.problems.append(f"{path}.fidelity_scale = {scale!r}: expected a number in (0, 1]")
+    else:
+        out["fidelity_scale"] = float(scale)
+    return out
 
 
 def _gate(

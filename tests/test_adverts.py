@@ -78,7 +78,7 @@ def test_an_advert_survives_its_wire_form():
     wire = json.loads(original.encode())
     for field in ("node_id", "service_type", "fidelity", "qubit_range", "availability"):
         assert field in wire  # FR-001's fields, by name
-    assert wire["timestamp"] == T0 and wire["version"] == "1.0"
+    assert wire["timestamp"] == T0 and wire["version"] == "1.1"
     assert wire["fidelity"] == 0.95  # the worst two-qubit gate
 
 
@@ -110,6 +110,10 @@ def mutated(**changes):
         (mutated(timestamp=T0 - 11), "stale", "timestamp"),
         (mutated(timestamp=T0 + 6), "future", "timestamp"),
         (mutated(timestamp=float("nan")), "schema", "timestamp"),
+        (mutated(t1_us=100.0, t2_us=300.0), "schema", "t2_us"),
+        (mutated(t1_us=100.0), "schema", "t2_us"),
+        (mutated(comm_qubits=0), "schema", "comm_qubits"),
+        (mutated(fidelity_scale=1.5), "schema", "fidelity_scale"),
     ],
 )
 def test_invalid_adverts_are_rejected_with_the_reason(data, reason, where):
@@ -118,6 +122,19 @@ def test_invalid_adverts_are_rejected_with_the_reason(data, reason, where):
     assert info.value.reason == reason and info.value.reason in REASONS
     assert info.value.where == where
     assert info.value.to_dict()["kind"] == "advert"
+
+
+def test_coherence_and_the_advertised_degradation_reach_the_snapshot_spec():
+    data = json.loads(advert().encode())
+    data.update(t1_us=2e6, t2_us=1e6, comm_qubits=2, fidelity_scale=0.9)
+    spec = decode(json.dumps(data).encode()).node_spec()
+    assert (spec.t1_us, spec.t2_us, spec.comm_qubits, spec.fidelity_scale) == (2e6, 1e6, 2, 0.9)
+    old = json.loads(advert().encode())  # a 1.0 advert: none of them
+    for key in ("fidelity_scale",):
+        old.pop(key)
+    old["version"] = "1.0"
+    spec = decode(json.dumps(old).encode()).node_spec()
+    assert spec.t1_us is None and spec.fidelity_scale == 1.0
 
 
 def test_a_newer_minor_version_with_extra_fields_is_accepted():

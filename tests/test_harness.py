@@ -132,6 +132,7 @@ def test_a_suite_runs_resumes_and_reruns_with_the_same_plans_and_faults(tmp_path
     for cell in a:
         assert a[cell]["plan_digest"] == b[cell]["plan_digest"], cell
         assert a[cell]["schedule_digest"] == b[cell]["schedule_digest"], cell
+    assert all(r["seed"] == 3 + r["repeat"] for r in a.values())  # repeats: distinct seeds
     spikes = [r for r in a.values() if r["scenario"] == "spike"]
     assert len({r["schedule_digest"] for r in spikes}) == 1  # the same faults in both modes
     env = json.loads((tmp_path / "a" / "environment.json").read_text())

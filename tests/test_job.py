@@ -266,3 +266,30 @@ def test_a_job_that_released_its_windows_before_the_crash_is_resumed_without_rer
     again = job("w1", DirectClient(services), resume=progress)
     assert sum(s.executions for s in services.values()) == ran  # nothing ran twice
     assert again.retries == 0 and again.counts == first.counts
+
+
+def test_a_degradation_the_advert_already_carries_is_applied_once():
+    # two noisy nodes degraded to 0.95: the snapshot is their (degraded) adverts, so the
+    # plan's estimate already includes it; the world must not scale the records again
+    gates = {"h": 0.999, "cx": 0.99, "measure": 0.99}
+    base = topology_from_dict(
+        {
+            "nodes": [{"name": f"n{i}", "qubits": 3, "gates": gates} for i in range(2)],
+            "network": {"all_to_all": True, "link_fidelity": 0.98},
+        }
+    )
+    services = {n.name: NodeService(n, Simulated(), seed=i) for i, n in enumerate(base.nodes)}
+    for service in services.values():
+        service.degrade(0.95)
+    snapshot = Topology([s.offered() for s in services.values()], base.links)
+    assert all(n.fidelity_scale == 0.95 for n in snapshot.nodes)
+    system = PluginSystem(Settings(runtime=RuntimeSettings(shots=4000)))
+    result = job("deg", DirectClient(services), topology=snapshot, system=system)
+    # shot noise of 4000 shots on a 2-outcome GHZ is far below the 0.2 a double
+    # degradation costs (0.298 instead of 0.493 when this was found)
+    assert result.achieved_fidelity == pytest.approx(result.estimated_fidelity, abs=0.05)
+    from qorch.runtime.runner import fidelity_scales
+
+    runs = {f.fragment_id: f for f in result.fragments}
+    assert set(fidelity_scales(runs, snapshot).values()) == {1.0}
+    assert set(fidelity_scales(runs, base).values()) == {0.95}

@@ -130,6 +130,9 @@ class _Group:
 
         self.suite, self.plugins, self.topology = suite, plugins, topology
         self.mode, self.scenario, self.strategy, self.repeat = mode, scenario, strategy, repeat
+        #: repeats are distinct samples: the job seed is the suite's plus the repeat index
+        #: (the circuit, built with the suite's seed, stays the same)
+        self.job_seed = suite.seed + repeat
         injectors = scenario_injectors(
             plugins, list(scenario.faults), f"{suite.path}: scenario {scenario.name}: faults"
         )
@@ -166,7 +169,7 @@ class _Group:
             "strategy": self.strategy or self.plugins.settings.compiler.placement,
             "circuit": entry.name,
             "repeat": self.repeat,
-            "seed": self.suite.seed,
+            "seed": self.job_seed,
             "shots": self.suite.shots,
             "schedule_digest": self.schedule.digest(),
             "started_at": dt.datetime.now(dt.UTC).isoformat(),
@@ -181,7 +184,7 @@ class _Group:
                 self.plugins,
                 job_id="suite-" + hashlib.sha256(key.encode()).hexdigest()[:16],
                 shots=self.suite.shots,
-                seed=self.suite.seed,
+                seed=self.job_seed,
                 strategy=self.strategy,
             )
         except (JobFailed, QorchError) as exc:

@@ -11,13 +11,17 @@ A node announces what it offers in one JSON object (UTF-8, at most
       "service_type": "superconducting", "availability": "available",
       "qubit_range": [1, 8], "fidelity": 0.99,
       "services": {"cx": {"fidelity": 0.99, "duration_ns": 300}, "h": 0.9995},
-      "links": [{"node_id": "qpu-b", "fidelity": 0.97, "latency_ms": 1.0}]
+      "links": [{"node_id": "qpu-b", "fidelity": 0.97, "latency_ms": 1.0}],
+      "t1_us": 2000000.0, "t2_us": 1000000.0, "comm_qubits": 2, "fidelity_scale": 1.0
     }
 
 ``qubit_range`` is the fewest and most qubits one reservation may hold; ``fidelity`` the
 headline figure (the node's worst two-qubit gate, or worst gate if it has none);
 ``services`` uses the topology file's gate table, so an advert and a ``[[nodes]]`` entry
-describe a node the same way. Versioning: a receiver accepts every minor version of
+describe a node the same way. Since 1.1, optional: ``t1_us``/``t2_us`` (coherence
+times, both or neither, T2 <= 2 T1), ``comm_qubits`` (a bound on ebit halves and protocol
+ancillas) and ``fidelity_scale`` (the degradation already in ``services``, so that it is
+not applied twice). Versioning: a receiver accepts every minor version of
 the major versions it knows (unknown fields of a newer minor are ignored) and rejects
 another major. :func:`decode_advert` raises :class:`AdvertError` with a ``reason``
 code — ``oversized``, ``malformed``, ``schema``, ``version``, ``stale``, ``future``,
@@ -34,10 +38,10 @@ import attrs
 
 from qorch.errors import QorchError
 from qorch.gates import GATES
-from qorch.topology import GateSpec, NodeSpec, parse_gates
+from qorch.topology import GateSpec, NodeSpec, coherence_problem, parse_gates
 
 SCHEMA = "qorch.advert"
-VERSION = "1.0"
+VERSION = "1.1"
 KNOWN_MAJORS = ("1",)
 Availability = Literal["available", "draining", "unavailable"]
 AVAILABILITY: tuple[str, ...] = ("available", "draining", "unavailable")
@@ -84,6 +88,9 @@ class Advert:
     services: dict[str, GateSpec]
     links: tuple[LinkQuality, ...] = ()
     version: str = VERSION
+    coherence: tuple[float, float] | None = None  # (T1, T2) in µs
+    comm_qubits: int | None = None
+    fidelity_scale: float = 1.0
 
     @property
     def fidelity(self) -> float:
@@ -110,6 +117,13 @@ class Advert:
                 for name, g in sorted(self.services.items())
             },
             "links": [attrs.asdict(lk) for lk in self.links],
+            **(
+                {}
+                if self.coherence is None
+                else dict(zip(("t1_us", "t2_us"), self.coherence, strict=True))
+            ),
+            **({} if self.comm_qubits is None else {"comm_qubits": self.comm_qubits}),
+            "fidelity_scale": self.fidelity_scale,
         }
 
     def encode(self) -> bytes:
@@ -133,6 +147,10 @@ class Advert:
             self.service_type,
             available=available and self.availability == "available",
             degraded=degraded,
+            t1_us=None if self.coherence is None else self.coherence[0],
+            t2_us=None if self.coherence is None else self.coherence[1],
+            comm_qubits=self.comm_qubits,
+            fidelity_scale=self.fidelity_scale,
         )
 
 
@@ -206,6 +224,7 @@ def advert_from_dict(
     services, problems = parse_gates(raw.get("services"), "services")
     fields.problems.extend(problems)
     links = fields.links("links")
+    physics = fields.physics()
     if fields.problems:
         first = fields.problems[0]
         raise AdvertError("schema", "; ".join(fields.problems), first.split(" ")[0].split(":")[0])
@@ -240,6 +259,7 @@ def advert_from_dict(
         services,
         links,
         version,
+        **physics,
     )
 
 
@@ -296,6 +316,24 @@ class _Fields:
             self._bad(key, "one of " + ", ".join(choices), value)
             return None
         return value
+
+    def physics(self) -> dict[str, Any]:
+        """The optional coherence, ``comm_qubits`` and ``fidelity_scale`` (since 1.1)."""
+        out: dict[str, Any] = {}
+        t1, t2 = self.raw.get("t1_us"), self.raw.get("t2_us")
+        if t1 is not None or t2 is not None:
+            problem = coherence_problem(t1, t2)
+            if problem is None:
+                out["coherence"] = (float(t1), float(t2))
+            else:
+                self.problems.append(problem)
+        if "comm_qubits" in self.raw:
+            out["comm_qubits"] = self.integer("comm_qubits", ge=1)
+        scale = self.number("fidelity_scale", ge=1e-9) if "fidelity_scale" in self.raw else 1.0
+        if scale is not None and scale > 1.0:
+            self._bad("fidelity_scale", "a number in (0, 1]", scale)
+        out["fidelity_scale"] = scale if scale is not None else 1.0
+        return out
 
     def qubit_range(self, key: str) -> tuple[int, int] | None:
         value = self.raw.get(key)
@@ -363,4 +401,7 @@ def advert_for(
         (min(min_qubits, spec.qubits), spec.qubits),
         dict(spec.gates),
         tuple(links),
+        coherence=None if spec.t1_us is None else (spec.t1_us, spec.t2_us),  # type: ignore[arg-type]
+        comm_qubits=spec.comm_qubits,
+        fidelity_scale=spec.fidelity_scale,
     )

@@ -99,7 +99,9 @@ class NodeService:
             n: attrs.evolve(g, fidelity=max(g.fidelity * self.fidelity_scale, 1e-6))
             for n, g in self.spec.gates.items()
         }
-        return attrs.evolve(self.spec, gates=gates)
+        return attrs.evolve(
+            self.spec, gates=gates, fidelity_scale=self.spec.fidelity_scale * self.fidelity_scale
+        )
 
     def advert(
         self, peer_id: str, addresses: tuple[str, ...], sequence: int, ttl_s: float
