@@ -92,6 +92,16 @@ def run(args: argparse.Namespace) -> int:
             suite = load_suite(args.suite)
             done = run_suite(suite, app.plugins, Path(args.out), progress=not args.no_progress)
         print(f"{done['ran']} run(s), {done['skipped']} already done; report: {done['report']}")
+    elif args.action == "world":
+        if args.runs < 1:
+            print("error: --runs must be at least 1")
+            return 2
+        _with_plugins(args, "world", runs=args.runs)
+    elif args.action == "estimator":
+        if args.max_qubits < 2 or args.shots < 1:
+            print("error: --max-qubits must be at least 2 and --shots at least 1")
+            return 2
+        _with_plugins(args, "estimator", max_qubits=args.max_qubits, shots=args.shots)
     elif args.action == "overhead":
         if args.jobs < 1:
             print("error: --jobs must be at least 1")

@@ -309,6 +309,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="orchestration overhead per remote fragment (on --topology) per transport",
     )
     ob.add_argument("--jobs", type=int, default=30, metavar="N", help="jobs per transport")
+    wb = bsub.add_parser(
+        "world",
+        parents=[common, out],
+        help="the world simulation's time for a 20-qubit, 50-operation distributed job",
+    )
+    wb.add_argument("--runs", type=int, default=2, metavar="N", help="simulations (2)")
+    xb = bsub.add_parser(
+        "estimator",
+        parents=[common, out],
+        help="estimated vs achieved fidelity on QASMBench, plans with and without ebits",
+    )
+    xb.add_argument("--max-qubits", type=int, default=12, metavar="N", help="largest (12)")
+    xb.add_argument("--shots", type=int, default=2000, metavar="N", help="shots per job (2000)")
     nb = bsub.add_parser(
         "nfr",
         parents=[common, out, ten_nodes],

@@ -1,0 +1,151 @@
+"""``qorch bench estimator``: how far the fidelity estimate is from the fidelity reached
+(FR-004, DESIGN §6; not a test).
+
+Every QASMBench circuit of 2 to ``max_qubits`` qubits (read in place from
+``../shared/corpus/qasmbench``) is compiled and its plan simulated, with planned idle
+times, on two topologies: the four-heterogeneous example, and *small nodes* — three
+nodes of ``ceil(n/3) + 1`` qubits on a line, with the example's superconducting noise and
+coherence, so every plan must distribute. Per circuit it records the estimate, the
+achieved fidelity, |difference|, ebits and how the estimate was made; the summary gives
+mean and max |difference| **separately for plans with ebits and without** (target: mean
+<= 0.03 on both), with n. Writes ``estimator.json`` (every row) and ``estimator.md``.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from pathlib import Path
+from typing import Any
+
+from qorch.bench.results import write_result
+from qorch.compile.compiler import InfeasibleError, compile_circuit
+from qorch.errors import CircuitError
+from qorch.ingest.load import load_circuit
+from qorch.topology import Topology, load_topology, topology_from_dict
+
+REPO = Path(__file__).resolve().parents[2]
+CORPUS = REPO.parent / "shared" / "corpus" / "qasmbench"
+GATES = {"x": 0.9995, "sx": 0.9995, "rz": 1.0, "h": 0.999, "cx": 0.99, "cz": 0.99}
+GATES["measure"] = 0.98
+
+
+def small_nodes(n: int) -> Topology:
+    """Three nodes of ceil(n/3)+1 qubits on a line: every plan distributes."""
+    size = math.ceil(n / 3) + 1
+    nodes = [
+        {"name": f"s{i}", "qubits": size, "gates": GATES, "t1_us": 1e7, "t2_us": 5e6}
+        for i in range(3)
+    ]
+    links = [{"a": "s0", "b": "s1", "fidelity": 0.97, "latency_ms": 2.0}]
+    links.append({"a": "s1", "b": "s2", "fidelity": 0.97, "latency_ms": 2.0})
+    return topology_from_dict({"nodes": nodes, "links": links})
+
+
+def corpus(plugins: Any, directory: Path, max_qubits: int) -> list[tuple[str, Any]]:
+    """The measured corpus circuits of 2..max_qubits qubits, by name."""
+    out = []
+    for path in sorted(directory.rglob("*.qasm")):
+        try:
+            circuit = load_circuit(path.read_bytes(), plugins=plugins, directory=path.parent)
+        except CircuitError:
+            continue
+        if 2 <= circuit.num_qubits <= max_qubits and circuit.num_clbits:
+            out.append((path.stem, circuit))
+    return out
+
+
+def _row(name: str, circuit: Any, topo_name: str, topology: Topology, plugins: Any, shots: int):
+    from qorch.runtime.world import planned_timing, simulate
+
+    try:
+        plan = compile_circuit(circuit, topology, plugins=plugins, seed=1, shots=shots)
+    except InfeasibleError as exc:
+        return {"circuit": name, "topology": topo_name, "skipped": str(exc)[:120]}
+    world = simulate(circuit, plan, topology, shots=shots, seed=7, timing=planned_timing(plan))
+    if not world.simulated:
+        return {"circuit": name, "topology": topo_name, "skipped": world.reason}
+    return {
+        "circuit": name,
+        "topology": topo_name,
+        "qubits": circuit.num_qubits,
+        "ebits": plan.ebits,
+        "estimate_method": plan.fidelity_estimate,
+        "estimated": plan.estimated_fidelity,
+        "achieved": world.achieved_fidelity,
+        "error": abs(plan.estimated_fidelity - world.achieved_fidelity),
+    }
+
+
+def run(
+    plugins: Any,
+    out_dir: str,
+    *,
+    max_qubits: int = 12,
+    shots: int = 2000,
+    directory: Path = CORPUS,
+    progress: Any = print,
+) -> dict[str, Any]:
+    """Measure every circuit on both topologies; write the results."""
+    four = load_topology(REPO / "examples" / "topologies" / "four-heterogeneous.toml")
+    rows = []
+    circuits = corpus(plugins, directory, max_qubits)
+    for i, (name, circuit) in enumerate(circuits):
+        for topo_name, topology in (
+            ("four-heterogeneous", four),
+            ("small-nodes", small_nodes(circuit.num_qubits)),
+        ):
+            rows.append(_row(name, circuit, topo_name, topology, plugins, shots))
+        progress(f"{i + 1}/{len(circuits)} {name}")
+    data = {"shots": shots, "max_qubits": max_qubits, "rows": rows, "summary": summarize(rows)}
+    path = write_result(out_dir, "estimator", data)
+    data["file"] = str(path)
+    Path(out_dir, "estimator.md").write_text(markdown(data) + "\n")
+    return data
+
+
+def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mean and max |estimate - achieved| per topology and per ebits/no ebits."""
+    out = []
+    done = [r for r in rows if "error" in r]
+    for topo in sorted({r["topology"] for r in done}):
+        for group, keep in (
+            ("with ebits", lambda r: r["ebits"] > 0),
+            ("no ebits", lambda r: r["ebits"] == 0),
+        ):
+            errors = [r["error"] for r in done if r["topology"] == topo and keep(r)]
+            if errors:
+                out.append(
+                    {
+                        "topology": topo,
+                        "plans": group,
+                        "n": len(errors),
+                        "mean_error": statistics.fmean(errors),
+                        "max_error": max(errors),
+                        "within_0.03": statistics.fmean(errors) <= 0.03,
+                    }
+                )
+    return out
+
+
+def markdown(data: dict[str, Any]) -> str:
+    """The summary table."""
+    lines = [
+        f"QASMBench circuits of 2-{data['max_qubits']} qubits, {data['shots']} shots, "
+        "planned idle times; |estimated - achieved fidelity|:",
+        "",
+        "| topology | plans | n | mean | max |",
+        "|---|---|---|---|---|",
+    ]
+    for s in data["summary"]:
+        lines.append(
+            f"| {s['topology']} | {s['plans']} | {s['n']} | {s['mean_error']:.4f} | "
+            f"{s['max_error']:.4f} |"
+        )
+    skipped = [r for r in data["rows"] if "skipped" in r]
+    if skipped:
+        lines += [
+            "",
+            f"{len(skipped)} (circuit, topology) pairs skipped (no plan or not simulated).",
+        ]
+    return "\n".join(lines)
