@@ -5,7 +5,8 @@ Every QASMBench circuit of 2 to ``max_qubits`` qubits (read in place from
 ``../shared/corpus/qasmbench``) is compiled and its plan simulated, with planned idle
 times, on two topologies: the four-heterogeneous example, and *small nodes* — three
 nodes of ``ceil(n/3) + 1`` qubits on a line, with the example's superconducting noise and
-coherence, so every plan must distribute. Per circuit it records the estimate, the
+coherence, so every plan must distribute. Circuits of more than :data:`MAX_OPS` prepared
+operations are listed as skipped. Per circuit it records the estimate, the
 achieved fidelity, |difference|, ebits and how the estimate was made; the summary gives
 mean and max |difference| **separately for plans with ebits and without** (target: mean
 <= 0.03 on both), with n. Writes ``estimator.json`` (every row) and ``estimator.md``.
@@ -28,6 +29,8 @@ REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO.parent / "shared" / "corpus" / "qasmbench"
 GATES = {"x": 0.9995, "sx": 0.9995, "rz": 1.0, "h": 0.999, "cx": 0.99, "cz": 0.99}
 GATES["measure"] = 0.98
+#: circuits of more prepared operations are skipped (minutes of trajectories each)
+MAX_OPS = 600
 
 
 def small_nodes(n: int) -> Topology:
@@ -43,9 +46,12 @@ def small_nodes(n: int) -> Topology:
 
 
 def corpus(plugins: Any, directory: Path, max_qubits: int) -> list[tuple[str, Any]]:
-    """The measured corpus circuits of 2..max_qubits qubits, by name."""
+    """The measured corpus circuits of 2..max_qubits qubits, by name (QASMBench's
+    ``_transpiled`` copies of the same circuits left out)."""
     out = []
     for path in sorted(directory.rglob("*.qasm")):
+        if path.stem.endswith("_transpiled"):
+            continue
         try:
             circuit = load_circuit(path.read_bytes(), plugins=plugins, directory=path.parent)
         except CircuitError:
@@ -56,7 +62,12 @@ def corpus(plugins: Any, directory: Path, max_qubits: int) -> list[tuple[str, An
 
 
 def _row(name: str, circuit: Any, topo_name: str, topology: Topology, plugins: Any, shots: int):
+    from qorch.compile.prepare import prepare
     from qorch.runtime.world import planned_timing, simulate
+
+    ops = len(prepare(circuit).ops)
+    if ops > MAX_OPS:
+        return {"circuit": name, "topology": topo_name, "skipped": f"{ops} operations"}
 
     try:
         plan = compile_circuit(circuit, topology, plugins=plugins, seed=1, shots=shots)
@@ -82,7 +93,7 @@ def run(
     out_dir: str,
     *,
     max_qubits: int = 12,
-    shots: int = 2000,
+    shots: int = 1000,
     directory: Path = CORPUS,
     progress: Any = print,
 ) -> dict[str, Any]:
@@ -96,12 +107,18 @@ def run(
             ("small-nodes", small_nodes(circuit.num_qubits)),
         ):
             rows.append(_row(name, circuit, topo_name, topology, plugins, shots))
-        progress(f"{i + 1}/{len(circuits)} {name}")
+            progress(f"{i + 1}/{len(circuits)} {name} on {topo_name}: {_short(rows[-1])}")
     data = {"shots": shots, "max_qubits": max_qubits, "rows": rows, "summary": summarize(rows)}
     path = write_result(out_dir, "estimator", data)
     data["file"] = str(path)
     Path(out_dir, "estimator.md").write_text(markdown(data) + "\n")
     return data
+
+
+def _short(row: dict[str, Any]) -> str:
+    if "skipped" in row:
+        return f"skipped ({row['skipped']})"
+    return f"estimated {row['estimated']:.3f}, achieved {row['achieved']:.3f}, ebits {row['ebits']}"
 
 
 def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

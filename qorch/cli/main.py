@@ -321,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="estimated vs achieved fidelity on QASMBench, plans with and without ebits",
     )
     xb.add_argument("--max-qubits", type=int, default=12, metavar="N", help="largest (12)")
-    xb.add_argument("--shots", type=int, default=2000, metavar="N", help="shots per job (2000)")
+    xb.add_argument("--shots", type=int, default=1000, metavar="N", help="shots per job (1000)")
     nb = bsub.add_parser(
         "nfr",
         parents=[common, out, ten_nodes],

@@ -330,6 +330,22 @@ async def run_job(
             )
             topology, keep, plan = replan.topology, dict(replan.keep), None
     idle_time = settings.world.idle_time
+    wall_ms = (_last_end(runs) - submitted_at) * 1000
+    world, simulate_ms = await _simulate(circuit, plan, topology, runs, shots, seed, idle_time)
+    times = {"wall_ms": wall_ms, "compile_ms": planner.compile_s * 1000, "simulate_ms": simulate_ms}
+    return _result(job_id, plan, world, runs, earlier, fallbacks, times, idle_time)
+
+
+async def _simulate(
+    circuit: Circuit,
+    plan: Plan,
+    topology: Topology,
+    runs: dict[str, FragmentRun],
+    shots: int,
+    seed: int,
+    idle_time: str,
+) -> tuple[Any, float]:
+    """The world simulation of the plan as its records say it ran, and its time in ms."""
     began = time.perf_counter()
     world = await trio.to_thread.run_sync(  # CPU-bound: keep the loop (and API) answering
         functools.partial(
@@ -344,12 +360,7 @@ async def run_job(
             order=execution_order(plan, _starts(runs)),
         )
     )
-    times = {
-        "wall_ms": (_last_end(runs) - submitted_at) * 1000,
-        "compile_ms": planner.compile_s * 1000,
-        "simulate_ms": (time.perf_counter() - began) * 1000,
-    }
-    return _result(job_id, plan, world, runs, earlier, fallbacks, times, idle_time)
+    return world, (time.perf_counter() - began) * 1000
 
 
 def _starts(runs: dict[str, FragmentRun]) -> dict[str, float]:
