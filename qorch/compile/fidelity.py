@@ -130,24 +130,31 @@ def predicted_fidelity(
     return min(1.0, overlap**2)
 
 
-def _z_visibility(events: Any) -> list[tuple[bool, ...]]:
-    """Per event, per qubit: whether a Z error there could still change the outcome — not
-    if every later operation on the qubit is diagonal on it up to its measurement or
-    reset (or there is none): Z commutes through them and a Z-basis readout ignores it."""
+def _lookahead(events: Any) -> list[tuple[tuple[bool, ...], int | None]]:
+    """Per event: per qubit, whether a Z error there could still change the outcome —
+    not if every later operation on the qubit is diagonal on it up to its measurement or
+    reset (or there is none): Z commutes through them and a Z-basis readout ignores it;
+    and, for a one-qubit event, the index of the measurement that is the very next
+    operation on its qubit (an X error there is only a flip of that bit), else ``None``."""
     from qorch.gates import GATES, diagonal_on
 
     hidden: dict[int, bool] = {}  # qubit -> a Z here is invisible; default: nothing follows
-    out: list[tuple[bool, ...]] = []
-    for event in reversed(events):
-        out.append(tuple(not hidden.get(q, True) for q in event.qubits))
+    measured_next: dict[int, int | None] = {}  # qubit -> the measurement right after
+    out: list[tuple[tuple[bool, ...], int | None]] = []
+    for index in range(len(events) - 1, -1, -1):
+        event = events[index]
+        nxt = measured_next.get(event.qubits[0]) if len(event.qubits) == 1 else None
+        out.append((tuple(not hidden.get(q, True) for q in event.qubits), nxt))
         op = event.op
         if op is None:
             continue
         if op.name in ("measure", "reset"):
             hidden[op.qubits[0]] = True
+            measured_next[op.qubits[0]] = index if op.name == "measure" else None
             continue
         diag = diagonal_on(op.name) if op.name in GATES and len(op.qubits) <= 2 else ()
         for i, q in enumerate(op.qubits):
+            measured_next[q] = None
             if not (diag and diag[i]):
                 hidden[q] = False
     out.reverse()
@@ -155,25 +162,34 @@ def _z_visibility(events: Any) -> list[tuple[bool, ...]]:
 
 
 def _survival(circuit: Circuit, plan: Any, topology: Topology) -> tuple[float, dict[int, float]]:
-    """The log-probability that no channel but readout errs visibly, and each clbit's
-    readout flip probability, over the events of the plan's executed circuit with its
-    planned idle times (:mod:`qorch.compile.physics`: what the world simulator runs)."""
+    """The log-probability that no channel errs visibly (but as a bit flip), and each
+    clbit's flip probability, over the events of the plan's executed circuit with its
+    planned idle times (:mod:`qorch.compile.physics`: what the world simulator runs). An
+    error right before a measurement — readout, or an X/Y of the last wait or gate on a
+    qubit whose next operation is that measurement — flips that bit only."""
     from qorch.compile.executed import executed_circuit
     from qorch.compile.physics import physical_run, planned_timing
 
     executed = executed_circuit(circuit, plan, topology)
     events = physical_run(executed, topology, planned_timing(plan)).events
-    visible = _z_visibility(events)
     log_survival = 0.0
-    flips: dict[int, float] = {}
-    for event, z_visible in zip(events, visible, strict=True):
+    flip_at: dict[int, float] = {}  # measurement event -> probability its bit flips
+    last_measure: dict[int, int] = {}  # clbit -> its last measurement event
+    for index, (event, (z_visible, measure)) in enumerate(
+        zip(events, _lookahead(events), strict=True)
+    ):
+        if event.op is not None and event.op.name == "measure":
+            last_measure[event.op.clbits[0]] = index
         if event.channel is None:
             continue
-        if event.readout:
-            flips[event.clbits[0]] = event.channel.error_probability()  # the last counts
+        pauli = event.channel.twirl()
+        if measure is not None:  # only a flip of the bit measured next (Z: invisible)
+            p = pauli.visible_error((False,))
+            q = flip_at.get(measure, 0.0)
+            flip_at[measure] = p * (1 - q) + q * (1 - p)
             continue
-        error = event.channel.twirl().visible_error(z_visible)
-        log_survival += math.log(max(1.0 - error, 1e-300))
+        log_survival += math.log(max(1.0 - pauli.visible_error(z_visible), 1e-300))
+    flips = {c: flip_at.get(i, 0.0) for c, i in last_measure.items()}
     return log_survival, flips
 
 

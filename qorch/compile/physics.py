@@ -114,11 +114,7 @@ class _Walker:
         self.executed, self.topology, self.timing = executed, topology, timing
         self.scales = scales
         self.gates = {n.name: NodeGates(n) for n in topology.nodes}
-        self.coherence = {
-            n.name: (n.t1_us, n.t2_us)
-            for n in topology.nodes
-            if getattr(n, "t1_us", None) and getattr(n, "t2_us", None)
-        }
+        self.coherence = {n.name: (n.t1_us, n.t2_us) for n in topology.nodes if n.t1_us and n.t2_us}
         n = executed.num_data
         self.sim = {q: q for q in range(n)}  # explicit qubit -> simulated qubit
         self.node = dict(enumerate(executed.initial_nodes))  # simulated qubit -> its node
