@@ -401,7 +401,9 @@ def load_settings(config_file: str | os.PathLike[str] | None = None) -> Settings
 
     dyn = Dynaconf(
         envvar_prefix=ENV_PREFIX,
-        settings_files=[str(path)] if path else [],
+        # absolute: dynaconf looks for a relative name next to the running script
+        # (.venv/bin/qorch) and in its parents before the working directory
+        settings_files=[str(path.resolve())] if path else [],
         environments=False,
         merge_enabled=True,
         load_dotenv=False,

@@ -29,6 +29,10 @@ advertisements and a TOML file are interchangeable inputs to the compiler. A fil
     latency_ms = 2.0
 
 Every problem is reported at once with its path (``nodes[1].gates.cx.fidelity``).
+A node whose entry sets no coherence runs with its node type's, if that has any (the
+``superconducting`` and ``trapped-ion`` types do; the default ``simulated`` does not):
+:func:`qorch.node.runner.node_type_for`, so a live snapshot may carry coherence the file
+leaves out.
 ``measure`` and ``reset`` are offered by every node (fidelity 1 unless listed).
 """
 
@@ -327,7 +331,7 @@ def _node_physics(check: _Checker, path: str, raw: dict[str, Any]) -> dict[str, 
     preset = raw.get("coherence")
     t1, t2 = raw.get("t1_us"), raw.get("t2_us")
     if preset is not None:
-        if preset not in COHERENCE_PRESETS:
+        if not isinstance(preset, str) or preset not in COHERENCE_PRESETS:
             check.problems.append(
                 f"{path}.coherence = {preset!r}: expected one of {', '.join(COHERENCE_PRESETS)}"
             )

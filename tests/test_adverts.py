@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import attrs
 import pytest
 from hypothesis import given, settings
 
@@ -112,7 +113,13 @@ def mutated(**changes):
         (mutated(timestamp=float("nan")), "schema", "timestamp"),
         (mutated(t1_us=100.0, t2_us=300.0), "schema", "t2_us"),
         (mutated(t1_us=100.0), "schema", "t2_us"),
+        (mutated(t2_us=100.0), "schema", "t1_us"),
+        (mutated(t1_us=0.0, t2_us=0.0), "schema", "t1_us"),
+        (mutated(t1_us=100.0, t2_us="80"), "schema", "t2_us"),
+        (mutated(t1_us=float("inf"), t2_us=80.0), "schema", "t1_us"),
         (mutated(comm_qubits=0), "schema", "comm_qubits"),
+        (mutated(comm_qubits=2.5), "schema", "comm_qubits"),
+        (mutated(comm_qubits=True), "schema", "comm_qubits"),
         (mutated(fidelity_scale=1.5), "schema", "fidelity_scale"),
     ],
 )
@@ -135,6 +142,35 @@ def test_coherence_and_the_advertised_degradation_reach_the_snapshot_spec():
     old["version"] = "1.0"
     spec = decode(json.dumps(old).encode()).node_spec()
     assert spec.t1_us is None and spec.fidelity_scale == 1.0
+
+
+def test_a_node_with_coherence_reaches_the_registry_snapshot():
+    spec = attrs.evolve(A, t1_us=1e7, t2_us=2e7, comm_qubits=2)  # T2 = 2 T1: the limit
+    wire = json.loads(advert(spec).encode())
+    assert (wire["t1_us"], wire["t2_us"], wire["comm_qubits"]) == (1e7, 2e7, 2)
+    reg = registry()
+    assert decode(advert(spec).encode()).coherence == (1e7, 2e7)
+    reg.offer(advert(spec).encode(), "peer-a")
+    reg.offer(advert(B).encode(), "peer-b")  # none: absent on the wire, None in the snapshot
+    assert "t1_us" not in json.loads(advert(B).encode())
+    snap = reg.snapshot()
+    a, b = snap.node("a"), snap.node("b")
+    assert (a.t1_us, a.t2_us, a.comm_qubits) == (1e7, 2e7, 2)
+    assert (b.t1_us, b.t2_us, b.comm_qubits) == (None, None, None)
+    assert topology_from_dict(snap.to_dict(), "stored plan") == snap
+
+
+def test_an_advert_with_t2_above_twice_t1_is_rejected_and_changes_nothing():
+    reg = registry()
+    reg.offer(advert(A).encode(), "peer-a")
+    before = reg.snapshot().digest()
+    data = json.loads(advert(A, seq=2).encode())
+    data.update(t1_us=100.0, t2_us=201.0)
+    with pytest.raises(AdvertError) as info:
+        reg.offer(json.dumps(data).encode(), "peer-a")
+    assert (info.value.reason, info.value.where) == ("schema", "t2_us")
+    assert "T2 must be <= 2*T1" in str(info.value) and reg.rejected["schema"] == 1
+    assert reg.snapshot().digest() == before and reg.snapshot().node("a").t1_us is None
 
 
 def test_a_newer_minor_version_with_extra_fields_is_accepted():

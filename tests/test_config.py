@@ -75,6 +75,20 @@ def test_every_bad_value_in_a_file_is_reported_at_once(tmp_path):
     ]
 
 
+def test_world_idle_time_takes_one_of_its_choices(tmp_path, monkeypatch):
+    assert load_settings().world.idle_time == "measured"
+    for choice in ("measured", "planned", "none"):
+        monkeypatch.setenv("QORCH_WORLD__IDLE_TIME", f"'{choice}'")
+        assert load_settings().world.idle_time == choice
+    monkeypatch.delenv("QORCH_WORLD__IDLE_TIME")
+    cfg = tmp_path / "world.toml"
+    for bad in ("'sometimes'", "'Measured'", "0", "true"):
+        cfg.write_text(f"[world]\nidle_time = {bad}\n")
+        got = problems(config_file=cfg)
+        assert len(got) == 1 and got[0].startswith("world.idle_time = "), got
+        assert got[0].endswith("expected one of 'measured', 'planned', 'none'"), got
+
+
 def test_booleans_are_not_integers(monkeypatch):
     monkeypatch.setenv("QORCH_LIMITS__MAX_QUBITS", "true")
     assert "expected an integer" in problems()[0]

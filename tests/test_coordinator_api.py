@@ -197,7 +197,7 @@ def test_the_cli_client_submits_waits_and_shows_the_result(coordinator, tmp_path
 
 
 GHZ6 = (
-    "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[6];\ncreg c[6];\nh q[0];\n"
+    'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[6];\ncreg c[6];\nh q[0];\n'
     + "".join(f"cx q[{i}],q[{i + 1}];\n" for i in range(5))
     + "measure q -> c;\n"
 )

@@ -10,8 +10,17 @@ import pytest
 import trio
 
 from qorch.node.node_types import PRESETS, Simulated, SimulatedOptions
+from qorch.node.runner import node_type_for
 from qorch.node.service import NodeService
 from qorch.plugins import PluginSystem
+from qorch.topology import (
+    COHERENCE_PRESETS,
+    GateSpec,
+    NodeSpec,
+    load_topology,
+    topology_from_dict,
+)
+from tests.conftest import REPO
 
 T0 = 1_800_000_000.0
 
@@ -62,6 +71,72 @@ def test_simulated_has_two_presets_and_is_registered():
     ion = Simulated().describe("ion-1", "trapped-ion")
     assert ion.qubits == 12 and "rxx" in ion.gates and "cx" not in ion.gates
     assert PluginSystem().registry.names("node_type") == ["simulated"]
+
+
+def test_the_presets_carry_their_coherence_times():
+    sc, ion = Simulated().describe("sc-1"), Simulated().describe("ion-1", "trapped-ion")
+    assert sc.node_type == "superconducting" and ion.node_type == "trapped-ion"
+    assert (sc.t1_us, sc.t2_us) == COHERENCE_PRESETS["superconducting"] == (100.0, 80.0)
+    assert (ion.t1_us, ion.t2_us) == COHERENCE_PRESETS["trapped-ion"]
+
+
+class _Plugins:
+    """``plugins.create`` of the built-in ``simulated`` and one plugin type ``atoms``."""
+
+    def __init__(self, atoms_coherence=(3e6, 2e6)):
+        self.atoms = _Atoms(atoms_coherence)
+
+    def create(self, kind, name):
+        assert kind == "node_type"
+        return {"simulated": Simulated(), "atoms": self.atoms}[name]
+
+
+class _Atoms:
+    def __init__(self, coherence):
+        self.coherence = coherence
+
+    def describe(self, name, preset=None):
+        t1, t2 = self.coherence or (None, None)
+        return NodeSpec(name, 24, {"cz": GateSpec(0.99, 250.0)}, "atoms", t1_us=t1, t2_us=t2)
+
+
+def _entry(node_type=None, **extra):
+    raw = {"name": "n", "qubits": 2, "gates": {"h": 0.99}, **extra}
+    if node_type is not None:
+        raw["node_type"] = node_type
+    return topology_from_dict({"nodes": [raw]}).node("n")
+
+
+@pytest.mark.parametrize(
+    ("node_type", "extra", "coherence"),
+    [
+        # the entry's own coherence wins over its node type's
+        ("superconducting", {"t1_us": 1e7, "t2_us": 5e6}, (1e7, 5e6)),
+        ("trapped-ion", {"coherence": "neutral-atom"}, COHERENCE_PRESETS["neutral-atom"]),
+        ("atoms", {"t1_us": 1e7, "t2_us": 5e6}, (1e7, 5e6)),
+        # otherwise the node type's
+        ("superconducting", {}, COHERENCE_PRESETS["superconducting"]),
+        ("trapped-ion", {}, COHERENCE_PRESETS["trapped-ion"]),
+        ("atoms", {}, (3e6, 2e6)),
+        # the generic simulated (an entry naming no node type) adds none
+        (None, {}, (None, None)),
+        ("simulated", {}, (None, None)),
+    ],
+)
+def test_a_node_offers_its_entrys_coherence_else_its_node_types(node_type, extra, coherence):
+    _, offered = node_type_for(_Plugins(), _entry(node_type, **extra))
+    assert (offered.t1_us, offered.t2_us) == coherence
+    assert set(offered.gates) == {"h", "measure", "reset"}  # the entry's gates stay
+
+
+def test_a_plugin_type_without_coherence_and_the_noiseless_example_never_decohere():
+    _, offered = node_type_for(_Plugins(atoms_coherence=None), _entry("atoms"))
+    assert offered.t1_us is None
+    ideal = load_topology(REPO / "examples" / "topologies" / "noiseless-two-nodes.toml")
+    for spec in ideal.nodes:
+        assert spec.node_type == "simulated"
+        _, offered = node_type_for(PluginSystem(), spec)
+        assert offered == spec and offered.t1_us is None and offered.t2_us is None
 
 
 def test_bad_bodies_get_structured_errors():

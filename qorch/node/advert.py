@@ -4,7 +4,7 @@ A node announces what it offers in one JSON object (UTF-8, at most
 ``[network] max_advert_bytes``)::
 
     {
-      "schema": "qorch.advert", "version": "1.0",
+      "schema": "qorch.advert", "version": "1.1",
       "node_id": "qpu-a", "peer_id": "12D3KooW...",
       "addresses": ["/ip4/127.0.0.1/tcp/40123/p2p/12D3KooW..."],
       "timestamp": 1795000000.25, "sequence": 7, "ttl_s": 10.0,

@@ -8,8 +8,11 @@ qubits exist; it accounts the duration, the fidelity the node delivered, and whe
 failed. Everything random comes from the ``rng`` passed in (NFR-001).
 
 The built-in ``simulated`` type has presets: ``superconducting`` (fast gates, cx at
-0.99, 16 qubits) and ``trapped-ion`` (slow gates, all-to-all Mølmer–Sørensen ``rxx`` at
-0.995, 12 qubits). Its options are ``[plugins.node_type.simulated]``.
+0.99, 16 qubits, T1/T2 of the ``superconducting`` coherence preset: 100/80 µs) and
+``trapped-ion`` (slow gates, all-to-all Mølmer–Sørensen ``rxx`` at 0.995, 12 qubits,
+the ``trapped-ion`` coherence preset). A topology entry's own coherence wins over its
+node type's (:func:`qorch.node.runner.node_type_for`). Its options are
+``[plugins.node_type.simulated]``.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 import attrs
 
 from qorch.gates import GATES
-from qorch.topology import GateSpec, NodeSpec
+from qorch.topology import COHERENCE_PRESETS, GateSpec, NodeSpec
 
 
 @attrs.frozen
@@ -38,7 +41,8 @@ class NodeType(Protocol):
     """The interface of a node type plugin."""
 
     def describe(self, name: str, preset: str | None = None) -> NodeSpec:
-        """The node ``name`` as this type offers it (``preset`` picks a variant)."""
+        """The node ``name`` as this type offers it (``preset`` picks a variant); its
+        ``t1_us``/``t2_us``, if set, serve topology entries that set no coherence."""
         ...
 
     def run(
@@ -49,9 +53,12 @@ class NodeType(Protocol):
         ...
 
 
+#: per preset: ``qubits``, ``gates`` (name -> (fidelity, duration_ns)), ``coherence``
+#: ((T1, T2) in µs, from :data:`qorch.topology.COHERENCE_PRESETS`)
 PRESETS: dict[str, dict[str, Any]] = {
     "superconducting": {
         "qubits": 16,
+        "coherence": COHERENCE_PRESETS["superconducting"],
         "gates": {
             "rz": (1.0, 0.0),
             "sx": (0.9995, 35.0),
@@ -65,6 +72,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     "trapped-ion": {
         "qubits": 12,
+        "coherence": COHERENCE_PRESETS["trapped-ion"],
         "gates": {
             "rx": (0.9999, 10_000.0),
             "ry": (0.9999, 10_000.0),
@@ -101,10 +109,14 @@ class Simulated:
         self.options = options or SimulatedOptions()
 
     def describe(self, name: str, preset: str | None = None) -> NodeSpec:
-        """A node of ``preset`` (default: the configured one) called ``name``."""
+        """A node of ``preset`` (default: the configured one) called ``name``, with the
+        preset's gates, capacity and coherence times."""
         table = PRESETS[preset or self.options.preset]
         gates = {g: GateSpec(f, d) for g, (f, d) in sorted(table["gates"].items())}
-        return NodeSpec(name, table["qubits"], gates, preset or self.options.preset)
+        t1_us, t2_us = table["coherence"]
+        return NodeSpec(
+            name, table["qubits"], gates, preset or self.options.preset, t1_us=t1_us, t2_us=t2_us
+        )
 
     def run(
         self, spec: NodeSpec, ops: list[dict[str, Any]], rng: random.Random, fidelity_scale: float

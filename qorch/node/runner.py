@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import attrs
 import trio
 from loguru import logger
 
@@ -39,15 +40,30 @@ def node_type_for(plugins: Any, spec: NodeSpec) -> tuple[Any, NodeSpec]:
 
     ``spec.node_type`` names a node type plugin, or a preset of ``simulated``
     (``superconducting``, ``trapped-ion``); gates listed in the spec win over the
-    preset's. Raises :class:`~qorch.errors.UnknownImplementation` for any other name.
+    preset's. Coherence: the spec's own ``t1_us``/``t2_us`` (a topology entry's
+    ``t1_us``/``t2_us`` or ``coherence``) win; a spec without them takes its node type's
+    (what ``describe`` gives). The generic ``simulated`` — the node type of an entry that
+    names none — adds nothing: its entry is the whole description, so an entry without
+    coherence never decoheres (a fidelity-1 topology stays exactly ideal).
+    Raises :class:`~qorch.errors.UnknownImplementation` for any other name.
     """
     from qorch.node.node_types import PRESETS
 
     if spec.node_type in PRESETS:
         node_type = plugins.create("node_type", "simulated")
         base = node_type.describe(spec.name, spec.node_type)
-        return node_type, base if not spec.gates else spec
-    return plugins.create("node_type", spec.node_type), spec
+        return node_type, base if not spec.gates else _with_coherence(spec, base)
+    node_type = plugins.create("node_type", spec.node_type)
+    if spec.node_type == "simulated" or spec.t1_us is not None:
+        return node_type, spec
+    return node_type, _with_coherence(spec, node_type.describe(spec.name))
+
+
+def _with_coherence(spec: NodeSpec, base: NodeSpec) -> NodeSpec:
+    """``spec``, with ``base``'s coherence times if it has none of its own."""
+    if spec.t1_us is not None or base.t1_us is None:
+        return spec
+    return attrs.evolve(spec, t1_us=base.t1_us, t2_us=base.t2_us)
 
 
 class Advertiser:

@@ -43,6 +43,7 @@ from qorch.runtime.runner import (
     Timeouts,
     fidelity_scales,
 )
+from qorch.runtime.workers import in_worker
 from qorch.runtime.world import Timing, planned_timing, simulate
 from qorch.topology import Topology, topology_from_dict
 
@@ -345,20 +346,19 @@ async def _simulate(
     seed: int,
     idle_time: str,
 ) -> tuple[Any, float]:
-    """The world simulation of the plan as its records say it ran, and its time in ms."""
+    """The world simulation of the plan as its records say it ran (in a worker process:
+    :mod:`qorch.runtime.workers`), and its time in ms."""
     began = time.perf_counter()
-    world = await trio.to_thread.run_sync(  # CPU-bound: keep the loop (and API) answering
-        functools.partial(
-            simulate,
-            circuit,
-            plan,
-            topology,
-            shots=shots,
-            seed=seed,
-            timing=_timing(plan, runs, idle_time),
-            fidelity_scales=fidelity_scales(runs, topology),
-            order=execution_order(plan, _starts(runs)),
-        )
+    world = await in_worker(  # CPU-bound, qiskit: in a process, so a crash is a worker's
+        simulate,
+        circuit,
+        plan,
+        topology,
+        shots=shots,
+        seed=seed,
+        timing=_timing(plan, runs, idle_time),
+        fidelity_scales=fidelity_scales(runs, topology),
+        order=execution_order(plan, _starts(runs)),
     )
     return world, (time.perf_counter() - began) * 1000
 

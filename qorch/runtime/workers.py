@@ -1,0 +1,60 @@
+"""Worker processes for the world simulation (DESIGN §11).
+
+qiskit's native code has crashed on trio's worker threads (a SIGSEGV in
+``_accelerate`` takes the whole coordinator with it). :func:`in_worker` runs a function
+in a pool of spawned processes instead, so a crash costs a worker, not the caller: a
+worker that dies is replaced and its task tried once more in a fresh one, then
+:class:`WorkerCrashed` (kind ``worker_crashed``) says so. The pool is made on first use,
+one per process, with ``WORKERS`` processes.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, TypeVar
+
+import trio
+
+from qorch.errors import QorchError
+
+WORKERS = 2
+T = TypeVar("T")
+_pool: ProcessPoolExecutor | None = None
+
+
+class WorkerCrashed(QorchError):
+    """A worker process died twice running the same task."""
+
+    kind = "worker_crashed"
+
+
+def _executor() -> ProcessPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("spawn"))
+    return _pool
+
+
+def _replace_pool() -> None:
+    global _pool
+    if _pool is not None:
+        _pool.shutdown(wait=False, cancel_futures=True)
+    _pool = None
+
+
+async def in_worker(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``fn(*args, **kwargs)`` in a worker process (picklable arguments and result)."""
+    for attempt in range(2):
+        future = _executor().submit(fn, *args, **kwargs)
+        try:
+            return await trio.to_thread.run_sync(future.result, abandon_on_cancel=True)
+        except BrokenProcessPool:
+            _replace_pool()
+            if attempt:
+                raise WorkerCrashed(
+                    f"a worker process died twice running {getattr(fn, '__name__', fn)}"
+                ) from None
+    raise AssertionError("unreachable")  # pragma: no cover
