@@ -1,9 +1,9 @@
 """``qorch bench world``: what the world simulation of one job costs (DESIGN §6; not a test).
 
-One distributed job of the size issue 14 names — a 20-qubit random circuit of 50
+One distributed job of the size issue 14 names — a 20-qubit (``--qubits``) random circuit of 50
 operations on the ten-node small-world example, 1,000 shots — compiled once and simulated
 ``runs`` times with distinct seeds (planned idle times, so every run simulates the same
-noise). Writes ``world.json`` and ``world.md``: seconds per simulation, the qubits
+noise). Writes ``world-<qubits>.json`` and ``.md``: seconds per simulation, the qubits
 simulated (data plus the share halves open at once), ebits and noise channels.
 """
 
@@ -22,12 +22,14 @@ REPO = Path(__file__).resolve().parents[2]
 QUBITS, OPS, SHOTS = 20, 50, 1000
 
 
-def run(plugins: Any, out_dir: str, runs: int = 2, progress: Any = print) -> dict[str, Any]:
+def run(
+    plugins: Any, out_dir: str, runs: int = 2, qubits: int = QUBITS, progress: Any = print
+) -> dict[str, Any]:
     """Simulate the job ``runs`` times; write the results."""
     from qorch.runtime.world import planned_timing, simulate
 
     topology = load_topology(REPO / "examples" / "topologies" / "small-world-10.toml")
-    circuit = random_circuit(QUBITS, OPS, seed=1)
+    circuit = random_circuit(qubits, OPS, seed=1)
     plan = compile_circuit(circuit, topology, plugins=plugins, seed=1, shots=SHOTS)
     seconds, last = [], None
     for seed in range(runs):
@@ -39,7 +41,9 @@ def run(plugins: Any, out_dir: str, runs: int = 2, progress: Any = print) -> dic
         progress(f"run {seed + 1}/{runs}: {seconds[-1]:.1f} s")
     assert last is not None
     data = {
-        "circuit": f"random_circuit({QUBITS}, {OPS}, seed=1)",
+        "circuit": f"random_circuit({qubits}, {OPS}, seed=1)",
+        "simulated": last.simulated,
+        "reason": last.reason,
         "topology": "small-world-10",
         "shots": SHOTS,
         "ebits": plan.ebits,
@@ -49,9 +53,9 @@ def run(plugins: Any, out_dir: str, runs: int = 2, progress: Any = print) -> dic
         "estimated_fidelity": plan.estimated_fidelity,
         "seconds": summary(seconds),
     }
-    path = write_result(out_dir, "world", data)
+    path = write_result(out_dir, f"world-{qubits}", data)
     data["file"] = str(path)
-    Path(out_dir, "world.md").write_text(markdown(data) + "\n")
+    Path(out_dir, f"world-{qubits}.md").write_text(markdown(data) + "\n")
     return data
 
 

@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         if args.runs < 1:
             print("error: --runs must be at least 1")
             return 2
-        _with_plugins(args, "world", runs=args.runs)
+        _with_plugins(args, "world", runs=args.runs, qubits=args.qubits)
     elif args.action == "estimator":
         if args.max_qubits < 2 or args.shots < 1:
             print("error: --max-qubits must be at least 2 and --shots at least 1")

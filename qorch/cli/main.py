@@ -315,6 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the world simulation's time for a 20-qubit, 50-operation distributed job",
     )
     wb.add_argument("--runs", type=int, default=2, metavar="N", help="simulations (2)")
+    wb.add_argument("--qubits", type=int, default=20, metavar="N", help="circuit width (20)")
     xb = bsub.add_parser(
         "estimator",
         parents=[common, out],

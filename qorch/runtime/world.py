@@ -36,8 +36,8 @@ from qorch.topology import Topology
 __all__ = ["Timing", "WorldResult", "planned_timing", "simulate"]
 
 MAX_QUBITS = 24
-#: data qubits plus the halves of the shares open at once
-MAX_SIMULATED_QUBITS = 26
+#: data qubits plus the halves of the shares open at once (each doubles the work)
+MAX_SIMULATED_QUBITS = 24
 #: shots of the ideal reference run (at least the job's)
 IDEAL_SHOTS = 50_000
 DENSITY_MATRIX_QUBITS = 10
