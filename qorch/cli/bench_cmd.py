@@ -96,7 +96,13 @@ def run(args: argparse.Namespace) -> int:
         if args.runs < 1:
             print("error: --runs must be at least 1")
             return 2
-        _with_plugins(args, "world", runs=args.runs, qubits=args.qubits)
+        from qorch.bench.world_bench import markdown
+        from qorch.bench.world_bench import run as world_bench
+        from qorch.cli.app import started
+
+        with started(args, role="bench") as app:
+            data = world_bench(app.plugins, args.out, args.runs, args.qubits, _progress)
+        _written(markdown(data), data["file"], args.out, f"world-{args.qubits}")
     elif args.action == "estimator":
         if args.max_qubits < 2 or args.shots < 1:
             print("error: --max-qubits must be at least 2 and --shots at least 1")
