@@ -132,8 +132,19 @@ def test_a_suite_runs_resumes_and_reruns_with_the_same_plans_and_faults(tmp_path
     for cell in a:
         assert a[cell]["plan_digest"] == b[cell]["plan_digest"], cell
         assert a[cell]["schedule_digest"] == b[cell]["schedule_digest"], cell
-    assert all(r["seed"] == 3 + r["repeat"] for r in a.values())  # repeats: distinct seeds
     spikes = [r for r in a.values() if r["scenario"] == "spike"]
     assert len({r["schedule_digest"] for r in spikes}) == 1  # the same faults in both modes
     env = json.loads((tmp_path / "a" / "environment.json").read_text())
     assert env["seed"] == 3 and env["versions"]["qorch"] and env["cells"] == 8
+
+
+def test_repeats_run_with_distinct_seeds_derived_from_the_suites(tmp_path):
+    from qorch.harness.runner import _Group
+
+    suite = load_suite(suite_file(tmp_path, TINY))
+    plugins = PluginSystem()
+    topology, scenario = suite.topologies[0], suite.scenarios[0]
+    seeds = [
+        _Group(suite, plugins, topology, "central", scenario, None, r).job_seed for r in range(3)
+    ]
+    assert seeds == [suite.seed, suite.seed + 1, suite.seed + 2]

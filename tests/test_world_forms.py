@@ -69,7 +69,7 @@ def _depolarizing_error(fidelity: float, k: int):
     return noise.depolarizing(fidelity, k).to_aer()
 
 
-def _controlled_error(error, control_first: bool = True) -> QuantumError:
+def _controlled_error(error) -> QuantumError:
     """``error`` on the target only when the control qubit reads 1 (the branch where a
     correction runs); the control is decohered, as its measurement does."""
     kraus = Kraus(error.to_quantumchannel()).data

@@ -92,27 +92,31 @@ def run(args: argparse.Namespace) -> int:
             suite = load_suite(args.suite)
             done = run_suite(suite, app.plugins, Path(args.out), progress=not args.no_progress)
         print(f"{done['ran']} run(s), {done['skipped']} already done; report: {done['report']}")
-    elif args.action == "world":
-        if args.runs < 1:
-            print("error: --runs must be at least 1")
-            return 2
-        from qorch.bench.world_bench import markdown
-        from qorch.bench.world_bench import run as world_bench
-        from qorch.cli.app import started
-
-        with started(args, role="bench") as app:
-            data = world_bench(app.plugins, args.out, args.runs, args.qubits, _progress)
-        _written(markdown(data), data["file"], args.out, f"world-{args.qubits}")
-    elif args.action == "estimator":
-        if args.max_qubits < 2 or args.shots < 1:
-            print("error: --max-qubits must be at least 2 and --shots at least 1")
-            return 2
-        _with_plugins(args, "estimator", max_qubits=args.max_qubits, shots=args.shots)
+    elif args.action in ("world", "estimator"):
+        return _simulation_bench(args)
     elif args.action == "overhead":
         if args.jobs < 1:
             print("error: --jobs must be at least 1")
             return 2
         _with_plugins(args, "overhead", jobs=args.jobs, topology=Path(args.topology))
+    return 0
+
+
+def _simulation_bench(args: argparse.Namespace) -> int:
+    """``qorch bench world`` and ``qorch bench estimator`` (the world simulator's cost and
+    the fidelity estimator's error)."""
+    if args.action == "world":
+        if args.runs < 1:
+            print("error: --runs must be at least 1")
+            return 2
+        _with_plugins(
+            args, "world", written=f"world-{args.qubits}", runs=args.runs, qubits=args.qubits
+        )
+        return 0
+    if args.max_qubits < 2 or args.shots < 1:
+        print("error: --max-qubits must be at least 2 and --shots at least 1")
+        return 2
+    _with_plugins(args, "estimator", max_qubits=args.max_qubits, shots=args.shots)
     return 0
 
 
@@ -125,8 +129,11 @@ def _written(table: str, path: str, out: str, name: str) -> None:
     print(f"written to {path} and {out}/{name}.md")
 
 
-def _with_plugins(args: argparse.Namespace, name: str, **options: object) -> None:
-    """Run ``qorch.bench.<name>_bench.run(plugins, out, ...)``; print its table."""
+def _with_plugins(
+    args: argparse.Namespace, name: str, written: str | None = None, **options: object
+) -> None:
+    """Run ``qorch.bench.<name>_bench.run(plugins, out, ...)``; print its table (its file
+    is ``<written or name>.md``)."""
     import importlib
 
     from qorch.cli.app import started
@@ -134,4 +141,4 @@ def _with_plugins(args: argparse.Namespace, name: str, **options: object) -> Non
     module = importlib.import_module(f"qorch.bench.{name}_bench")
     with started(args, role="bench") as app:
         data = module.run(app.plugins, args.out, progress=_progress, **options)
-    _written(module.markdown(data), data["file"], args.out, name)
+    _written(module.markdown(data), data["file"], args.out, written or name)

@@ -13,6 +13,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from qorch import __version__
 
@@ -79,102 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"qorch {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser(
-        "parse",
-        parents=[common],
-        help="parse circuits and describe them",
-        description="Parse OpenQASM 2/3 files (FR-003) and describe them.",
-    )
-    p.add_argument("files", nargs="+", metavar="FILE", help="circuit files; '-' reads stdin")
-    p.add_argument(
-        "--format",
-        default="auto",
-        help="auto (from the OPENQASM header), qasm2, qasm3, or a plugin's format",
-    )
-    p.add_argument("--json", action="store_true", help="one JSON object per input (JSON Lines)")
-    p.add_argument("--emit", choices=("qasm3", "qasm2"), help="also print the circuit re-emitted")
+    _add_circuit_commands(sub, common)
 
-    p = sub.add_parser(
-        "compile",
-        parents=[common],
-        help="compile circuits into distributed plans",
-        description="Compile circuits for a topology (FR-004).",
-    )
-    p.add_argument("files", nargs="+", metavar="FILE", help="circuit files; '-' reads stdin")
-    p.add_argument("--topology", required=True, metavar="TOPO", help="topology TOML file")
-    p.add_argument("--format", default="auto", help="input format (as for `qorch parse`)")
-    p.add_argument("--seed", type=int, metavar="N", help="search seed (default: compiler.seed)")
-    p.add_argument(
-        "--strategy", metavar="S", help="placement strategy (default: compiler.placement)"
-    )
-    p.add_argument("--cost-model", metavar="M", help="cost model (default: compiler.cost_model)")
-    p.add_argument(
-        "--min-fidelity",
-        type=float,
-        metavar="F",
-        help="lowest gate and link fidelity accepted (default: compiler.min_fidelity)",
-    )
-    p.add_argument(
-        "--shots",
-        type=int,
-        metavar="N",
-        help="shots the fidelity estimate predicts for (default: runtime.shots)",
-    )
-    p.add_argument("--json", action="store_true", help="one plan summary per input (JSON Lines)")
-    p.add_argument("--full", action="store_true", help="with --json: include the whole plan")
-    p.add_argument(
-        "--repeat",
-        type=int,
-        default=1,
-        metavar="N",
-        help="compile N times and report compile_ms as {p50, p95, n}",
-    )
-
-    p = sub.add_parser("plugins", parents=[common], help="list plugin implementations by kind")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-
-    p = sub.add_parser("config", parents=[common], help="show the effective configuration")
-    csub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    show = csub.add_parser("show", parents=[common], help="every setting, its value and source")
-    fmt = show.add_mutually_exclusive_group()
-    fmt.add_argument("--json", action="store_true", help="nested JSON of the effective values")
-    fmt.add_argument("--toml", action="store_true", help="a complete, commented settings file")
-
-    data_dir = argparse.ArgumentParser(add_help=False)
-    data_dir.add_argument(
-        "--data-dir",
-        metavar="DIR",
-        default=argparse.SUPPRESS,
-        help="data directory (default: paths.data_dir)",
-    )
-    p = sub.add_parser("db", parents=[common, data_dir], help="manage the store's schema (FR-010)")
-    dsub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    db_common = [common, data_dir]
-    up = dsub.add_parser("upgrade", parents=db_common, help="apply pending migrations")
-    up.add_argument("--target", metavar="NAME", help="stop after this migration")
-    down = dsub.add_parser("downgrade", parents=db_common, help="roll back migrations")
-    down.add_argument("--steps", type=int, default=1, metavar="N", help="how many (default 1)")
-    st = dsub.add_parser("status", parents=db_common, help="applied and pending migrations")
-    st.add_argument("--json", action="store_true", help="machine-readable output")
-
-    p = sub.add_parser(
-        "keys",
-        parents=[common, data_dir],
-        help="manage API keys (FR-014)",
-        description="Make, list and revoke the API keys of the store under --data-dir; a key "
-        "is printed once, the store keeps only its sha256 (FR-014).",
-    )
-    ksub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    kc = ksub.add_parser("create", parents=db_common, help="make a key and print it once")
-    kc.add_argument("name", metavar="NAME", help="1-64 of A-Z a-z 0-9 . _ @ -")
-    kc.add_argument(
-        "--roles", required=True, metavar="R[,R]", help="comma-separated: read, submit, admin"
-    )
-    kc.add_argument("--json", action="store_true", help='{"name", "key", "roles", "prefix"}')
-    kl = ksub.add_parser("list", parents=db_common, help="names, roles, prefixes, times")
-    kl.add_argument("--json", action="store_true", help="one JSON object per key (JSON Lines)")
-    kr = ksub.add_parser("revoke", parents=db_common, help="delete a key by name")
-    kr.add_argument("name", metavar="NAME")
+    data_dir = _add_admin_commands(sub, common)
 
     p = sub.add_parser(
         "run",
@@ -249,26 +157,46 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             p.add_argument("--topology", required=True, metavar="T", help="topology TOML file")
 
-    client = argparse.ArgumentParser(add_help=False)
-    client.add_argument("--url", metavar="U", help="coordinator API (default $QORCH_URL or :8700)")
-    client.add_argument("--json", action="store_true", help="machine-readable output")
-    client.add_argument("--api-key", metavar="K", help="API key (default $QORCH_API_KEY)")
-    p = sub.add_parser("submit", parents=[common, client], help="submit a circuit to a coordinator")
-    p.add_argument("file", metavar="FILE", help="circuit file; '-' reads stdin")
-    p.add_argument("--format", default="auto", choices=("auto", "qasm2", "qasm3"))
-    p.add_argument("--shots", type=int, metavar="N", help="shots (default: runtime.shots)")
-    p.add_argument("--seed", type=int, default=0, metavar="N", help="job seed (default 0)")
-    p.add_argument("--strategy", metavar="S", help="placement strategy")
-    p.add_argument("--wait", action="store_true", help="wait for the job and print its result")
-    p.add_argument("--timeout", type=float, default=600.0, metavar="S", help="--wait at most S")
-    p = sub.add_parser(
-        "status", parents=[common, client], help="a job's state, or the coordinator's health"
-    )
-    p.add_argument("job_id", metavar="JOB", nargs="?", help="the job (default: the coordinator)")
-    p = sub.add_parser("result", parents=[common, client], help="a completed job's result")
-    p.add_argument("job_id", metavar="JOB")
-    p.add_argument("--executed", metavar="FILE", help=EXECUTED_HELP)
+    _add_client_commands(sub, common)
+    _add_bench(sub, common)
+    return parser
 
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit status."""
+    args = build_parser().parse_args(argv)
+    module, func = COMMANDS[args.command].split(":")
+    try:
+        handler = getattr(importlib.import_module(module), func)
+        return int(handler(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:
+        from qorch.errors import QorchError
+
+        if isinstance(exc, QorchError):
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        from loguru import logger
+
+        logger.opt(exception=exc).debug("unexpected error")
+        print(
+            f"internal error: {type(exc).__name__}: {exc} "
+            "(rerun with --log-level DEBUG for details)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
+
+
+def _add_bench(sub: Any, common: argparse.ArgumentParser) -> None:
+    """``qorch bench BENCHMARK``: each benchmark and its options."""
     p = sub.add_parser("bench", parents=[common], help="run a benchmark; results in bench/results/")
     bsub = p.add_subparsers(dest="action", metavar="BENCHMARK", required=True)
     out = argparse.ArgumentParser(add_help=False)
@@ -343,37 +271,131 @@ def build_parser() -> argparse.ArgumentParser:
     rb.add_argument("suite", metavar="SUITE", help="suite TOML file (see examples/suites/)")
     rb.add_argument("--out", required=True, metavar="DIR", help="results and report directory")
     rb.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the process exit status."""
-    args = build_parser().parse_args(argv)
-    module, func = COMMANDS[args.command].split(":")
-    try:
-        handler = getattr(importlib.import_module(module), func)
-        return int(handler(args) or 0)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return 0
-    except Exception as exc:
-        from qorch.errors import QorchError
+def _add_circuit_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    """``qorch parse`` and ``qorch compile``."""
+    p = sub.add_parser(
+        "parse",
+        parents=[common],
+        help="parse circuits and describe them",
+        description="Parse OpenQASM 2/3 files (FR-003) and describe them.",
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="circuit files; '-' reads stdin")
+    p.add_argument(
+        "--format",
+        default="auto",
+        help="auto (from the OPENQASM header), qasm2, qasm3, or a plugin's format",
+    )
+    p.add_argument("--json", action="store_true", help="one JSON object per input (JSON Lines)")
+    p.add_argument("--emit", choices=("qasm3", "qasm2"), help="also print the circuit re-emitted")
 
-        if isinstance(exc, QorchError):
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        from loguru import logger
+    p = sub.add_parser(
+        "compile",
+        parents=[common],
+        help="compile circuits into distributed plans",
+        description="Compile circuits for a topology (FR-004).",
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="circuit files; '-' reads stdin")
+    p.add_argument("--topology", required=True, metavar="TOPO", help="topology TOML file")
+    p.add_argument("--format", default="auto", help="input format (as for `qorch parse`)")
+    p.add_argument("--seed", type=int, metavar="N", help="search seed (default: compiler.seed)")
+    p.add_argument(
+        "--strategy", metavar="S", help="placement strategy (default: compiler.placement)"
+    )
+    p.add_argument("--cost-model", metavar="M", help="cost model (default: compiler.cost_model)")
+    p.add_argument(
+        "--min-fidelity",
+        type=float,
+        metavar="F",
+        help="lowest gate and link fidelity accepted (default: compiler.min_fidelity)",
+    )
+    p.add_argument(
+        "--shots",
+        type=int,
+        metavar="N",
+        help="shots the fidelity estimate predicts for (default: runtime.shots)",
+    )
+    p.add_argument("--json", action="store_true", help="one plan summary per input (JSON Lines)")
+    p.add_argument("--full", action="store_true", help="with --json: include the whole plan")
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="compile N times and report compile_ms as {p50, p95, n}",
+    )
 
-        logger.opt(exception=exc).debug("unexpected error")
-        print(
-            f"internal error: {type(exc).__name__}: {exc} "
-            "(rerun with --log-level DEBUG for details)",
-            file=sys.stderr,
-        )
-        return 1
+
+def _add_client_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    """``qorch submit``, ``qorch status``, ``qorch result``: a coordinator's HTTP API."""
+    client = argparse.ArgumentParser(add_help=False)
+    client.add_argument("--url", metavar="U", help="coordinator API (default $QORCH_URL or :8700)")
+    client.add_argument("--json", action="store_true", help="machine-readable output")
+    client.add_argument("--api-key", metavar="K", help="API key (default $QORCH_API_KEY)")
+    p = sub.add_parser("submit", parents=[common, client], help="submit a circuit to a coordinator")
+    p.add_argument("file", metavar="FILE", help="circuit file; '-' reads stdin")
+    p.add_argument("--format", default="auto", choices=("auto", "qasm2", "qasm3"))
+    p.add_argument("--shots", type=int, metavar="N", help="shots (default: runtime.shots)")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="job seed (default 0)")
+    p.add_argument("--strategy", metavar="S", help="placement strategy")
+    p.add_argument("--wait", action="store_true", help="wait for the job and print its result")
+    p.add_argument("--timeout", type=float, default=600.0, metavar="S", help="--wait at most S")
+    p = sub.add_parser(
+        "status", parents=[common, client], help="a job's state, or the coordinator's health"
+    )
+    p.add_argument("job_id", metavar="JOB", nargs="?", help="the job (default: the coordinator)")
+    p = sub.add_parser("result", parents=[common, client], help="a completed job's result")
+    p.add_argument("job_id", metavar="JOB")
+    p.add_argument("--executed", metavar="FILE", help=EXECUTED_HELP)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+def _add_admin_commands(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """``qorch plugins``, ``config``, ``db``, ``keys``; returns the ``--data-dir`` parent
+    parser the service commands share."""
+    p = sub.add_parser("plugins", parents=[common], help="list plugin implementations by kind")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("config", parents=[common], help="show the effective configuration")
+    csub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    show = csub.add_parser("show", parents=[common], help="every setting, its value and source")
+    fmt = show.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="nested JSON of the effective values")
+    fmt.add_argument("--toml", action="store_true", help="a complete, commented settings file")
+
+    data_dir = argparse.ArgumentParser(add_help=False)
+    data_dir.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="data directory (default: paths.data_dir)",
+    )
+    p = sub.add_parser("db", parents=[common, data_dir], help="manage the store's schema (FR-010)")
+    dsub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    db_common = [common, data_dir]
+    up = dsub.add_parser("upgrade", parents=db_common, help="apply pending migrations")
+    up.add_argument("--target", metavar="NAME", help="stop after this migration")
+    down = dsub.add_parser("downgrade", parents=db_common, help="roll back migrations")
+    down.add_argument("--steps", type=int, default=1, metavar="N", help="how many (default 1)")
+    st = dsub.add_parser("status", parents=db_common, help="applied and pending migrations")
+    st.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser(
+        "keys",
+        parents=[common, data_dir],
+        help="manage API keys (FR-014)",
+        description="Make, list and revoke the API keys of the store under --data-dir; a key "
+        "is printed once, the store keeps only its sha256 (FR-014).",
+    )
+    ksub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    kc = ksub.add_parser("create", parents=db_common, help="make a key and print it once")
+    kc.add_argument("name", metavar="NAME", help="1-64 of A-Z a-z 0-9 . _ @ -")
+    kc.add_argument(
+        "--roles", required=True, metavar="R[,R]", help="comma-separated: read, submit, admin"
+    )
+    kc.add_argument("--json", action="store_true", help='{"name", "key", "roles", "prefix"}')
+    kl = ksub.add_parser("list", parents=db_common, help="names, roles, prefixes, times")
+    kl.add_argument("--json", action="store_true", help="one JSON object per key (JSON Lines)")
+    kr = ksub.add_parser("revoke", parents=db_common, help="delete a key by name")
+    kr.add_argument("name", metavar="NAME")
+    return data_dir

@@ -98,7 +98,6 @@ class ExecutedCircuit:
     num_ancillas: int
     num_input_clbits: int
     final: tuple[int, ...]
-    order: tuple[str, ...]
     initial_nodes: tuple[str, ...] = ()
 
 
@@ -354,6 +353,5 @@ class _Builder:
             ancillas,
             self.circuit.num_clbits,
             tuple(self.slot),
-            tuple(dict.fromkeys(s.fragment for s in self.steps)),
             tuple(self.plan.initial_placement),
         )

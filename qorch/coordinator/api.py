@@ -285,6 +285,86 @@ def create_app(
             logger.info("job {} queued", job.job_id)
         return {"job_id": job.job_id}
 
+    job_status, job_result, list_jobs = _job_reads(service, load)
+
+    @post("/api/v1/jobs/{job_id:str}/cancel", status_code=200, responses=errors(404, 413))
+    async def cancel(job_id: str) -> dict[str, Any]:
+        """Cancel a job that has not ended (it ends FAILED, error kind ``cancelled``)."""
+        await load(job_id)
+        job = await service.cancel(job_id)
+        return job_view(job or await load(job_id))
+
+    @get("/api/v1/nodes", responses=errors())
+    async def nodes() -> dict[str, Any]:
+        """Every node the registry knows, with availability and quality."""
+        now = registry.clock()
+        return {"nodes": [e.describe(now) for e in registry.entries()]}
+
+    @get("/health", responses={503: ResponseSpec(dict[str, Any], description="not ok")})
+    async def health() -> Response[dict[str, Any]]:
+        """Readiness (FR-012): coordinator, store, transport and registry, with an overall
+        ``status`` — 200 when ``ok``, 503 when ``degraded`` (no available node, no
+        connected peer) or ``down`` (the store fails)."""
+        body = await health_report(service, registry)
+        return Response(body, status_code=200 if body["status"] == "ok" else 503)
+
+    @get("/metrics", media_type=CONTENT_TYPE, include_in_schema=False)
+    async def metrics_text() -> Response[bytes]:
+        """Prometheus metrics (text exposition format)."""
+        body = metrics.render() if metrics is not None else b""
+        return Response(body, media_type=CONTENT_TYPE)
+
+    job_events, all_events = _event_routes(service, hub)
+
+    @get("/", media_type="text/html", include_in_schema=False)
+    async def dashboard() -> Response[bytes]:
+        """The dashboard page (static HTML; its script follows the API and websocket)."""
+        page = STATIC / "index.html"
+        if not page.is_file():
+            raise NotFoundException("the dashboard is not installed")
+        return Response(page.read_bytes(), media_type="text/html")
+
+    return Litestar(
+        [
+            submit,
+            job_status,
+            job_result,
+            list_jobs,
+            cancel,
+            nodes,
+            health,
+            metrics_text,
+            job_events,
+            all_events,
+            dashboard,
+            create_static_files_router(path="/static", directories=[STATIC], name="static"),
+        ],
+        exception_handlers={Exception: _error_body},
+        openapi_config=OpenAPIConfig(title="qorch coordinator", version="1"),
+        debug=False,
+    )
+
+
+def _error_body(_: Request, exc: Exception) -> Response[dict[str, Any]]:
+    """Every error as ``{"kind", "message"}`` (422s with their field errors)."""
+    if isinstance(exc, ValidationException):
+        extra = exc.extra if isinstance(exc.extra, list) else []
+        errors = [_field_error(e) for e in extra if isinstance(e, dict)]
+        body = {"kind": "validation", "message": exc.detail, "errors": errors}
+        return Response(body, status_code=422)
+    if isinstance(exc, HTTPException):
+        kind = {404: "not_found", 400: "malformed", 503: "queue_full"}.get(exc.status_code, "http")
+        return Response({"kind": kind, "message": exc.detail}, status_code=exc.status_code)
+    logger.opt(exception=exc).error("request failed: {}", exc)
+    return Response(
+        {"kind": "internal", "message": "internal error (logged with the request id)"},
+        status_code=500,
+    )
+
+
+def _job_reads(service: JobService, load: Any) -> tuple[Any, Any, Any]:
+    """The read-only job routes: a job's state, its result, the paged list."""
+
     @get("/api/v1/jobs/{job_id:str}", responses=errors(404))
     async def job_status(job_id: str) -> dict[str, Any]:
         """A job's state."""
@@ -339,32 +419,11 @@ def create_app(
             "offset": offset,
         }
 
-    @post("/api/v1/jobs/{job_id:str}/cancel", status_code=200, responses=errors(404, 413))
-    async def cancel(job_id: str) -> dict[str, Any]:
-        """Cancel a job that has not ended (it ends FAILED, error kind ``cancelled``)."""
-        await load(job_id)
-        job = await service.cancel(job_id)
-        return job_view(job or await load(job_id))
+    return job_status, job_result, list_jobs
 
-    @get("/api/v1/nodes", responses=errors())
-    async def nodes() -> dict[str, Any]:
-        """Every node the registry knows, with availability and quality."""
-        now = registry.clock()
-        return {"nodes": [e.describe(now) for e in registry.entries()]}
 
-    @get("/health", responses={503: ResponseSpec(dict[str, Any], description="not ok")})
-    async def health() -> Response[dict[str, Any]]:
-        """Readiness (FR-012): coordinator, store, transport and registry, with an overall
-        ``status`` — 200 when ``ok``, 503 when ``degraded`` (no available node, no
-        connected peer) or ``down`` (the store fails)."""
-        body = await health_report(service, registry)
-        return Response(body, status_code=200 if body["status"] == "ok" else 503)
-
-    @get("/metrics", media_type=CONTENT_TYPE, include_in_schema=False)
-    async def metrics_text() -> Response[bytes]:
-        """Prometheus metrics (text exposition format)."""
-        body = metrics.render() if metrics is not None else b""
-        return Response(body, media_type=CONTENT_TYPE)
+def _event_routes(service: JobService, hub: EventHub) -> tuple[Any, Any]:
+    """The websockets: one job's events, and every job's (FR-009)."""
 
     @websocket("/api/v1/jobs/{job_id:str}/events")
     async def job_events(socket: WebSocket, job_id: str) -> None:
@@ -396,47 +455,4 @@ def create_app(
             await socket.send_json({"type": "snapshot", "jobs": [job_view(j) for j in jobs]})
             await follow(socket, sub, until_end=False)
 
-    @get("/", media_type="text/html", include_in_schema=False)
-    async def dashboard() -> Response[bytes]:
-        """The dashboard page (static HTML; its script follows the API and websocket)."""
-        page = STATIC / "index.html"
-        if not page.is_file():
-            raise NotFoundException("the dashboard is not installed")
-        return Response(page.read_bytes(), media_type="text/html")
-
-    def error_body(_: Request, exc: Exception) -> Response[dict[str, Any]]:
-        if isinstance(exc, ValidationException):
-            extra = exc.extra if isinstance(exc.extra, list) else []
-            errors = [_field_error(e) for e in extra if isinstance(e, dict)]
-            body = {"kind": "validation", "message": exc.detail, "errors": errors}
-            return Response(body, status_code=422)
-        if isinstance(exc, HTTPException):
-            kind = {404: "not_found", 400: "malformed", 503: "queue_full"}.get(
-                exc.status_code, "http"
-            )
-            return Response({"kind": kind, "message": exc.detail}, status_code=exc.status_code)
-        logger.opt(exception=exc).error("request failed: {}", exc)
-        return Response(
-            {"kind": "internal", "message": "internal error (logged with the request id)"},
-            status_code=500,
-        )
-
-    return Litestar(
-        [
-            submit,
-            job_status,
-            job_result,
-            list_jobs,
-            cancel,
-            nodes,
-            health,
-            metrics_text,
-            job_events,
-            all_events,
-            dashboard,
-            create_static_files_router(path="/static", directories=[STATIC], name="static"),
-        ],
-        exception_handlers={Exception: error_body},
-        openapi_config=OpenAPIConfig(title="qorch coordinator", version="1"),
-        debug=False,
-    )
+    return job_events, all_events

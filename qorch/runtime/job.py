@@ -201,6 +201,19 @@ class _Planner:
                 topology = without(self.snapshot(), tuple(excluded))
 
 
+async def _starting_point(
+    resume: dict[str, Any] | None, snapshot: Callable[[], Topology], settings: Settings
+) -> tuple[Plan | None, Topology, list[dict[str, Any]]]:
+    """A resumed run's stored plan, topology and fallbacks (once its nodes are back), or
+    no plan yet, the latest snapshot and no fallbacks."""
+    if resume is None:
+        return None, snapshot(), []
+    plan = plan_from_dict(resume["plan"])
+    # a restarted coordinator hears from its nodes again within a refresh or two
+    await _until_available(plan, snapshot, settings.runtime.plan_wait_s)
+    return plan, topology_from_dict(resume["topology"], "stored plan"), list(resume["fallbacks"])
+
+
 async def _until_available(plan: Plan, snapshot: Callable[[], Topology], wait_s: float) -> None:
     """Wait (up to ``wait_s``) until every node ``plan`` uses is available."""
     used = {n for f in plan.fragments for n in f.nodes}
@@ -269,15 +282,7 @@ async def run_job(
     policy = plugins.create("fallback")
     started = time.perf_counter()
     submitted_at = time.time() if submitted_at is None else submitted_at
-    plan: Plan | None = None
-    if resume is not None:
-        plan = plan_from_dict(resume["plan"])
-        topology = topology_from_dict(resume["topology"], "stored plan")
-        fallbacks: list[dict[str, Any]] = list(resume["fallbacks"])
-        # a restarted coordinator hears from its nodes again within a refresh or two
-        await _until_available(plan, snapshot, settings.runtime.plan_wait_s)
-    else:
-        topology, fallbacks = snapshot(), []
+    plan, topology, fallbacks = await _starting_point(resume, snapshot, settings)
     keep: dict[int, tuple[str, ...]] = {}  # qubits a fallback keeps where they were
     earlier: list[FragmentRun] = []
     shots = shots or settings.runtime.shots
