@@ -9,7 +9,10 @@ a one-line description. From it we derive
 
 Layers, lowest first: embedded defaults; one settings file (``--config FILE``, else
 ``$QORCH_CONFIG``, else ``./settings.toml`` if present); environment variables
-``QORCH_<SECTION>__<KEY>`` (values parsed as TOML, e.g. ``QORCH_PLUGINS__BLOCKED='["x"]'``).
+``QORCH_<SECTION>__<KEY>`` (values parsed as TOML, e.g. ``QORCH_PLUGINS__BLOCKED='["x"]'``;
+a plugin name may spell its hyphens ``_``, which a shell can export:
+``QORCH_PLUGINS__COST_MODEL__RISK_AVERSE__EBIT_PRICE``). Names without a double
+underscore (``QORCH_URL``, ``QORCH_API_KEY``, ``QORCH_CONFIG``) are not settings.
 A bad value stops start-up with a :class:`~qorch.errors.ConfigError` that names the key,
 the value, where it came from and what was expected. Unknown keys are errors too, with a
 suggestion, so a typo never silently falls back to a default.
@@ -264,8 +267,11 @@ class Settings:
         return Path(self.paths.data_dir).expanduser()
 
     def options_for(self, kind: str, name: str) -> dict[str, Any]:
-        """Raw options table ``[plugins.<kind>.<name>]`` (empty if absent)."""
-        return dict(self.plugin_options.get(kind, {}).get(name, {}))
+        """Raw options table ``[plugins.<kind>.<name>]`` (empty if absent); a table whose
+        name spells the hyphens of ``name`` as ``_`` (an environment variable's spelling)
+        counts too, under the one with hyphens."""
+        tables = self.plugin_options.get(kind, {})
+        return {**tables.get(name.replace("-", "_"), {}), **tables.get(name, {})}
 
 
 @attrs.frozen
@@ -349,6 +355,16 @@ def defaults() -> dict[str, dict[str, Any]]:
     return out
 
 
+def is_setting_variable(name: str) -> bool:
+    """Whether the environment variable ``name`` is a setting: ``QORCH_<SECTION>__<KEY>``.
+
+    Names without a double underscore are outside the settings namespace: the client
+    variables ``QORCH_URL`` and ``QORCH_API_KEY``, ``QORCH_CONFIG`` (the file to read)
+    and any other tool's ``QORCH_*`` are never read as settings (FR-011)."""
+    upper = name.upper()
+    return upper.startswith(ENV_PREFIX + "_") and "__" in upper[len(ENV_PREFIX) + 1 :]
+
+
 def _env_name(key: str) -> str:
     return ENV_PREFIX + "_" + key.upper().replace(".", "__")
 
@@ -396,7 +412,7 @@ def load_settings(config_file: str | os.PathLike[str] | None = None) -> Settings
     env_keys = {
         name[len(ENV_PREFIX) + 1 :].lower().replace("__", "."): name
         for name in os.environ
-        if name.upper().startswith(ENV_PREFIX + "_") and name.upper() != ENV_CONFIG_FILE
+        if is_setting_variable(name)
     }
 
     dyn = Dynaconf(

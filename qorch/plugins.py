@@ -210,7 +210,7 @@ class PluginSystem:
                 continue
             for name in tables:
                 try:
-                    self.options(kind, name)
+                    self.options(kind, self._table_owner(kind, name))
                 except (UnknownImplementation, ConfigError) as exc:
                     problems.extend(getattr(exc, "problems", [f"[plugins.{kind}.{name}]: {exc}"]))
         for kind in KINDS:
@@ -218,7 +218,7 @@ class PluginSystem:
                 continue
             try:
                 impl = self.selected(kind.name)
-                if impl.name not in self.settings.plugin_options.get(kind.name, {}):
+                if not self.settings.options_for(kind.name, impl.name):
                     self.options(kind.name, impl.name)
             except UnknownImplementation as exc:
                 problems.append(f"{kind.selector}: {exc}")
@@ -226,6 +226,14 @@ class PluginSystem:
                 problems.extend(exc.problems)
         if problems:
             raise ConfigError(problems)
+
+    def _table_owner(self, kind: str, name: str) -> str:
+        """The implementation an options table ``[plugins.<kind>.<name>]`` configures:
+        ``name``, or the registered name it spells with ``_`` for ``-``."""
+        if name in self.registry.names(kind) or "_" not in name:
+            return name
+        hyphenated = name.replace("_", "-")
+        return hyphenated if hyphenated in self.registry.names(kind) else name
 
     def create(self, kind: str, name: str | None = None, **kwargs: Any) -> Any:
         """Instantiate an implementation: ``obj(options, **kwargs)`` (or ``obj(**kwargs)``).

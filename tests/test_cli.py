@@ -131,6 +131,35 @@ def test_bad_configuration_stops_every_command(capsys, monkeypatch):
     assert "Traceback" not in err
 
 
+def test_client_variables_are_not_settings_for_any_command(capsys, monkeypatch, tmp_path):
+    """Issue 15: with the walkthrough's ``QORCH_URL`` and ``QORCH_API_KEY`` exported,
+    every command that reads settings still starts (``run``, ``up``, ``coordinator`` and
+    ``node`` run with them in tests/test_docs_commands.py)."""
+    from qorch.config import is_setting_variable
+
+    monkeypatch.setenv("QORCH_URL", "http://127.0.0.1:1")
+    monkeypatch.setenv("QORCH_API_KEY", "not-a-setting")
+    monkeypatch.chdir(tmp_path)
+    data = str(tmp_path / "d")
+    topology = str(REPO / "examples" / "topologies" / "four-heterogeneous.toml")
+    ghz = str(EXAMPLES / "ghz5.qasm")
+    for argv in (
+        ["parse", ghz],
+        ["compile", ghz, "--topology", topology],
+        ["plugins"],
+        ["config", "show"],
+        ["keys", "list", "--data-dir", data],
+        ["db", "status", "--data-dir", data],
+    ):
+        code, _, err = run(capsys, *argv)
+        assert (code, err) == (0, ""), argv
+    assert not is_setting_variable("QORCH_URL") and not is_setting_variable("QORCH_CONFIG")
+    assert is_setting_variable("QORCH_API__AUTH_REQUIRED")
+    monkeypatch.setenv("QORCH_LIMITS__MAX_QUBIT", "3")  # a typo of a setting still stops
+    code, _, err = run(capsys, "plugins")
+    assert code == 2 and "did you mean 'limits.max_qubits'" in err
+
+
 def test_db_upgrade_status_downgrade(capsys, tmp_path):
     data = str(tmp_path / "d")
     code, out, _ = run(capsys, "db", "--data-dir", data, "status", "--json")

@@ -71,6 +71,23 @@ def test_its_options_are_checked_at_start_up(pack):
     ]
 
 
+def test_its_options_have_an_environment_spelling_a_shell_can_export(pack, monkeypatch):
+    from qorch.config import load_settings
+
+    name = "QORCH_PLUGINS__COST_MODEL__RISK_AVERSE__EBIT_PRICE"
+    assert name.replace("_", "").isalnum()  # exportable: letters, digits, underscores
+    monkeypatch.setenv(name, "7.5")
+    plugins = PluginSystem(load_settings())
+    plugins.check_config()
+    assert plugins.options("cost_model", "risk-averse").ebit_price == 7.5
+    monkeypatch.setenv(name, '"cheap"')
+    with pytest.raises(ConfigError) as info:
+        PluginSystem(load_settings()).check_config()
+    assert info.value.problems == [
+        "plugins.cost_model.risk-averse.ebit_price = 'cheap': expected a number"
+    ]
+
+
 def install_pack(root, package: str, dist: str, entry: str, code: str) -> None:
     """Write ``code`` as ``package/plugin.py`` of distribution ``dist`` under ``root``."""
     (root / package).mkdir(parents=True)
