@@ -103,13 +103,22 @@ class ConfigError(QorchError):
 
     kind = "config"
 
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = list(problems)
-        super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+    def __init__(self, problems: list[str] | str) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        text = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__("invalid configuration:\n" + text)
 
     def to_dict(self) -> dict[str, Any]:
         """``{"kind": "config", "message", "problems": [...]}``."""
         return {"kind": self.kind, "message": str(self), "problems": self.problems}
+
+
+class UsageError(QorchError):
+    """A command was asked for something it cannot do as given: a missing file, a port in
+    use, a data directory held by another process. The message is one sentence naming
+    the thing and the fix."""
+
+    kind = "usage"
 
 
 class PluginError(QorchError):

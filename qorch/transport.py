@@ -111,6 +111,11 @@ class Peer(Protocol):
 class Transport(Protocol):
     """The interface of a transport plugin."""
 
+    def check_address(self, address: str) -> str | None:
+        """What is wrong with ``address`` as a peer address to dial (a sentence), or
+        ``None`` when it is well formed — checked before anything starts (issue 15)."""
+        ...
+
     def open(
         self,
         config: PeerConfig,

@@ -44,3 +44,14 @@ def started(args: argparse.Namespace, role: str = "cli", **overrides: object) ->
         yield App(settings, plugins)
     finally:
         plugins.shutdown(role)
+
+
+def check_addresses(app: App, addresses: list[str] | tuple[str, ...], flag: str) -> None:
+    """Refuse (:class:`~qorch.errors.UsageError`) peer addresses the configured transport
+    cannot dial, before any process starts (issue 15)."""
+    from qorch.errors import UsageError
+
+    transport = app.plugins.create("transport")
+    problems = [p for p in (transport.check_address(a) for a in addresses) if p]
+    if problems:
+        raise UsageError(f"{flag}: " + "; ".join(problems))

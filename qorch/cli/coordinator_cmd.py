@@ -4,36 +4,66 @@
 network of nodes through the bootstrap peers; ``qorch up --topology T`` also starts one
 node process per topology node on 127.0.0.1 and stops them on Ctrl-C. Both serve the
 HTTP job API on 127.0.0.1 (``[coordinator] port``) and print one ``ready`` JSON line.
+
+Every input is checked before anything starts or is created (issue 15): the topology,
+the bootstrap addresses, the API port; then the data directory is locked for the
+service's lifetime (:mod:`qorch.datadir`).
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
+import socket
 from pathlib import Path
 
 import trio
 
-from qorch.cli.app import started
+from qorch.cli.app import check_addresses, started
+from qorch.datadir import locked
+from qorch.errors import UsageError
 
 
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGINT/SIGTERM; exit 0."""
     from qorch.coordinator.server import run_coordinator
+    from qorch.topology import load_topology
 
     with started(args, role="coordinator", data_dir=getattr(args, "data_dir", None)) as app:
         topology = Path(args.topology) if getattr(args, "topology", None) else None
-        if topology is not None and not topology.is_file():
-            from qorch.errors import ConfigError
-
-            raise ConfigError(f"no topology file {topology}")
-        trio.run(
-            lambda: run_coordinator(
-                app.plugins,
-                app.settings.data_path(),
-                port=args.port,
-                bootstrap=tuple(getattr(args, "bootstrap", None) or ()),
-                topology=topology,
-                listen=getattr(args, "listen", None) or "/ip4/127.0.0.1/tcp/0",
+        if topology is not None:
+            load_topology(topology)
+        bootstrap = tuple(getattr(args, "bootstrap", None) or ())
+        check_addresses(app, bootstrap, "--bootstrap")
+        settings = app.settings.coordinator
+        port = settings.port if args.port is None else args.port
+        check_port_free(settings.host, port)
+        with locked(app.settings.data_path(), f"qorch {args.command}"):
+            trio.run(
+                lambda: run_coordinator(
+                    app.plugins,
+                    app.settings.data_path(),
+                    port=port,
+                    bootstrap=bootstrap,
+                    topology=topology,
+                    listen=getattr(args, "listen", None) or "/ip4/127.0.0.1/tcp/0",
+                )
             )
-        )
     return 0
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse to start when the API's port is taken (bound the way the server binds it,
+    so a port in TIME_WAIT after a previous coordinator still counts as free)."""
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise UsageError(
+                    f"port {port} is in use: choose --port or stop the other coordinator"
+                ) from None
+            raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None

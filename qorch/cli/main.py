@@ -2,16 +2,15 @@
 
 Each command lives in its own module, imported only when that command runs, so that
 ``qorch --help`` loads nothing but ``argparse`` (measured by ``qorch bench cli-startup``).
-Every :class:`~qorch.errors.QorchError` is printed as one clear message with exit status
-2; an unexpected exception is reported in one line with exit status 1, never as a
-traceback (the traceback goes to the debug log).
+Errors pass one boundary (:mod:`qorch.cli.boundary`): a user's mistake is one sentence
+and exit status 2, Ctrl-C prints ``interrupted`` and exits 130, and a bug is one line
+naming the file that holds its traceback, exit status 1 — never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -41,6 +40,29 @@ EXECUTED_HELP = (
     "write the executed circuit (OpenQASM 3: the nodes' native gates and the explicit "
     "protocols, no noise) to FILE"
 )
+
+
+def positive_int(text: str) -> int:
+    """An argument that must be a whole number of at least 1 (``--shots 0`` is refused,
+    not replaced by the default)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
+
+
+def port_number(text: str) -> int:
+    """A TCP port argument: 0 (any free port) to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got {value}")
+    return value
 
 
 def _common() -> argparse.ArgumentParser:
@@ -94,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE", help="circuit file; '-' reads stdin")
     p.add_argument("--topology", required=True, metavar="T", help="topology TOML file")
     p.add_argument("--format", default="auto", help="input format (as for `qorch parse`)")
-    p.add_argument("--shots", type=int, metavar="N", help="shots (default: runtime.shots)")
+    p.add_argument("--shots", type=positive_int, metavar="N", help="shots (default: runtime.shots)")
     p.add_argument("--seed", type=int, default=0, metavar="N", help="job seed (default 0)")
     p.add_argument("--strategy", metavar="S", help="placement strategy")
     p.add_argument(
@@ -148,7 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
             help=helptext,
             description=helptext + " (FR-006, FR-009, FR-010) until SIGINT/SIGTERM.",
         )
-        p.add_argument("--port", type=int, metavar="P", help="API port (default: coordinator.port)")
+        p.add_argument(
+            "--port", type=port_number, metavar="P", help="API port (default: coordinator.port)"
+        )
         if name == "coordinator":
             p.add_argument(
                 "--bootstrap", nargs="+", default=None, metavar="MULTIADDR", help="node peers"
@@ -169,26 +193,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         handler = getattr(importlib.import_module(module), func)
         return int(handler(args) or 0)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:
         return 0
-    except Exception as exc:
-        from qorch.errors import QorchError
+    except (Exception, KeyboardInterrupt, BaseExceptionGroup) as exc:
+        from qorch.cli.boundary import report
 
-        if isinstance(exc, QorchError):
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        from loguru import logger
-
-        logger.opt(exception=exc).debug("unexpected error")
-        print(
-            f"internal error: {type(exc).__name__}: {exc} "
-            "(rerun with --log-level DEBUG for details)",
-            file=sys.stderr,
-        )
-        return 1
+        return report(exc)
 
 
 if __name__ == "__main__":  # pragma: no cover
@@ -209,7 +219,9 @@ def _add_bench(sub: Any, common: argparse.ArgumentParser) -> None:
         help="ten-node topology (default: the small-world example)",
     )
     cs = bsub.add_parser("cli-startup", parents=[common, out], help="time `qorch --help`")
-    cs.add_argument("--runs", type=int, default=30, metavar="N", help="timed runs (default 30)")
+    cs.add_argument(
+        "--runs", type=positive_int, default=30, metavar="N", help="timed runs (default 30)"
+    )
     cb = bsub.add_parser("compile", parents=[common, out], help="compile latency and ebits")
     cb.add_argument("--quick", action="store_true", help="fewer repeats and sizes")
     tb = bsub.add_parser(
@@ -217,46 +229,56 @@ def _add_bench(sub: Any, common: argparse.ArgumentParser) -> None:
         parents=[common, out, ten_nodes],
         help="round trips and discovery (on --topology) per transport",
     )
-    tb.add_argument("--n", type=int, default=300, metavar="N", help="round trips (default 300)")
+    tb.add_argument(
+        "--n", type=positive_int, default=300, metavar="N", help="round trips (default 300)"
+    )
     ab = bsub.add_parser(
         "api",
         parents=[common, out, ten_nodes],
         help="submit latency and jobs/s (on --topology) of the coordinator service",
     )
-    ab.add_argument("--jobs", type=int, default=60, metavar="N", help="jobs in the throughput run")
+    ab.add_argument(
+        "--jobs", type=positive_int, default=60, metavar="N", help="jobs in the throughput run"
+    )
     eb = bsub.add_parser(
         "events",
         parents=[common, out],
         help="job latency with and without websocket clients following the events",
     )
-    eb.add_argument("--clients", type=int, default=50, metavar="N", help="followers (50)")
-    eb.add_argument("--rounds", type=int, default=3, metavar="N", help="round pairs (3)")
+    eb.add_argument("--clients", type=positive_int, default=50, metavar="N", help="followers (50)")
+    eb.add_argument("--rounds", type=positive_int, default=3, metavar="N", help="round pairs (3)")
     ob = bsub.add_parser(
         "overhead",
         parents=[common, out, ten_nodes],
         help="orchestration overhead per remote fragment (on --topology) per transport",
     )
-    ob.add_argument("--jobs", type=int, default=30, metavar="N", help="jobs per transport")
+    ob.add_argument("--jobs", type=positive_int, default=30, metavar="N", help="jobs per transport")
     wb = bsub.add_parser(
         "world",
         parents=[common, out],
         help="the world simulation's time for a 20-qubit, 50-operation distributed job",
     )
-    wb.add_argument("--runs", type=int, default=2, metavar="N", help="simulations (2)")
-    wb.add_argument("--qubits", type=int, default=20, metavar="N", help="circuit width (20)")
+    wb.add_argument("--runs", type=positive_int, default=2, metavar="N", help="simulations (2)")
+    wb.add_argument(
+        "--qubits", type=positive_int, default=20, metavar="N", help="circuit width (20)"
+    )
     xb = bsub.add_parser(
         "estimator",
         parents=[common, out],
         help="estimated vs achieved fidelity on QASMBench, plans with and without ebits",
     )
-    xb.add_argument("--max-qubits", type=int, default=12, metavar="N", help="largest (12)")
-    xb.add_argument("--shots", type=int, default=1000, metavar="N", help="shots per job (1000)")
+    xb.add_argument("--max-qubits", type=positive_int, default=12, metavar="N", help="largest (12)")
+    xb.add_argument(
+        "--shots", type=positive_int, default=1000, metavar="N", help="shots per job (1000)"
+    )
     nb = bsub.add_parser(
         "nfr",
         parents=[common, out, ten_nodes],
         help="measure NFR-001..NFR-003 and write docs/nfr-report.md",
     )
-    nb.add_argument("--jobs", type=int, default=20, metavar="N", help="jobs per resilience run")
+    nb.add_argument(
+        "--jobs", type=positive_int, default=20, metavar="N", help="jobs per resilience run"
+    )
     nb.add_argument(
         "--report", default="docs/nfr-report.md", metavar="FILE", help="where the report goes"
     )
@@ -312,7 +334,7 @@ def _add_circuit_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--shots",
-        type=int,
+        type=positive_int,
         metavar="N",
         help="shots the fidelity estimate predicts for (default: runtime.shots)",
     )
@@ -320,7 +342,7 @@ def _add_circuit_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--full", action="store_true", help="with --json: include the whole plan")
     p.add_argument(
         "--repeat",
-        type=int,
+        type=positive_int,
         default=1,
         metavar="N",
         help="compile N times and report compile_ms as {p50, p95, n}",
@@ -336,7 +358,7 @@ def _add_client_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("submit", parents=[common, client], help="submit a circuit to a coordinator")
     p.add_argument("file", metavar="FILE", help="circuit file; '-' reads stdin")
     p.add_argument("--format", default="auto", choices=("auto", "qasm2", "qasm3"))
-    p.add_argument("--shots", type=int, metavar="N", help="shots (default: runtime.shots)")
+    p.add_argument("--shots", type=positive_int, metavar="N", help="shots (default: runtime.shots)")
     p.add_argument("--seed", type=int, default=0, metavar="N", help="job seed (default 0)")
     p.add_argument("--strategy", metavar="S", help="placement strategy")
     p.add_argument("--wait", action="store_true", help="wait for the job and print its result")
@@ -376,7 +398,9 @@ def _add_admin_commands(sub: Any, common: argparse.ArgumentParser) -> argparse.A
     up = dsub.add_parser("upgrade", parents=db_common, help="apply pending migrations")
     up.add_argument("--target", metavar="NAME", help="stop after this migration")
     down = dsub.add_parser("downgrade", parents=db_common, help="roll back migrations")
-    down.add_argument("--steps", type=int, default=1, metavar="N", help="how many (default 1)")
+    down.add_argument(
+        "--steps", type=positive_int, default=1, metavar="N", help="how many (default 1)"
+    )
     st = dsub.add_parser("status", parents=db_common, help="applied and pending migrations")
     st.add_argument("--json", action="store_true", help="machine-readable output")
 

@@ -17,8 +17,9 @@ from pathlib import Path
 import attrs
 import trio
 
-from qorch.cli.app import started
-from qorch.errors import ConfigError, QorchError
+from qorch.cli.app import check_addresses, started
+from qorch.datadir import locked
+from qorch.errors import QorchError, UsageError
 from qorch.node.advert import LinkQuality
 from qorch.topology import NodeSpec, load_topology
 
@@ -76,6 +77,8 @@ def run_node_command(args: argparse.Namespace) -> int:
         if faults is not None:
             load_schedule(faults)  # a bad file stops start-up with the reason
         net = app.settings.network
+        bootstrap = args.bootstrap if args.bootstrap is not None else list(net.bootstrap)
+        check_addresses(app, bootstrap, "--bootstrap")
         data_dir = app.settings.data_path()
         if not getattr(args, "data_dir", None):
             data_dir = data_dir / "nodes" / spec.name
@@ -83,20 +86,21 @@ def run_node_command(args: argparse.Namespace) -> int:
         def ready(line: str) -> None:
             print(line, flush=True)
 
-        trio.run(
-            lambda: run_node(
-                spec,
-                app,
-                listen=args.listen or net.listen,
-                bootstrap=args.bootstrap if args.bootstrap is not None else list(net.bootstrap),
-                data_dir=data_dir,
-                seed=app.settings.node.seed,
-                time_scale=app.settings.node.time_scale,
-                on_ready=ready,
-                links=node_links(args, spec.name),
-                faults=faults,
+        with locked(data_dir, "qorch node"):
+            trio.run(
+                lambda: run_node(
+                    spec,
+                    app,
+                    listen=args.listen or net.listen,
+                    bootstrap=bootstrap,
+                    data_dir=data_dir,
+                    seed=app.settings.node.seed,
+                    time_scale=app.settings.node.time_scale,
+                    on_ready=ready,
+                    links=node_links(args, spec.name),
+                    faults=faults,
+                )
             )
-        )
     return 0
 
 
@@ -108,13 +112,14 @@ def run_nodes_command(args: argparse.Namespace) -> int:
 
         return nodes(args)
     if not args.bootstrap:
-        raise ConfigError("qorch nodes needs --bootstrap MULTIADDR... or --url URL")
+        raise UsageError("qorch nodes needs --bootstrap MULTIADDR... or --url URL")
     from qorch.coordinator.discovery import Discovery
     from qorch.coordinator.node_registry import NodeRegistry
     from qorch.node.protocol import REGISTRY_VERBS
     from qorch.transport import PeerConfig
 
     with started(args, role="observer") as app:
+        check_addresses(app, args.bootstrap, "--bootstrap")
         settings = app.settings
         registry = NodeRegistry(settings.network, settings.quality)
         discovery = Discovery(registry, probe=False)

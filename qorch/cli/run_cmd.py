@@ -17,9 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import trio
-
 from qorch.cli.app import started
+from qorch.cli.boundary import run_trio
 from qorch.errors import ConfigError
 from qorch.ingest.load import load_circuit_as
 
@@ -32,6 +31,9 @@ def run(args: argparse.Namespace) -> int:
     from qorch.topology import load_topology
 
     with started(args, role="coordinator") as app:
+        topology = load_topology(args.topology)  # every input checked before a process starts
+        if args.strategy:
+            app.plugins.get("placement", args.strategy)
         data = Path(args.file).read_bytes() if args.file != "-" else sys.stdin.buffer.read()
         _parser, circuit = load_circuit_as(
             data,
@@ -44,7 +46,6 @@ def run(args: argparse.Namespace) -> int:
 
         schedule = None
         if args.faults:
-            topology = load_topology(args.topology)
             schedule = load_scenario(args.faults, app.plugins, topology, args.seed)
 
         async def main(tmp: Path) -> Any:
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
                     return exc
 
         with tempfile.TemporaryDirectory(prefix="qorch-run-") as tmp:
-            result = trio.run(main, Path(tmp))
+            result = run_trio(main, Path(tmp))
         if isinstance(result, JobFailed):
             if args.json:
                 print(json.dumps({"file": args.file, "error": result.to_dict()}))

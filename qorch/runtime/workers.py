@@ -11,6 +11,7 @@ one per process, with ``WORKERS`` processes.
 from __future__ import annotations
 
 import multiprocessing
+import signal
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -34,8 +35,16 @@ class WorkerCrashed(QorchError):
 def _executor() -> ProcessPoolExecutor:
     global _pool
     if _pool is None:
-        _pool = ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("spawn"))
+        _pool = ProcessPoolExecutor(
+            WORKERS, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_interrupts
+        )
     return _pool
+
+
+def _ignore_interrupts() -> None:
+    """In a worker: Ctrl-C reaches the whole process group, but only the parent decides
+    what stops (it cancels the task and shuts the pool down), so a worker ignores it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _replace_pool() -> None:

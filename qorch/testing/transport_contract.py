@@ -93,6 +93,16 @@ class TransportContract:
             assert server.peer_id in client.connected()
 
     @trio_test
+    async def test_addresses_are_checked_before_dialling(
+        self, transport: Transport, tmp_path: Path
+    ) -> None:
+        async with transport.open(self.config(tmp_path, "server"), echo) as server:
+            assert transport.check_address(server.addresses[0]) is None
+        for garbage in ("garbage", "/ip4/127.0.0.1/tcp/notaport", ""):
+            problem = transport.check_address(garbage)
+            assert isinstance(problem, str) and problem
+
+    @trio_test
     async def test_concurrent_requests_each_get_their_own_reply(
         self, transport: Transport, tmp_path: Path
     ) -> None:

@@ -103,6 +103,14 @@ class CentralPeer(ChannelPeer):
 class CentralTransport:
     """Opens :class:`CentralPeer` instances (see :class:`qorch.transport.Transport`)."""
 
+    def check_address(self, address: str) -> str | None:
+        """What is wrong with ``address`` (``/ip4/H/tcp/P[/p2p/ID]``), or ``None``."""
+        try:
+            parse_address(address)
+        except TransportError as exc:
+            return str(exc)
+        return None
+
     async def baseline_round_trips(self, n: int, warmup: int = 10) -> list[float]:
         """``n`` round trips (seconds) of a bare TCP echo of a small frame on 127.0.0.1:
         what ``qorch bench transport`` compares the channel with."""

@@ -156,6 +156,17 @@ class _Notifee(INotifee):
 class Libp2pTransport:
     """Opens :class:`Libp2pPeer` instances (see :class:`qorch.transport.Transport`)."""
 
+    def check_address(self, address: str) -> str | None:
+        """What is wrong with ``address`` (a multiaddr ending ``/p2p/<peer id>``), or
+        ``None``."""
+        try:
+            info_from_p2p_addr(Multiaddr(address))
+        except Exception as exc:  # multiaddr raises several types for bad text
+            return (
+                f"not a multiaddr like /ip4/127.0.0.1/tcp/7001/p2p/<peer id>: {address!r} ({exc})"
+            )
+        return None
+
     async def baseline_round_trips(self, n: int) -> list[float]:
         """``n`` round trips (seconds) of bare libp2p request/response, no qorch code on
         the path: what ``qorch bench transport`` compares the channel with."""
