@@ -6,7 +6,10 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
+import subprocess
+import sys
 from typing import Any
 
 import httpx
@@ -104,6 +107,24 @@ def test_roles_decide_what_a_key_may_do(secured):
         f"{proc.url}/api/v1/jobs/{job_id}/cancel", headers={"X-API-Key": keys["read"]}
     )
     assert cancel.status_code == 403
+
+
+def test_submit_wait_prints_the_job_id_first_even_when_it_may_not_read_it(secured, tmp_path):
+    """Issue 15: a key without the read role still learns the id of the job it made, and
+    no log line reaches the terminal."""
+    proc, keys = secured
+    bell = str(REPO / "examples" / "circuits" / "bell.qasm")
+    done = subprocess.run(
+        [sys.executable, "-m", "qorch", "submit", bell, "--wait", "--url", proc.url],
+        env={**os.environ, "QORCH_API_KEY": keys["submit"]},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert done.stdout.splitlines()[0].startswith("job-")
+    assert done.stderr.startswith("error: ") and "forbidden" in done.stderr
+    assert "DEBUG" not in done.stderr and len(done.stderr.splitlines()) == 1
 
 
 async def collect(url: str, until: Any, limit: int = 500) -> list[dict[str, Any]]:

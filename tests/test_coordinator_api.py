@@ -152,6 +152,16 @@ def test_a_bad_submission_is_422_with_every_bad_field_and_no_job(coordinator, bo
     assert coordinator.request("GET", "/api/v1/jobs").json()["total"] == before
 
 
+def test_a_body_that_is_not_json_is_400_malformed_as_documented(coordinator):
+    url = coordinator.url + "/api/v1/circuits/submit"
+    reply = coordinator.client.post(
+        url, content=b"qasm=bell", headers={"content-type": "application/json"}
+    )
+    assert reply.status_code == 400 and reply.json()["kind"] == "malformed", reply.text
+    api_doc = (REPO / "docs" / "api.md").read_text()
+    assert "| 400 | a body that is not JSON | `malformed` |" in api_doc
+
+
 def test_a_circuit_that_does_not_parse_fails_its_job_with_where(coordinator):
     qasm = 'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\ncx q[0], q[7];\n'
     job_id = coordinator.submit(qasm)

@@ -64,7 +64,11 @@ def test_a_job_completes_with_ideal_counts_and_honest_accounting():
     result = job("j1", DirectClient(nodes()))
     assert set(result.counts) == {"0" * 6, "1" * 6} and result.achieved_fidelity >= 0.99
     assert result.ebits >= 1 and result.fallbacks == () and result.retries == 0
+    # every fragment counts for each node it ran on (a protocol fragment for both ends)
     assert sum(result.fragments_per_node.values()) == sum(
+        len(set(f.nodes)) for f in result.fragments if f.status == "ok"
+    )
+    assert sum(result.fragments_per_node.values()) > sum(
         1 for f in result.fragments if f.kind == "local"
     )
     # overhead = wall - compile - the simulated critical path (the world simulation is

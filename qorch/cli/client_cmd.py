@@ -33,7 +33,12 @@ class ApiError(QorchError):
 
 
 def _url(args: argparse.Namespace) -> str:
+    """The coordinator's URL; also sets the API key and keeps log lines off the terminal
+    unless ``--log-level`` asks for them (a client prints results, not logs)."""
+    from qorch.logs import configure_logging
+
     global _API_KEY
+    configure_logging(getattr(args, "log_level", None) or "WARNING", "text")
     _API_KEY = getattr(args, "api_key", None) or os.environ.get("QORCH_API_KEY") or None
     return (args.url or os.environ.get("QORCH_URL") or DEFAULT_URL).rstrip("/")
 
@@ -130,7 +135,8 @@ def follow(url: str, job_id: str, timeout_s: float, *, progress: bool) -> None:
 
 
 def submit(args: argparse.Namespace) -> int:
-    """Submit a circuit file; print the job id (with --wait: the result)."""
+    """Submit a circuit file; print the job id first (with ``--wait --json`` as a line
+    ``{"job_id": ...}``), then with ``--wait`` the result."""
     url = _url(args)
     path = Path(args.file)
     try:
@@ -143,8 +149,9 @@ def submit(args: argparse.Namespace) -> int:
     if args.strategy:
         body["strategy"] = args.strategy
     job_id = _checked(*call("POST", f"{url}/api/v1/circuits/submit", body), ok=(202,))["job_id"]
+    # the id first, always: whatever happens while waiting, the job can be found again
+    print(json.dumps({"job_id": job_id}) if args.json and args.wait else job_id, flush=True)
     if not args.wait:
-        print(job_id)
         return 0
     status = wait_for(url, job_id, args.timeout, progress=not args.json)
     if status["state"] != "COMPLETED":
@@ -169,13 +176,11 @@ def status(args: argparse.Namespace) -> int:
 
 def result(args: argparse.Namespace) -> int:
     """Print a completed job's result (``--executed FILE``: write its executed circuit)."""
-    return _show_result(
-        _url(args), args.job_id, args.json, name=args.job_id, executed=args.executed
-    )
+    return _show_result(_url(args), args.job_id, args.json, executed=args.executed)
 
 
 def _show_result(
-    url: str, job_id: str, as_json: bool, name: str, executed: str | None = None
+    url: str, job_id: str, as_json: bool, name: str | None = None, executed: str | None = None
 ) -> int:
     from qorch.cli.run_cmd import print_result, write_executed
 
@@ -189,7 +194,7 @@ def _show_result(
     if as_json:
         print(json.dumps(body, sort_keys=True))
     else:
-        print_result(f"{name} ({job_id})", body)
+        print_result(job_id if name is None else f"{name} ({job_id})", body)
     return 0
 
 

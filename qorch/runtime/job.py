@@ -423,10 +423,10 @@ def _result(
     all_runs = (*earlier, *(runs[f.id] for f in plan.fragments))
     simulated_ms = sum(r.get("duration_ns", 0.0) for run in all_runs for r in run.records) / 1e6
     critical = critical_path_ms(plan, runs)
-    per_node: dict[str, int] = {}
+    per_node: dict[str, int] = {}  # a protocol fragment counts for both its end nodes
     for f in plan.fragments:
-        if f.kind == "local":
-            per_node[f.node] = per_node.get(f.node, 0) + 1
+        for node in dict.fromkeys(f.nodes):
+            per_node[node] = per_node.get(node, 0) + 1
     return JobResult(
         job_id=job_id,
         shots=world.shots,
