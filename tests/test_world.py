@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from qorch.bench.circuits import ghz
@@ -89,6 +90,59 @@ def test_what_cannot_be_simulated_says_why(qubits, clbits, reason):
     plan = compile_circuit(circuit, topology, plugins=PLUGINS)
     result = simulate(circuit, plan, topology, shots=10, seed=0)
     assert not result.simulated and reason in result.reason and result.counts == {}
+
+
+def _qiskit_chain(n: int, entangling_layers: int):
+    """A circuit of ``n`` qubits: a GHZ chain (bond dimension 2), then ``entangling_layers``
+    layers of random two-qubit gates between far qubits (bond dimension grows)."""
+    import numpy as np
+    from qiskit import QuantumCircuit
+
+    rng = np.random.default_rng(3)
+    qc = QuantumCircuit(n, n)
+    qc.h(0)
+    for q in range(n - 1):
+        qc.cx(q, q + 1)
+    for _ in range(entangling_layers):
+        for q in range(n):
+            qc.ry(float(rng.uniform(0, 3)), q)
+        order = rng.permutation(n)
+        for a, b in zip(order[::2], order[1::2], strict=False):
+            qc.cx(int(a), int(b))
+    qc.measure(range(n), range(n))
+    return qc
+
+
+def test_the_method_follows_the_entanglement_and_never_changes_the_counts():
+    from qiskit_aer import AerSimulator
+
+    from qorch.runtime import world
+
+    assert world.simulation_method(_qiskit_chain(6, 0), 4000, 0) == "density_matrix"
+    assert world.simulation_method(_qiskit_chain(12, 0), 1000, 0) == "statevector"
+    weak, strong = _qiskit_chain(18, 0), _qiskit_chain(18, 4)
+    assert world.pilot_bond_dimension(weak, 0) == 2
+    assert world.pilot_bond_dimension(strong, 0) == world.PILOT_BOND  # the pilot's cap
+    assert world.simulation_method(weak, 1000, 0) == "matrix_product_state"
+    assert world.simulation_method(strong, 1000, 0) == "statevector"
+    # exact either way: the same outcome probabilities from both methods
+    sampled = _qiskit_chain(18, 2).remove_final_measurements(inplace=False)
+    sampled.save_probabilities()
+    probs = {
+        method: AerSimulator(method=method).run(sampled).result().data()["probabilities"]
+        for method in ("matrix_product_state", "statevector")
+    }
+    assert np.allclose(probs["matrix_product_state"], probs["statevector"], atol=1e-9)
+    assert np.count_nonzero(probs["statevector"] > 1e-9) > 1000  # a state worth comparing
+
+
+def test_past_the_statevector_limit_a_weakly_entangled_job_is_still_simulated():
+    from qorch.runtime import world
+
+    n = 26  # more simulated qubits than a statevector may have
+    assert world.MAX_STATEVECTOR_QUBITS < n <= world.MAX_SIMULATED_QUBITS
+    assert world.simulation_method(_qiskit_chain(n, 0), 1000, 0) == "matrix_product_state"
+    assert world.simulation_method(_qiskit_chain(n, 3), 1000, 0) is None
 
 
 @pytest.mark.parametrize("seed", range(6))

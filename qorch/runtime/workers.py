@@ -22,6 +22,9 @@ import trio
 from qorch.errors import QorchError
 
 WORKERS = 2
+#: a worker is replaced after this many tasks: what native libraries keep growing
+#: between tasks (qiskit-aer's matrix-product-state log) stays bounded
+TASKS_PER_WORKER = 50
 T = TypeVar("T")
 _pool: ProcessPoolExecutor | None = None
 
@@ -36,7 +39,10 @@ def _executor() -> ProcessPoolExecutor:
     global _pool
     if _pool is None:
         _pool = ProcessPoolExecutor(
-            WORKERS, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_interrupts
+            WORKERS,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_ignore_interrupts,
+            max_tasks_per_child=TASKS_PER_WORKER,
         )
     return _pool
 

@@ -10,9 +10,10 @@ control plane's real waiting is physical waiting), the cost model's latencies
 (``"planned"``: reproducible) or none. A share costs one extra qubit while it is open, a
 teleport none (the protocols run in equivalent cheaper forms). The simulator's limit
 (:data:`MAX_QUBITS`) counts data qubits; past :data:`MAX_SIMULATED_QUBITS` with the open
-shares' halves, nothing is simulated and the result says why. Shots run as statevector
-trajectories with shot branching, or as one density matrix when that is cheaper (at most
-:data:`DENSITY_MATRIX_QUBITS` qubits and ``shots >= 2**n``).
+shares' halves (:data:`MAX_STATEVECTOR_QUBITS` for a strongly entangled state), nothing
+is simulated and the result says why. Shots run as one density
+matrix, statevector trajectories or matrix-product-state trajectories, whichever the
+circuit makes cheapest (:func:`simulation_method`; exact in every case).
 
 The reference is the input circuit itself, noiseless: its exact outcome distribution
 (statevector probabilities) when every measurement is final and nothing is reset or
@@ -36,11 +37,18 @@ from qorch.topology import Topology
 __all__ = ["Timing", "WorldResult", "planned_timing", "simulate"]
 
 MAX_QUBITS = 24
-#: data qubits plus the halves of the shares open at once (each doubles the work)
-MAX_SIMULATED_QUBITS = 24
+#: data qubits plus the halves of the shares open at once, as matrix product states
+MAX_SIMULATED_QUBITS = 32
+#: ... and as statevectors (each qubit doubles the work)
+MAX_STATEVECTOR_QUBITS = 24
 #: shots of the ideal reference run (at least the job's)
 IDEAL_SHOTS = 50_000
 DENSITY_MATRIX_QUBITS = 10
+#: up to this many qubits statevector trajectories; past it, matrix product states when
+#: a one-shot pilot's bond dimension stays below :data:`PILOT_BOND`
+STATEVECTOR_QUBITS = 16
+PILOT_BOND = 128
+_pilot_log_length = 0  # how much of aer's matrix-product-state log earlier pilots wrote
 #: the exact reference needs 2**n probabilities; past this many qubits it is sampled
 EXACT_REFERENCE_QUBITS = 20
 #: how long qubits wait (``[world] idle_time``)
@@ -158,18 +166,21 @@ def simulate(
         return WorldResult(shots, False, reason="the circuit measures nothing", executed_qasm3=text)
     noisy, run = build_noisy_circuit(executed, topology, timing, fidelity_scales)
     n = noisy.num_qubits
-    if n > MAX_SIMULATED_QUBITS:
+    method = simulation_method(noisy, shots, seed)
+    if method is None:
         return WorldResult(
             shots,
             False,
             reason=(
                 f"{circuit.num_qubits} qubits and {n - circuit.num_qubits} share halves open "
-                f"at once exceed the simulator's limit of {MAX_SIMULATED_QUBITS}"
+                f"at once exceed the simulator's limit ({MAX_SIMULATED_QUBITS} as matrix "
+                f"product states of bond dimension below {PILOT_BOND}, else "
+                f"{MAX_STATEVECTOR_QUBITS})"
             ),
             executed_qasm3=text,
             simulated_qubits=n,
         )
-    counts = _run(noisy, shots, seed)
+    counts = _run(noisy, shots, seed, method)
     ideal, ideal_shots = _reference(circuit, shots, seed)
     from qiskit.quantum_info import hellinger_fidelity
 
@@ -187,16 +198,54 @@ def simulate(
     )
 
 
-def _run(noisy: Any, shots: int, seed: int) -> dict[str, int]:
-    from qiskit_aer import AerSimulator
-
+def simulation_method(noisy: Any, shots: int, seed: int) -> str | None:
+    """How to run ``noisy``: one density matrix when that is cheaper (at most
+    :data:`DENSITY_MATRIX_QUBITS` qubits and ``shots >= 2**n``); statevector trajectories
+    up to :data:`STATEVECTOR_QUBITS` qubits; past that, matrix product states (exact: no
+    truncation) when the state stays weakly entangled — a one-shot pilot capped at
+    :data:`PILOT_BOND` never reaches the cap — else statevectors up to
+    :data:`MAX_STATEVECTOR_QUBITS`; ``None`` past every limit. Every method is exact: it
+    changes the time a job takes, not the distribution its counts are drawn from."""
     n = noisy.num_qubits
     if n <= DENSITY_MATRIX_QUBITS and shots >= 2**n:
-        backend = AerSimulator(method="density_matrix", seed_simulator=seed)
-    else:
-        backend = AerSimulator(
-            method="statevector", seed_simulator=seed, shot_branching_enable=True
-        )
+        return "density_matrix"
+    if n <= STATEVECTOR_QUBITS:
+        return "statevector"
+    if n <= MAX_SIMULATED_QUBITS and pilot_bond_dimension(noisy, seed) < PILOT_BOND:
+        return "matrix_product_state"
+    return "statevector" if n <= MAX_STATEVECTOR_QUBITS else None
+
+
+def pilot_bond_dimension(noisy: Any, seed: int) -> int:
+    """The largest bond dimension one trajectory of ``noisy`` reaches as a matrix
+    product state, up to :data:`PILOT_BOND` (the pilot is capped there, so it is cheap)."""
+    import re
+
+    from qiskit_aer import AerSimulator
+
+    pilot = AerSimulator(
+        method="matrix_product_state",
+        seed_simulator=seed,
+        matrix_product_state_max_bond_dimension=PILOT_BOND,
+        mps_log_data=True,
+    )
+    log = pilot.run(noisy, shots=1).result().results[0].metadata.get("MPS_log_data", "")
+    # qiskit-aer 0.17 appends each run's log to those of the earlier runs in the process:
+    # this run's entries are what follows the previous pilot's (worker processes are
+    # recycled, which bounds the log's growth: qorch.runtime.workers)
+    global _pilot_log_length
+    seen = _pilot_log_length if len(log) > _pilot_log_length else 0
+    _pilot_log_length = max(0, len(log) - 1)  # its closing brace moves on
+    log = log[seen:]
+    dims = [int(d) for group in re.findall(r"BD=\[([\d ]+)\]", log) for d in group.split()]
+    return max(dims, default=1)
+
+
+def _run(noisy: Any, shots: int, seed: int, method: str) -> dict[str, int]:
+    from qiskit_aer import AerSimulator
+
+    options: dict[str, Any] = {"shot_branching_enable": True} if method == "statevector" else {}
+    backend = AerSimulator(method=method, seed_simulator=seed, **options)
     return backend.run(noisy, shots=shots).result().get_counts()
 
 
