@@ -6,12 +6,16 @@ is cancelled once it is ``EXECUTING``: the cancel answers 200 and the job ends `
 with error kind ``cancelled``, never ``COMPLETED``; its nodes hold no window any more and
 run none of its remaining fragments; a second cancel, and a cancel of a job that
 completed, answer 409 with the final state; the store would not resume the cancelled job
-after a restart (it is not unfinished) and holds none of its windows as granted.
+after a restart (it is not unfinished) and holds none of its windows as granted. The
+``qorch cancel`` and ``qorch jobs`` clients against the same coordinator.
 """
 
 from __future__ import annotations
 
+import json
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -54,6 +58,40 @@ def wait_state(proc: CoordinatorProcess, job_id: str, state: str, timeout: float
 def executions(statuses: dict[str, dict]) -> int:
     """Fragments the nodes ran, all nodes together."""
     return sum(s["executions"] for s in statuses.values())
+
+
+def qorch(proc: CoordinatorProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    """One ``qorch`` client command against ``proc``."""
+    return subprocess.run(
+        [sys.executable, "-m", "qorch", *args, "--url", proc.url],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def check_the_cli(proc: CoordinatorProcess, cancelled: str, completed: str) -> None:
+    """``qorch cancel`` exits 0 when it ends a job, 1 on the API's 409 (with the final
+    state), 2 for an unknown job; ``qorch jobs --json`` prints the API's listing."""
+    ended = qorch(proc, "cancel", cancelled)
+    assert ended.returncode == 1 and "had already ended: FAILED" in ended.stderr
+    done = qorch(proc, "cancel", completed, "--json")
+    assert done.returncode == 1 and json.loads(done.stdout)["state"] == "COMPLETED"
+    running = proc.submit(RING6, shots=100, seed=3)
+    stopped = qorch(proc, "cancel", running)
+    assert stopped.returncode == 0, stopped.stderr
+    assert stopped.stdout.split() == [running, "FAILED", "cancelled"]
+    unknown = qorch(proc, "cancel", "job-nope")
+    assert unknown.returncode == 2 and "not_found" in unknown.stderr
+
+    listed = qorch(proc, "jobs", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout) == proc.request("GET", "/api/v1/jobs").json()
+    failed = json.loads(qorch(proc, "jobs", "--state", "failed", "--json").stdout)
+    assert {j["job_id"] for j in failed["jobs"]} == {cancelled, running}
+    assert {j["error"]["kind"] for j in failed["jobs"]} == {"cancelled"}
+    table = qorch(proc, "jobs", "--limit", "2")
+    assert table.returncode == 0 and cancelled in table.stdout and "1-2 of 3 job(s)" in table.stdout
+    bad = qorch(proc, "jobs", "--state", "DANCING")
+    assert bad.returncode == 2 and "state" in bad.stderr
 
 
 @pytest.mark.slow
@@ -107,6 +145,8 @@ def test_a_running_job_cancelled_ends_cancelled_with_its_windows_released(tmp_pa
         after = node_statuses(addresses, tmp_path / "observer")
         assert executions(after) == ran + bell_ran
         assert all(n["active_reservations"] == 0 for n in after.values())
+
+        check_the_cli(proc, job_id, bell)
     finally:
         assert proc.kill(signal.SIGTERM) == 0, proc.stderr_tail()
     assert "crashed the worker" not in proc.stderr_path.read_text()
