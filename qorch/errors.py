@@ -144,3 +144,29 @@ class StoreError(QorchError):
     """The store refused an operation (missing record, illegal transition, schema not current)."""
 
     kind = "store"
+
+
+class TransitionRefused(StoreError):
+    """A job's state transition lost a compare-and-set (FR-009, FR-010): the job was not
+    in the state the caller expected, or the transition is not in
+    :data:`qorch.model.JOB_TRANSITIONS`. ``state`` is the job's state as the store found
+    it — a terminal one means the job had already ended."""
+
+    kind = "conflict"
+
+    def __init__(self, job_id: str, state: str, new: str, expected: str | None = None) -> None:
+        self.job_id, self.state, self.new, self.expected = job_id, state, new, expected
+        if expected is not None and expected != state:
+            message = f"job {job_id!r} is {state}, not {expected}: no transition to {new}"
+        else:
+            message = f"job {job_id!r}: illegal transition {state} -> {new}"
+        super().__init__(message)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"kind": "conflict", "message", "state", "where"}``."""
+        return {
+            "kind": self.kind,
+            "message": str(self),
+            "state": self.state,
+            "where": f"job {self.job_id}",
+        }

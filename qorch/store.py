@@ -96,12 +96,17 @@ class Store(abc.ABC):
         at: dt.datetime,
         error: dict | None = None,
         result: dict | None = None,
+        expected: JobState | None = None,
     ) -> JobRecord:
-        """Atomically move a job to ``new`` if that transition is legal.
+        """Atomically move a job to ``new`` if that transition is legal — and, with
+        ``expected``, only if the job is in that state now (compare-and-set, FR-009).
 
         Sets ``updated_at`` to ``at`` and, when given, ``error``/``result``. Raises
-        :class:`~qorch.errors.StoreError` for an unknown job or an illegal transition
-        (:data:`qorch.model.JOB_TRANSITIONS`), leaving the job unchanged.
+        :class:`~qorch.errors.StoreError` for an unknown job, and its subclass
+        :class:`~qorch.errors.TransitionRefused` (carrying the state found) for an illegal
+        transition (:data:`qorch.model.JOB_TRANSITIONS`) or a state other than
+        ``expected``, leaving the job unchanged. The check and the write are one
+        transaction: of two callers racing to end a job, exactly one wins.
         """
 
     @abc.abstractmethod

@@ -120,8 +120,11 @@ def test_the_job_api_answers_each_request_with_the_documented_shape(coordinator)
     assert bad.status_code == 422
     assert {e["field"] for e in bad.json()["errors"]} == {"state", "limit"}
 
-    cancelled = coordinator.request("POST", f"/api/v1/jobs/{job_id}/cancel").json()
-    assert cancelled["state"] == "COMPLETED"  # an ended job stays as it ended
+    late = coordinator.request("POST", f"/api/v1/jobs/{job_id}/cancel")
+    assert late.status_code == 409  # an ended job stays as it ended (FR-009)
+    assert late.json()["kind"] == "conflict" and late.json()["state"] == "COMPLETED"
+    assert coordinator.request("GET", f"/api/v1/jobs/{job_id}").json()["state"] == "COMPLETED"
+    assert coordinator.request("POST", "/api/v1/jobs/job-nope/cancel").status_code == 404
 
     health = coordinator.request("GET", "/health").json()
     assert health["ok"] and health["nodes"] == 2

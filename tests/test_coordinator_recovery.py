@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import signal
 import time
-from pathlib import Path
 
 import pytest
-import trio
 
 from qorch.config import Settings
-from qorch.coordinator.local_cluster import coordinator_peer
 from qorch.coordinator.server import open_store
 from qorch.plugins import PluginSystem
+from qorch.testing.cluster import node_statuses
 from qorch.testing.coordinator_process import CoordinatorProcess, start_node_process
 from tests.conftest import REPO
 
@@ -28,23 +26,6 @@ TOPOLOGY = REPO / "examples" / "topologies" / "noiseless-two-nodes.toml"
 CIRCUITS = [REPO / "examples" / "circuits" / n for n in ("qft4.qasm", "ghz5.qasm", "bell.qasm")]
 JOBS = 20
 NODE_ENV = {"QORCH_NODE__TIME_SCALE": "20000"}
-
-
-def node_counters(addresses: list[str], tmp: Path) -> dict[str, dict]:
-    """Each node's ``status`` answer, asked by a peer of this test."""
-
-    async def ask() -> dict[str, dict]:
-        plugins = PluginSystem(Settings())
-        async with coordinator_peer(plugins, tmp, addresses) as (registry, client, _peer):
-            with trio.fail_after(60):
-                while len([e for e in registry.entries() if e.available]) < len(addresses):
-                    await trio.sleep(0.05)
-            return {
-                e.node_id: await client.call(e.node_id, "status", {}, 10.0)
-                for e in registry.entries()
-            }
-
-    return trio.run(ask)
 
 
 def stop_all(coordinators, nodes) -> None:
@@ -100,7 +81,7 @@ def test_a_coordinator_killed_with_twenty_jobs_in_flight_completes_them_all_once
                 assert outcomes <= {"00000", "11111"}
             expected += sum(len(f["nodes"]) for f in result["fragments"])  # once each
         second.kill(signal.SIGTERM)
-        counters = node_counters(addresses, tmp_path / "observer")
+        counters = node_statuses(addresses, tmp_path / "observer")
         executed = sum(c["executions"] for c in counters.values())
         assert executed == expected, (counters, expected)
     finally:

@@ -1,5 +1,5 @@
-"""``qorch submit``, ``qorch status``, ``qorch result``, ``qorch nodes --url``: the job
-API's client (FR-009).
+"""``qorch submit``, ``qorch status``, ``qorch result``, ``qorch cancel``, ``qorch jobs``,
+``qorch nodes --url``: the job API's client (FR-009).
 
 They talk to a running coordinator (``--url``, default ``$QORCH_URL`` or
 ``http://127.0.0.1:8700``), with the API key of ``--api-key`` or ``$QORCH_API_KEY`` when
@@ -7,7 +7,8 @@ the coordinator requires one (FR-014). ``submit --wait`` follows the job's webso
 (``/api/v1/jobs/{id}/events``) and shows its state and fragments done / total on stderr
 while it runs. An API error is printed as its ``kind`` and ``message`` (with the field
 errors of a 422) and exits 2; a coordinator that does not answer exits 2 with the URL it
-tried.
+tried. ``cancel`` exits 0 when it ended the job (``FAILED``, kind ``cancelled``) and 1
+when the job had already ended (the API's 409, with the job's final state).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 import os
 import sys
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +179,54 @@ def status(args: argparse.Namespace) -> int:
 def result(args: argparse.Namespace) -> int:
     """Print a completed job's result (``--executed FILE``: write its executed circuit)."""
     return _show_result(_url(args), args.job_id, args.json, executed=args.executed)
+
+
+def cancel(args: argparse.Namespace) -> int:
+    """``qorch cancel JOB``: cancel a job (FR-009). Exit 0 when this cancel ended it
+    (``FAILED``, error kind ``cancelled``), 1 when it had already ended (409: its final
+    state is printed), 2 for any other error (no such job: 404)."""
+    code, body = call("POST", f"{_url(args)}/api/v1/jobs/{args.job_id}/cancel")
+    if code == 409 and isinstance(body, dict) and body.get("kind") == "conflict":
+        if args.json:
+            print(json.dumps(body, sort_keys=True))
+        else:
+            print(f"{args.job_id} had already ended: {body.get('state')}", file=sys.stderr)
+        return 1
+    body = _checked(code, body)
+    if args.json:
+        print(json.dumps(body, sort_keys=True))
+    else:
+        print(f"{body['job_id']}  {body['state']}  {body.get('error', {}).get('kind', '')}")
+    return 0
+
+
+def jobs(args: argparse.Namespace) -> int:
+    """``qorch jobs [--state S] [--limit N] [--offset N]``: the coordinator's jobs, oldest
+    first (FR-009); ``--json`` prints the API's listing object ``{"jobs", "total",
+    "limit", "offset"}`` as it came."""
+    query: dict[str, Any] = {"limit": args.limit, "offset": args.offset}
+    if args.state:
+        query["state"] = args.state
+    url = f"{_url(args)}/api/v1/jobs?{urllib.parse.urlencode(query)}"
+    body = _checked(*call("GET", url))
+    if args.json:
+        print(json.dumps(body, sort_keys=True))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("job", "state", "created", "updated", "error")
+    for job in body["jobs"]:
+        error = job.get("error") or {}
+        table.add_row(
+            job["job_id"], job["state"], job["created_at"], job["updated_at"],
+            error.get("kind", ""),
+        )  # fmt: skip
+    shown = f"{body['offset'] + 1}-{body['offset'] + len(body['jobs'])}" if body["jobs"] else "none"
+    console = Console(width=160)
+    console.print(table if body["jobs"] else "no jobs")
+    console.print(f"{shown} of {body['total']} job(s)")
+    return 0
 
 
 def _show_result(

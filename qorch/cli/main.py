@@ -33,6 +33,8 @@ COMMANDS = {
     "submit": "qorch.cli.client_cmd:submit",
     "status": "qorch.cli.client_cmd:status",
     "result": "qorch.cli.client_cmd:result",
+    "cancel": "qorch.cli.client_cmd:cancel",
+    "jobs": "qorch.cli.client_cmd:jobs",
 }
 
 
@@ -350,7 +352,8 @@ def _add_circuit_commands(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _add_client_commands(sub: Any, common: argparse.ArgumentParser) -> None:
-    """``qorch submit``, ``qorch status``, ``qorch result``: a coordinator's HTTP API."""
+    """``qorch submit``, ``status``, ``result``, ``cancel``, ``jobs``: a coordinator's HTTP
+    API."""
     client = argparse.ArgumentParser(add_help=False)
     client.add_argument("--url", metavar="U", help="coordinator API (default $QORCH_URL or :8700)")
     client.add_argument("--json", action="store_true", help="machine-readable output")
@@ -370,6 +373,14 @@ def _add_client_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("result", parents=[common, client], help="a completed job's result")
     p.add_argument("job_id", metavar="JOB")
     p.add_argument("--executed", metavar="FILE", help=EXECUTED_HELP)
+    p = sub.add_parser(
+        "cancel", parents=[common, client], help="cancel a job (exit 1 if it had ended)"
+    )
+    p.add_argument("job_id", metavar="JOB")
+    p = sub.add_parser("jobs", parents=[common, client], help="a coordinator's jobs, paged")
+    p.add_argument("--state", metavar="S", help="only jobs in state S (QUEUED ... FAILED)")
+    p.add_argument("--limit", type=int, default=100, metavar="N", help="at most N (1-1000)")
+    p.add_argument("--offset", type=int, default=0, metavar="N", help="skip the first N")
 
 
 def _add_admin_commands(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -10,7 +10,8 @@ GET      /api/v1/jobs                    ``{"jobs", "total", "limit", "offset"}`
 GET      /api/v1/jobs/{id}               ``{"job_id", "state", "created_at", ...}``
 GET      /api/v1/jobs/{id}/result        the result (409 while the job runs);
                                          ?include=executed adds the executed circuit
-POST     /api/v1/jobs/{id}/cancel        the job, FAILED with a ``cancelled`` error
+POST     /api/v1/jobs/{id}/cancel        the job, FAILED with a ``cancelled`` error; 409
+                                         with its ``state`` if it had already ended
 GET      /api/v1/nodes                   the registry's view of every node
 WS       /api/v1/jobs/{id}/events        a job's snapshot, then its live events
 WS       /api/v1/events                  the latest jobs, then every job's events
@@ -20,8 +21,9 @@ GET      /                               the dashboard (static files under /stat
 GET      /schema/openapi.json            the OpenAPI document
 =======  ==============================  ============================================
 
-Every error is JSON ``{"kind", "message", "errors"?}``: a bad body is 422 with one entry
-per field (``{"field", "message"}``), an unknown job 404; each documented in the OpenAPI
+Every error is JSON ``{"kind", "message", "errors"?, "state"?}``: a bad body is 422 with
+one entry per field (``{"field", "message"}``), an unknown job 404, a cancel of a job that
+had already ended 409 ``{"kind": "conflict", "state"}``; each documented in the OpenAPI
 document with the status codes the route can answer.
 """
 
@@ -66,11 +68,13 @@ class FieldError:
 
 @dataclasses.dataclass
 class ErrorBody:
-    """Every error answer: its kind, a message, and for a 422 one entry per field."""
+    """Every error answer: its kind, a message, for a 422 one entry per field, and for a
+    cancel's 409 the state the job had ended in (FR-009)."""
 
     kind: str
     message: str
     errors: list[FieldError] | None = None
+    state: str | None = None
 
 
 _WHY = {
@@ -85,11 +89,12 @@ _WHY = {
 }
 
 
-def errors(*codes: int) -> dict[int, ResponseSpec]:
+def errors(*codes: int, why: dict[int, str] | None = None) -> dict[int, ResponseSpec]:
     """OpenAPI entries for the error answers a route can give (and those every guarded
-    route can: 401, 403, 429)."""
+    route can: 401, 403, 429); ``why`` words a code differently for this route."""
+    why = {**_WHY, **(why or {})}
     return {
-        c: ResponseSpec(data_container=ErrorBody, description=_WHY[c])
+        c: ResponseSpec(data_container=ErrorBody, description=why[c])
         for c in sorted({401, 403, 429, *codes})
     }
 
@@ -287,12 +292,7 @@ def create_app(
 
     job_status, job_result, list_jobs = _job_reads(service, load)
 
-    @post("/api/v1/jobs/{job_id:str}/cancel", status_code=200, responses=errors(404, 413))
-    async def cancel(job_id: str) -> dict[str, Any]:
-        """Cancel a job that has not ended (it ends FAILED, error kind ``cancelled``)."""
-        await load(job_id)
-        job = await service.cancel(job_id)
-        return job_view(job or await load(job_id))
+    cancel = _cancel_route(service)
 
     @get("/api/v1/nodes", responses=errors())
     async def nodes() -> dict[str, Any]:
@@ -360,6 +360,35 @@ def _error_body(_: Request, exc: Exception) -> Response[dict[str, Any]]:
         {"kind": "internal", "message": "internal error (logged with the request id)"},
         status_code=500,
     )
+
+
+def _cancel_route(service: JobService) -> Any:
+    """``POST /api/v1/jobs/{id}/cancel`` (FR-009): 200 or 409, decided by
+    :meth:`JobService.cancel` in one compare-and-set on the job's state."""
+
+    @post(
+        "/api/v1/jobs/{job_id:str}/cancel",
+        status_code=200,
+        responses=errors(404, 409, 413, why={409: "the job had already ended: its state"}),
+    )
+    async def cancel(job_id: str) -> Response[dict[str, Any]]:
+        """Cancel a job that has not ended (FR-009): 200 with the job, which is then
+        ``FAILED`` with error kind ``cancelled`` and never completes — its remaining
+        fragments stop and its windows are given back; 409 ``{"kind": "conflict",
+        "state"}`` with the final state of a job that had already ended."""
+        outcome = await service.cancel(job_id)
+        if outcome is None:
+            raise NotFoundException(f"no job {job_id!r}")
+        state = outcome.job.state.value
+        if not outcome.cancelled:
+            message = f"job {job_id} had already ended: {state}"
+            body = {"kind": "conflict", "message": message, "state": state}
+            return Response(body, status_code=409)
+        with correlation(job_id=job_id):
+            logger.info("job {} cancelled", job_id)
+        return Response(job_view(outcome.job), status_code=200)
+
+    return cancel
 
 
 def _job_reads(service: JobService, load: Any) -> tuple[Any, Any, Any]:

@@ -14,6 +14,15 @@ announced to the ``qorch_on_fragment_state`` observers, and a fragment's record 
 stored as soon as it finished (through the :class:`~qorch.coordinator.recorder.Recorder`,
 off the critical path); each completed job's figures are stored as metrics.
 
+Cancel (FR-009) is a transition like the others, and every transition is a
+compare-and-set on the stored state (``transition_job(..., expected=old)``), so a cancel
+and a completion cannot both win: :meth:`JobService.cancel` either moves the live job to
+``FAILED`` (error kind ``cancelled``) — then the worker's ``COMPLETED`` write is refused
+and its result dropped, its runner is cancelled (remaining fragments stop, windows are
+given back) — or finds the job already ended and reports its final state (the API's
+409). A worker that finds its job ended by a cancel stops; it never fails the job again.
+An ended job is never queued again, so a restart cannot resurrect a cancelled one.
+
 Recovery (FR-010): :meth:`JobService.recover` puts every unfinished job of the store back
 on the queue, oldest first. A job that was already past ``QUEUED`` runs again with the
 same job id and seed, the plan of its run in progress (stored before that run's first
@@ -24,9 +33,11 @@ answers a fragment that already ran with its stored record instead of running it
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import attrs
@@ -34,21 +45,38 @@ import trio
 from loguru import logger
 
 from qorch.coordinator.recorder import Recorder
-from qorch.errors import QorchError
+from qorch.errors import QorchError, TransitionRefused
 from qorch.ingest.load import load_circuit_as
+from qorch.ir import Circuit
 from qorch.logs import correlation
 from qorch.model import FragmentRecord, JobRecord, JobState, ReservationRecord
 from qorch.runtime.job import JobCallbacks, JobFailed, JobResult, run_job
-from qorch.runtime.runner import FragmentEvent, NodeClient
+from qorch.runtime.runner import FragmentEvent, NodeClient, Timeouts
 from qorch.store import Store
+from qorch.transport import TransportError
 
 QUEUE_LIMIT = 100_000  # jobs waiting; a submit beyond it is refused (back-pressure)
+#: the error of a job a client cancelled
+CANCELLED = {"kind": "cancelled", "message": "cancelled by a client"}
 
 
 class QueueFull(QorchError):
     """Too many jobs are waiting; try again later."""
 
     kind = "queue_full"
+
+
+@attrs.frozen
+class CancelOutcome:
+    """What one cancel request decided (FR-009), atomically with the job's state.
+
+    ``cancelled``: this request ended the job — ``job`` is ``FAILED`` with error kind
+    ``cancelled`` and can no longer complete (the API's 200). Otherwise the job had
+    already ended and ``job`` holds its final state (the API's 409).
+    """
+
+    job: JobRecord
+    cancelled: bool
 
 
 def now() -> dt.datetime:
@@ -74,6 +102,7 @@ class JobService:
         concurrency: int = 4,
         recorder: Recorder | None = None,
         publish: Any = None,
+        run_job: Callable[..., Awaitable[JobResult]] = run_job,
     ) -> None:
         self.store = store
         #: writes fragment records and metrics in the background (run by :meth:`run`)
@@ -84,6 +113,8 @@ class JobService:
         self.concurrency = concurrency
         #: ``publish(event)`` of an :class:`~qorch.coordinator.events.EventHub` (plan events)
         self.publish = publish or (lambda event: None)
+        #: how a job runs: :func:`~qorch.runtime.job.run_job` (a test may wrap it)
+        self.run_job = run_job
         self._send, self._receive = trio.open_memory_channel[str](QUEUE_LIMIT)
         self._running: dict[str, trio.CancelScope] = {}
         #: set by the server before it stops: running jobs keep their windows and their
@@ -113,21 +144,26 @@ class JobService:
         self._announce(job.job_id, None, JobState.QUEUED, at, {})
         return job
 
-    async def cancel(self, job_id: str) -> JobRecord | None:
-        """Fail a job that has not ended with a ``cancelled`` error; ``None`` if unknown."""
-        job = await trio.to_thread.run_sync(self.store.get_job, job_id)
-        if job is None or job.state.terminal:
-            return job
-        scope = self._running.get(job_id)
-        if scope is not None:
-            scope.cancel()  # the worker fails it once its windows are released
-            return job
-        return await self._transition(
-            job_id,
-            job.state,
-            JobState.FAILED,
-            error={"kind": "cancelled", "message": "cancelled by a client"},
-        )
+    async def cancel(self, job_id: str) -> CancelOutcome | None:
+        """Cancel a job (FR-009); ``None`` if there is no such job.
+
+        A live job is moved to ``FAILED`` (error kind ``cancelled``) by a compare-and-set
+        on the state it was read in — read again and retried if it moved on meanwhile —
+        and then stopped: a running job's cancel scope is cancelled (its runner stops
+        the remaining fragments and gives its windows back), a waiting one's stored
+        windows are given back here. A job that had already ended is returned as it
+        ended, ``cancelled`` false. The answer does not wait for the worker to stop.
+        """
+        job, won = await self._end_failed(job_id, dict(CANCELLED), release_records=False)
+        if job is None:
+            return None
+        if won:
+            scope = self._running.get(job_id)
+            if scope is not None:
+                scope.cancel()  # the worker gives back what its runner did not
+            else:
+                await self._release_windows(job_id)
+        return CancelOutcome(job, won)
 
     # -- the workers -------------------------------------------------------------------------
 
@@ -157,21 +193,54 @@ class JobService:
                 await self._fail(job_id, {"kind": "internal", "message": str(exc)})
 
     async def _run_one(self, job_id: str) -> None:
+        """Run one job inside a cancel scope that :meth:`cancel` can cancel; the job
+        counts as running until its windows are back."""
+        scope = trio.CancelScope()
+        # registered before the job's state is read: a cancel that ends the job after
+        # this finds the scope, one before it leaves a state this worker skips
+        self._running[job_id] = scope
+        try:
+            with scope:
+                await self._run_live(job_id, scope)
+            if scope.cancel_called:  # ended by a cancel: give back what the runner did not
+                await self._release_windows(job_id)
+        finally:
+            self._running.pop(job_id, None)
+
+    async def _run_live(self, job_id: str, scope: trio.CancelScope) -> None:
+        """Compile, reserve, execute and complete ``job_id`` unless it has ended; a
+        transition refused because a cancel ended the job cancels ``scope``."""
         job = await trio.to_thread.run_sync(self.store.get_job, job_id)
         if job is None or job.state.terminal:
             return
-        if job.state is JobState.QUEUED:
-            job = await self._transition(job_id, JobState.QUEUED, JobState.COMPILING)
-        held = await self._held_reservations(job_id)
-        req = job.request
         state = {"at": job.state}
 
         async def on_state(name: str) -> None:
             new = JobState(name)
-            if _before(state["at"], new):  # a recovered job may already be past it
-                await self._transition(job_id, state["at"], new)
-                state["at"] = new
+            if not _before(state["at"], new):  # a recovered job may already be past it
+                return
+            if not await self._advance(job_id, state["at"], new):
+                scope.cancel()  # cancelled meanwhile: stop here, windows go back
+                await trio.lowlevel.checkpoint()
+            state["at"] = new
 
+        await on_state("COMPILING")
+        circuit = await self._parse(job_id, job.request)
+        if circuit is None:
+            return
+        try:
+            result = await self._execute(job, circuit, on_state)
+        except JobFailed as exc:
+            await self._fail(job_id, exc.to_dict())
+            return
+        except QorchError as exc:
+            await self._fail(job_id, _err(exc))
+            return
+        await on_state("EXECUTING")
+        await self._complete(job_id, result)
+
+    async def _parse(self, job_id: str, req: dict[str, Any]) -> Circuit | None:
+        """The job's circuit; ``None`` once a circuit that does not parse failed the job."""
         try:
             _parser, circuit = load_circuit_as(
                 req["qasm"].encode(),
@@ -181,54 +250,67 @@ class JobService:
                 origin=job_id,
             )
         except QorchError as exc:
-            await self._fail(job_id, exc.to_dict() if hasattr(exc, "to_dict") else _err(exc))
-            return
-        with trio.CancelScope() as scope:
-            self._running[job_id] = scope
-            try:
-                result = await run_job(
-                    circuit,
-                    self.snapshot,
-                    self.client,
-                    self.plugins,
-                    job_id=job_id,
-                    shots=req.get("shots"),
-                    seed=req.get("seed", 0),
-                    strategy=req.get("strategy"),
-                    min_fidelity=req.get("min_fidelity"),
-                    callbacks=JobCallbacks(
-                        on_state=on_state,
-                        on_plan=self._on_plan(job_id),
-                        on_reserved=self._on_reserved(job_id, "granted"),
-                        on_released=self._on_reserved(job_id, "released"),
-                        on_fragment_state=self._on_fragment_state(job_id),
-                        keep_windows=lambda: self.stopping,
-                    ),
-                    held=held,
-                    resume=job.plan,
-                    submitted_at=_unix(job.created_at),
-                )
-            except JobFailed as exc:
-                await self._fail(job_id, exc.to_dict())
-                return
-            except QorchError as exc:
-                await self._fail(job_id, _err(exc))
-                return
-            finally:
-                self._running.pop(job_id, None)
-        if scope.cancelled_caught:
-            await self._fail(job_id, {"kind": "cancelled", "message": "cancelled by a client"})
+            await self._fail(job_id, exc.to_dict())
+            return None
+        return circuit
+
+    async def _execute(
+        self, job: JobRecord, circuit: Circuit, on_state: Callable[[str], Awaitable[None]]
+    ) -> JobResult:
+        """Run the job (from its stored plan and windows when it was recovered)."""
+        job_id, req = job.job_id, job.request
+        held = await self._held_reservations(job_id)
+        return await self.run_job(
+            circuit,
+            self.snapshot,
+            self.client,
+            self.plugins,
+            job_id=job_id,
+            shots=req.get("shots"),
+            seed=req.get("seed", 0),
+            strategy=req.get("strategy"),
+            min_fidelity=req.get("min_fidelity"),
+            callbacks=JobCallbacks(
+                on_state=on_state,
+                on_plan=self._on_plan(job_id),
+                on_reserved=self._on_reserved(job_id, "granted"),
+                on_released=self._on_reserved(job_id, "released"),
+                on_fragment_state=self._on_fragment_state(job_id),
+                keep_windows=lambda: self.stopping,
+            ),
+            held=held,
+            resume=job.plan,
+            submitted_at=_unix(job.created_at),
+        )
+
+    async def _advance(self, job_id: str, old: JobState, new: JobState) -> bool:
+        """``old → new`` by compare-and-set; false when a cancel ended the job first."""
+        try:
+            await self._transition(job_id, old, new)
+        except TransitionRefused as refused:
+            if not JobState(refused.state).terminal:
+                raise  # a second writer of a live job: a bug, not a race
+            logger.info("job {} ended {} before it went {}", job_id, refused.state, new)
+            return False
+        return True
+
+    async def _complete(self, job_id: str, result: JobResult) -> None:
+        """``EXECUTING → COMPLETED`` by compare-and-set, then the job's metrics; a job a
+        cancel ended first stays ``FAILED`` and its result is dropped."""
+        try:
+            await self._transition(
+                job_id,
+                JobState.EXECUTING,
+                JobState.COMPLETED,
+                result=_json_safe(result.to_dict()),
+                figures=result.figures(),
+            )
+        except TransitionRefused as refused:
+            if not JobState(refused.state).terminal:
+                raise
+            logger.info("job {} was cancelled before it completed: result dropped", job_id)
             return
         self._job_metrics(job_id, result)
-        if state["at"] is not JobState.EXECUTING:
-            await on_state("EXECUTING")
-        await self._transition(
-            job_id,
-            JobState.EXECUTING,
-            JobState.COMPLETED,
-            result=_json_safe(result.to_dict()),
-            figures=result.figures(),
-        )
 
     # -- persistence -------------------------------------------------------------------------
 
@@ -336,14 +418,21 @@ class JobService:
         error: dict[str, Any] | None = None,
         result: dict[str, Any] | None = None,
         figures: dict[str, Any] | None = None,
+        release_records: bool = True,
     ) -> JobRecord:
-        """Persist ``old → new`` (the store refuses an illegal one), then announce it (with
-        the job's :meth:`~qorch.runtime.job.JobResult.figures` when it completed)."""
+        """Persist ``old → new`` by compare-and-set on ``old`` (the store raises
+        :class:`~qorch.errors.TransitionRefused` when the job is in another state or the
+        transition is illegal), then announce it (with the job's
+        :meth:`~qorch.runtime.job.JobResult.figures` when it completed). An ending
+        transition marks the job's stored windows released unless ``release_records``
+        is false (a cancel, which gives them back itself)."""
         at = now()
 
         def write() -> JobRecord:
-            job = self.store.transition_job(job_id, new, at=at, error=error, result=result)
-            if new.terminal:
+            job = self.store.transition_job(
+                job_id, new, at=at, error=error, result=result, expected=old
+            )
+            if new.terminal and release_records:
                 self._release_records(job_id)
             return job
 
@@ -351,10 +440,52 @@ class JobService:
         self._announce(job_id, old, new, at, {"error": error, "figures": figures})
         return job
 
-    async def _fail(self, job_id: str, error: dict[str, Any]) -> None:
+    async def _end_failed(
+        self, job_id: str, error: dict[str, Any], *, release_records: bool = True
+    ) -> tuple[JobRecord | None, bool]:
+        """Move a live job to ``FAILED`` with ``error``: (the job after, True) when this
+        call ended it, (the job as it ended, False) when it had already ended, (None,
+        False) for no such job. Compare-and-set on the state read, read again while the
+        job moves on under it (its states only go forward, so this ends)."""
         job = await trio.to_thread.run_sync(self.store.get_job, job_id)
-        if job is not None and not job.state.terminal:
-            await self._transition(job_id, job.state, JobState.FAILED, error=error)
+        while job is not None and not job.state.terminal:
+            try:
+                failed = await self._transition(
+                    job_id, job.state, JobState.FAILED, error=error, release_records=release_records
+                )
+            except TransitionRefused:
+                job = await trio.to_thread.run_sync(self.store.get_job, job_id)
+                continue
+            return failed, True
+        return job, False
+
+    async def _fail(self, job_id: str, error: dict[str, Any]) -> None:
+        """Fail a live job with ``error``; one that has ended (a cancel) stays as it is."""
+        await self._end_failed(job_id, error)
+
+    async def _release_windows(self, job_id: str) -> None:
+        """Give back the job's windows still stored as granted — held before a restart,
+        or granted while its runner was being built — and mark them released. Shielded:
+        it runs while the worker is cancelled. A node that does not answer keeps the
+        window until it expires (FR-005)."""
+        with trio.CancelScope(shield=True):
+            rows = await trio.to_thread.run_sync(
+                lambda: self.store.list_reservations(job_id=job_id, state="granted")
+            )
+            for r in rows:  # fragment_id holds the run id the window was granted to
+                body = {
+                    "correlation": {
+                        "job_id": r.fragment_id,
+                        "fragment_id": "*",
+                        "attempt": 0,
+                        "request_id": f"{r.fragment_id}-cancel-{r.node}",
+                    },
+                    "reservation_id": r.reservation_id,
+                }
+                with contextlib.suppress(TransportError):
+                    await self.client.call(r.node, "cancel", body, Timeouts().release)
+                released = attrs.evolve(r, state="released")
+                await trio.to_thread.run_sync(self.store.put_reservation, released)
 
     def _announce(
         self, job_id: str, old: JobState | None, new: JobState, at: dt.datetime, detail: dict

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import threading
 from typing import Any
 
 import attrs
 
-from qorch.errors import StoreError
+from qorch.errors import StoreError, TransitionRefused
 from qorch.model import (
     AdvertRecord,
     ApiKeyRecord,
@@ -43,6 +44,7 @@ class MemoryStore(Store):
         self.reports: list[QualityReport] = []
         self.metrics: list[MetricSample] = []
         self.api_keys: dict[str, ApiKeyRecord] = {}
+        self._lock = threading.Lock()
 
     def open(self) -> None:
         """Nothing to connect."""
@@ -102,23 +104,27 @@ class MemoryStore(Store):
         at: dt.datetime,
         error: dict | None = None,
         result: dict | None = None,
+        expected: JobState | None = None,
     ) -> JobRecord:
-        """Compare-and-set."""
+        """Compare-and-set (under a lock: callers run it in worker threads)."""
         self._ready()
-        job = self.jobs.get(job_id)
-        if job is None:
-            raise StoreError(f"no job {job_id!r}")
-        if not can_transition(job.state, new):
-            raise StoreError(f"job {job_id!r}: illegal transition {job.state} -> {new}")
-        job = attrs.evolve(
-            job,
-            state=new,
-            updated_at=at,
-            error=error if error is not None else job.error,
-            result=result if result is not None else job.result,
-        )
-        self.jobs[job_id] = job
-        return job
+        with self._lock:
+            job = self.jobs.get(job_id)
+            if job is None:
+                raise StoreError(f"no job {job_id!r}")
+            if (expected is not None and job.state is not expected) or not can_transition(
+                job.state, new
+            ):
+                raise TransitionRefused(job_id, job.state, new, expected)
+            job = attrs.evolve(
+                job,
+                state=new,
+                updated_at=at,
+                error=error if error is not None else job.error,
+                result=result if result is not None else job.result,
+            )
+            self.jobs[job_id] = job
+            return job
 
     def list_jobs(
         self, state: JobState | None = None, limit: int = 100, offset: int = 0

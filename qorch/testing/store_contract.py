@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import threading
 from collections.abc import Callable, Iterator
 
 import attrs
@@ -23,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qorch.errors import StoreError
+from qorch.errors import StoreError, TransitionRefused
 from qorch.model import (
     AdvertRecord,
     ApiKeyRecord,
@@ -39,6 +40,7 @@ from qorch.store import Store
 
 T0 = dt.datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=dt.UTC)
 _ids = itertools.count()
+TERMINAL = (JobState.COMPLETED, JobState.FAILED)
 
 
 def at(seconds: float) -> dt.datetime:
@@ -179,6 +181,50 @@ class StoreContract:
         with pytest.raises(StoreError):
             store.transition_job("j1", JobState.COMPILING, at=at(3))
         assert store.get_job("j1").error == {"kind": "x"}
+
+    def test_an_expected_state_makes_a_transition_a_compare_and_set(self, store):
+        """FR-009: ``expected`` is compared with the stored state in the same transaction;
+        a refusal names the state found and changes nothing."""
+        store.add_job(job("j1"))
+        store.transition_job("j1", JobState.COMPILING, at=at(1), expected=JobState.QUEUED)
+        with pytest.raises(TransitionRefused) as refused:
+            store.transition_job("j1", JobState.FAILED, at=at(2), expected=JobState.QUEUED)
+        assert refused.value.state == JobState.COMPILING and refused.value.kind == "conflict"
+        assert refused.value.to_dict()["state"] == "COMPILING"
+        assert store.get_job("j1").state is JobState.COMPILING
+        store.transition_job("j1", JobState.FAILED, at=at(3), expected=JobState.COMPILING)
+        with pytest.raises(TransitionRefused) as ended:  # illegal: it names the final state
+            store.transition_job("j1", JobState.COMPLETED, at=at(4), result={"n": 1})
+        assert ended.value.state == JobState.FAILED
+        assert store.get_job("j1").result is None
+
+    def test_two_threads_racing_to_end_a_job_exactly_one_wins(self, store):
+        """A cancel (→ FAILED) and a completion (→ COMPLETED) of the same job in two
+        threads at once: one transition is written, the other is refused with the state
+        the winner wrote (what a cancel's 409 reports)."""
+        outcomes: dict[str, list[object]] = {}
+        for _ in range(20):
+            jid = f"race{next(_ids)}"
+            store.add_job(job(jid, state=JobState.EXECUTING))
+            barrier = threading.Barrier(2)
+
+            def end(new: JobState, jid: str = jid, barrier: threading.Barrier = barrier) -> None:
+                barrier.wait()
+                try:
+                    store.transition_job(jid, new, at=T0, expected=JobState.EXECUTING)
+                    outcomes.setdefault(jid, []).append(new)
+                except TransitionRefused as exc:
+                    outcomes.setdefault(jid, []).append(exc)
+
+            threads = [threading.Thread(target=end, args=(s,)) for s in TERMINAL]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            won = [o for o in outcomes[jid] if isinstance(o, JobState)]
+            lost = [o for o in outcomes[jid] if isinstance(o, TransitionRefused)]
+            assert len(won) == 1 and len(lost) == 1, outcomes[jid]
+            assert store.get_job(jid).state is won[0] and lost[0].state == won[0]
 
     def test_transition_of_unknown_job(self, store):
         with pytest.raises(StoreError):

@@ -19,7 +19,7 @@ import attrs
 import peewee as pw
 from peewee_migrate import Router
 
-from qorch.errors import StoreError
+from qorch.errors import StoreError, TransitionRefused
 from qorch.model import (
     AdvertRecord,
     ApiKeyRecord,
@@ -236,6 +236,7 @@ class SqliteStore(Store):
         at: dt.datetime,
         error: dict | None = None,
         result: dict | None = None,
+        expected: JobState | None = None,
     ) -> JobRecord:
         """Compare-and-set the state inside one immediate transaction."""
         self._ready()
@@ -244,8 +245,8 @@ class SqliteStore(Store):
             if row is None:
                 raise StoreError(f"no job {job_id!r}")
             old = JobState(row.state)
-            if not can_transition(old, new):
-                raise StoreError(f"job {job_id!r}: illegal transition {old} -> {new}")
+            if (expected is not None and old is not expected) or not can_transition(old, new):
+                raise TransitionRefused(job_id, old, new, expected)
             row.state = new.value
             row.updated_at = _ts(at)
             if error is not None:
