@@ -3,35 +3,45 @@
 The achieved fidelity of a job is the Hellinger fidelity between its noisy counts and the
 ideal outcome distribution (:mod:`qorch.runtime.world`). A product of gate fidelities
 (the cost model's ``fidelity_risk`` term, which placement searches with) predicts that
-badly: many errors do not change the outcome distribution (a phase error before a
-measurement, any error on a uniform output), and finite shots alone lower a Hellinger
-fidelity (2,000 shots of a 12-qubit uniform distribution score about 0.37 with no noise
-at all). So a plan's ``estimated_fidelity`` is predicted from the same information but
-for the quantity that is measured:
+badly, and so does assuming every error scrambles the whole output (a global
+depolarizing model, this module's earlier one): most errors reach only the bits in their
+forward light cone, a phase error before a measurement reaches none, and finite shots
+alone lower a Hellinger fidelity (2,000 shots of a 12-qubit uniform distribution score
+about 0.37 with no noise at all). So a plan's ``estimated_fidelity`` predicts the
+measured quantity from the same events the world simulator runs, without simulating
+any noise:
 
-1. *Survival* ``P``: the probability that no error happens, over exactly the channels
-   the world simulator applies to the plan's executed circuit (:mod:`qorch.compile.physics`)
-   under what the nodes and links advertise, with the *planned* idle times (the cost
-   model's latencies): gates (a depolarizing channel of fidelity ``f`` on ``k`` qubits
-   errs with weight ``(1 - f)(d + 1)/d``, ``d = 2^k``), each ebit's Werner noise, each
-   protocol gate, readout and correction, and each wait's thermal relaxation (its Pauli
-   twirl's error weight).
-2. *Global depolarizing*: the outcome distribution is ``P`` times the ideal one (through
-   the readout bit flips each measurement's fidelity implies) plus ``1 - P`` times the
-   uniform distribution.
-3. *Shots*: the expected Hellinger fidelity of ``shots`` samples of that distribution
-   against the ideal one, ``(Σ_x √(q_x/N) · E[√k_x])²`` with ``k_x ~ Poisson(N·D_x)``.
+1. *The ideal distribution*, exactly: read off the final state when every measurement
+   is final and nothing is reset or conditioned (:func:`ideal_outcomes`), else by
+   enumerating the measurement branches (:func:`branch_outcomes`); at most
+   :data:`PREDICT_QUBITS` qubits and clbits.
+2. *Each error's reach* (:mod:`qorch.compile.lightcone`): every noise channel of the
+   plan's executed circuit (:mod:`qorch.compile.physics`: gates, each ebit's Werner
+   noise, protocol gates, readouts and corrections, and each wait's thermal relaxation
+   as its Pauli twirl, with the *planned* idle times) and, per Pauli of it, the expected
+   sign it puts on each measured bit — 1 outside its light cone, -1 for a sure flip, in
+   between where non-Clifford gates spread it.
+3. *The noisy distribution* (:func:`noisy_outcomes`): in the Walsh basis of the outcome
+   bits each event multiplies the coefficient of bit set ``T`` by
+   ``1 - Σ_k p_k (1 - Π_{c∈T} r_kc)``: an error randomizes or flips only the bits it
+   reaches and leaves the ideal distribution of the others in place. Exact for Clifford
+   circuits with Pauli noise (when the mean-field state is); otherwise an approximation
+   that ignores interference between an error's paths (``tests/test_lightcone.py``).
+4. *Shots* (:func:`expected_hellinger`): the expected Hellinger fidelity of ``shots``
+   samples of that distribution against the ideal one, ``(Σ_x √(q_x/N) · E[√k_x])²``
+   with ``k_x ~ Poisson(N·D_x)``; against a sampled ideal where the world simulator
+   samples its reference (:data:`REFERENCE_SHOTS` shots).
 
-This needs the ideal distribution, read exactly off the final state: when every
-measurement is final, nothing is reset or conditioned and the circuit has at most
-:data:`PREDICT_QUBITS` qubits and clbits. Otherwise the plan keeps the gate product and
-says so (``fidelity_estimate = "gate-product"``). The model is pessimistic on deep
-circuits whose errors partly cancel; ``docs/benchmarks.md`` and the harness report give
-its measured error.
+When the ideal distribution is out of reach (more than 16 qubits or clbits, more than
+:data:`~qorch.compile.equivalence.MAX_BRANCHES` branches, a conditional measurement or a
+gate on three qubits in the executed circuit) the plan keeps the gate product and says so
+(``fidelity_estimate = "gate-product"``). ``docs/benchmarks.md`` gives the measured error
+of the estimate (``qorch bench estimator``).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import OrderedDict
 from typing import Any
@@ -44,6 +54,8 @@ PREDICT_QUBITS = 16
 #: how the estimate was made: ``output-distribution`` (this module) or ``gate-product``
 OUTPUT_DISTRIBUTION = "output-distribution"
 GATE_PRODUCT = "gate-product"
+#: shots of the world simulator's sampled reference (``qorch.runtime.world.IDEAL_SHOTS``)
+REFERENCE_SHOTS = 50_000
 _POISSON_TERMS = 160  # E[√k] is summed exactly below λ = 60, asymptotically above
 _cache: OrderedDict[str, Any] = OrderedDict()
 
@@ -99,98 +111,144 @@ def _ideal_outcomes(circuit: Circuit) -> tuple[Any, Any] | None:
     return values, np.bincount(inverse, weights=probs[index])
 
 
+def branch_outcomes(circuit: Circuit, max_qubits: int) -> tuple[Any, Any] | None:
+    """The exact noiseless outcome distribution of a circuit with mid-circuit measurements,
+    resets or conditions, as :func:`ideal_outcomes` gives it, by enumerating its
+    measurement branches (:func:`qorch.compile.equivalence.distribution`); ``None`` past
+    ``max_qubits`` qubits or :data:`~qorch.compile.equivalence.MAX_BRANCHES` branches."""
+    if circuit.num_qubits > max_qubits:
+        return None
+    from qorch.compile.compiler import circuit_digest
+
+    key = "branches:" + circuit_digest(circuit)
+    if key not in _cache:
+        import numpy as np
+
+        from qorch.compile.equivalence import distribution
+
+        found = distribution(circuit, circuit.num_clbits, lambda _i: 0, lambda _i: True)
+        _cache[key] = None
+        if found is not None:
+            values = np.array(sorted(found), dtype=np.int64)
+            _cache[key] = (values, np.array([found[v] for v in values.tolist()]))
+        while len(_cache) > 16:
+            _cache.popitem(last=False)
+    _cache.move_to_end(key)
+    return _cache[key]
+
+
 def predicted_fidelity(
     circuit: Circuit, plan: Any, topology: Topology, shots: int | None = None
 ) -> float | None:
     """The expected Hellinger fidelity of ``plan``'s counts (module docstring), or ``None``
-    when the ideal distribution is out of reach. ``shots=None``: infinitely many."""
+    when the ideal distribution or the noise's reach is out of reach. ``shots=None``:
+    infinitely many."""
     if circuit.num_clbits > PREDICT_QUBITS:
         return None
+    reference_shots = 0
     ideal = ideal_outcomes(circuit, PREDICT_QUBITS)
+    if ideal is None:  # the world simulator samples its reference for these
+        ideal = branch_outcomes(circuit, PREDICT_QUBITS)
+        reference_shots = max(shots or 0, REFERENCE_SHOTS)
     if ideal is None:
         return None
-    import numpy as np
-
-    log_survival, flips = _survival(circuit, plan, topology)
-    survival = math.exp(log_survival)
-    n = circuit.num_clbits
-    outcomes, probs = ideal
-    ideal_dense = np.zeros(2**n)
-    ideal_dense[outcomes] = probs
-    read = ideal_dense.copy()
-    for c, q in sorted(flips.items()):
-        if q > 0:
-            view = read.reshape(-1, 2, 2**c)
-            read = ((1.0 - q) * view + q * view[:, ::-1, :]).reshape(-1)
-    noisy = survival * read[outcomes] + (1.0 - survival) / 2**n
-    if shots is None:
-        overlap = float(np.sum(np.sqrt(noisy * probs)))
-    else:
-        overlap = float(np.sum(np.sqrt(probs / shots) * expected_sqrt_poisson(shots * noisy)))
-    return min(1.0, overlap**2)
-
-
-def _lookahead(events: Any) -> list[tuple[tuple[bool, ...], int | None]]:
-    """Per event: per qubit, whether a Z error there could still change the outcome —
-    not if every later operation on the qubit is diagonal on it up to its measurement or
-    reset (or there is none): Z commutes through them and a Z-basis readout ignores it;
-    and, for a one-qubit event, the index of the measurement that is the very next
-    operation on its qubit (an X error there is only a flip of that bit), else ``None``."""
-    from qorch.gates import GATES, diagonal_on
-
-    hidden: dict[int, bool] = {}  # qubit -> a Z here is invisible; default: nothing follows
-    measured_next: dict[int, int | None] = {}  # qubit -> the measurement right after
-    out: list[tuple[tuple[bool, ...], int | None]] = []
-    for index in range(len(events) - 1, -1, -1):
-        event = events[index]
-        nxt = measured_next.get(event.qubits[0]) if len(event.qubits) == 1 else None
-        out.append((tuple(not hidden.get(q, True) for q in event.qubits), nxt))
-        op = event.op
-        if op is None:
-            continue
-        if op.name in ("measure", "reset"):
-            hidden[op.qubits[0]] = True
-            measured_next[op.qubits[0]] = index if op.name == "measure" else None
-            continue
-        diag = diagonal_on(op.name) if op.name in GATES and len(op.qubits) <= 2 else ()
-        for i, q in enumerate(op.qubits):
-            measured_next[q] = None
-            if not (diag and diag[i]):
-                hidden[q] = False
-    out.reverse()
-    return out
-
-
-def _survival(circuit: Circuit, plan: Any, topology: Topology) -> tuple[float, dict[int, float]]:
-    """The log-probability that no channel errs visibly (but as a bit flip), and each
-    clbit's flip probability, over the events of the plan's executed circuit with its
-    planned idle times (:mod:`qorch.compile.physics`: what the world simulator runs). An
-    error right before a measurement — readout, or an X/Y of the last wait or gate on a
-    qubit whose next operation is that measurement — flips that bit only."""
     from qorch.compile.executed import executed_circuit
+    from qorch.compile.lightcone import error_reach
     from qorch.compile.physics import physical_run, planned_timing
 
     executed = executed_circuit(circuit, plan, topology)
-    events = physical_run(executed, topology, planned_timing(plan)).events
-    log_survival = 0.0
-    flip_at: dict[int, float] = {}  # measurement event -> probability its bit flips
-    last_measure: dict[int, int] = {}  # clbit -> its last measurement event
-    for index, (event, (z_visible, measure)) in enumerate(
-        zip(events, _lookahead(events), strict=True)
-    ):
-        if event.op is not None and event.op.name == "measure":
-            last_measure[event.op.clbits[0]] = index
-        if event.channel is None:
-            continue
-        pauli = event.channel.twirl()
-        if measure is not None:  # only a flip of the bit measured next (Z: invisible)
-            p = pauli.visible_error((False,))
-            q = flip_at.get(measure, 0.0)
-            flip_at[measure] = p * (1 - q) + q * (1 - p)
-            continue
-        log_survival += math.log(max(1.0 - pauli.visible_error(z_visible), 1e-300))
-    flips = {c: flip_at.get(i, 0.0) for c, i in last_measure.items()}
-    return log_survival, flips
+    run = physical_run(executed, topology, planned_timing(plan))
+    reach = error_reach(run.events, run.num_qubits, circuit.num_clbits)
+    if reach is None:
+        return None
+    outcomes, probs = ideal
+    noisy = noisy_outcomes(ideal, reach, circuit.num_clbits)
+    return expected_hellinger(probs, noisy[outcomes], shots, reference_shots)
+
+
+def noisy_outcomes(ideal: tuple[Any, Any], reach: list[Any], num_clbits: int) -> Any:
+    """The predicted outcome distribution (dense, ``2**num_clbits``) of the ideal one
+    under the noise events' :class:`~qorch.compile.lightcone.Reach`: in the Walsh basis
+    each event multiplies the coefficient of bit set ``T`` by
+    ``1 - Σ_k p_k (1 - Π_{c∈T} r_kc)`` (its Paulis exclusive, each acting on the bits as
+    independent flips of expected sign ``r_kc``), events independently."""
+    import numpy as np
+
+    n = num_clbits
+    dense = np.zeros(2**n)
+    dense[ideal[0]] = ideal[1]
+    groups: dict[tuple[int, ...], list[Any]] = {}
+    for event in reach:
+        groups.setdefault(event.bits, []).append(event)
+    log_factor = np.zeros(2**n)
+    for bits, events in groups.items():
+        log_factor += _group_log_factor(bits, events)[_subset_index(bits, n)]
+    noisy = _walsh(_walsh(dense) * np.exp(log_factor)) / 2**n
+    return np.clip(noisy, 0.0, None)
+
+
+def _group_log_factor(bits: tuple[int, ...], events: list[Any]) -> Any:
+    """``Σ_events log(1 - Σ_k p_k (1 - Π_{c∈T} r_kc))`` for every subset ``T`` of
+    ``bits`` (subset ``j``: the members of ``bits`` at ``j``'s set bits), the events'
+    ratios outside ``bits`` all 1."""
+    import numpy as np
+
+    probs = np.concatenate([e.probs for e in events])
+    ratios = np.concatenate([e.ratios[:, list(bits)] for e in events])
+    starts = np.cumsum([0] + [len(e.probs) for e in events[:-1]])
+    table = np.ones((len(probs), 1))
+    for j in range(len(bits)):
+        table = np.concatenate([table, table * ratios[:, j : j + 1]], axis=1)
+    damage = np.add.reduceat(probs[:, None] * (1.0 - table), starts, axis=0)
+    return np.log(np.maximum(1.0 - damage, 1e-300)).sum(axis=0)
+
+
+@functools.lru_cache(maxsize=256)
+def _subset_index(bits: tuple[int, ...], n: int) -> Any:
+    """For every bit set ``T`` of ``n`` bits: the index of ``T ∩ bits`` among the subsets
+    of ``bits`` (as :func:`_group_log_factor` orders them)."""
+    import numpy as np
+
+    t = np.arange(2**n)
+    out = np.zeros(2**n, dtype=np.int64)
+    for j, c in enumerate(bits):
+        out |= ((t >> c) & 1) << j
+    return out
+
+
+def _walsh(values: Any) -> Any:
+    """The Walsh-Hadamard transform ``Σ_x v_x (-1)^{|T∩x|}`` (its own inverse up to
+    ``2**n``)."""
+    import numpy as np
+
+    out = np.asarray(values, dtype=float)
+    size = len(out)
+    half = 1
+    while half < size:
+        view = out.reshape(-1, 2, half)
+        out = np.stack((view[:, 0] + view[:, 1], view[:, 0] - view[:, 1]), axis=1).reshape(-1)
+        half *= 2
+    return out
+
+
+def expected_hellinger(
+    probs: Any, noisy: Any, shots: int | None, reference_shots: int = 0
+) -> float:
+    """The expected Hellinger fidelity between the ideal distribution ``probs`` (or, with
+    ``reference_shots``, a sample of that many shots of it, as the world simulator draws
+    when it cannot read the ideal off a final state) and ``shots`` samples of ``noisy``
+    (the noisy probabilities of the same outcomes): ``(Σ_x E[√m_x/M] E[√k_x/N])²``,
+    counts Poisson. ``shots=None``: the distribution itself."""
+    import numpy as np
+
+    ideal = np.sqrt(probs)
+    if reference_shots:
+        ideal = expected_sqrt_poisson(reference_shots * probs) / math.sqrt(reference_shots)
+    if shots is None:
+        overlap = float(np.sum(ideal * np.sqrt(noisy)))
+    else:
+        overlap = float(np.sum(ideal * expected_sqrt_poisson(shots * noisy)) / math.sqrt(shots))
+    return min(1.0, overlap**2)
 
 
 def expected_sqrt_poisson(lam: Any) -> Any:

@@ -27,7 +27,7 @@ from typing import Any
 import attrs
 
 from qorch.compile.executed import ExecutedCircuit, executed_circuit
-from qorch.compile.fidelity import ideal_outcomes
+from qorch.compile.fidelity import REFERENCE_SHOTS, ideal_outcomes
 from qorch.compile.physics import PhysicalRun, Timing, physical_run, planned_timing
 from qorch.compile.plan import Plan
 from qorch.ir import Circuit
@@ -39,7 +39,7 @@ MAX_QUBITS = 24
 #: data qubits plus the halves of the shares open at once (each doubles the work)
 MAX_SIMULATED_QUBITS = 24
 #: shots of the ideal reference run (at least the job's)
-IDEAL_SHOTS = 50_000
+IDEAL_SHOTS = REFERENCE_SHOTS
 DENSITY_MATRIX_QUBITS = 10
 #: the exact reference needs 2**n probabilities; past this many qubits it is sampled
 EXACT_REFERENCE_QUBITS = 20

@@ -1,0 +1,301 @@
+"""Where each error of a run reaches the output (FR-004, FR-013; DESIGN §6).
+
+The fidelity estimator (:mod:`qorch.compile.fidelity`) needs, for every noise channel of
+the events the world simulator runs (:mod:`qorch.compile.physics`), what each of its
+Paulis does to the measured bits. No noisy simulation: two cheap passes over the events.
+
+* **Backward, the observables.** A measured bit ``c`` reads ``Z`` on its qubit; carried
+  back through the gates (the Heisenberg picture, ``O → U† O U``) it becomes a sum of
+  Pauli strings. Per bit and per qubit we keep the *weights* of the four letters
+  ``I, X, Y, Z`` in it (the squared coefficients, as if the qubits were independent);
+  a gate moves them by the square of its Pauli transfer matrix. A Pauli ``P`` then
+  flips the sign of the part of ``O_c`` it anticommutes with: its *ratio*
+  ``r_c = E[(-1)^{anticommutations}]`` is ``1`` when it cannot reach bit ``c`` (outside
+  the light cone, or a ``Z`` before a measurement), ``-1`` when it surely flips it (an
+  ``X`` before a measurement, or carried there through Clifford gates), and in between
+  when non-Clifford gates spread it (``0``: the bit is randomized). Runs of gates on
+  one pair of qubits are composed exactly before their weights are taken, so a
+  ``cx; rz; cx`` acts as the ``rzz`` it is. A measurement ends the coherent part (its
+  ``X``/``Y`` weight vanishes), a reset forgets everything before it, and a gate under a
+  classical condition depends on the bits it reads: their flips reach what it touches.
+* **Forward, the state.** A mean-field pass (each qubit's own Bloch vector, the ideal
+  state taken as a product) says how much of a Pauli's action leaves the state as it was:
+  ``Z`` on a qubit in ``|0>`` or ``X`` on ``|+>`` does nothing. Its weight
+  ``Π_q <P_q>²`` is taken off the error's probability.
+
+The result, per noise event, is its Paulis' probabilities and per-bit ratios
+(:class:`Reach`): every approximation is in the ratios (independence of qubits and of
+bits, no interference between Pauli paths), and a Clifford circuit's are exact.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from typing import Any
+
+import attrs
+import numpy as np
+
+_LETTERS = {"I": 0, "X": 1, "Y": 2, "Z": 3}
+_PAULI = (
+    np.eye(2, dtype=complex),
+    np.array([[0, 1], [1, 0]], dtype=complex),
+    np.array([[0, -1j], [1j, 0]], dtype=complex),
+    np.diag([1.0, -1.0]).astype(complex),
+)
+#: SIGN[a][b]: +1 if one-qubit Paulis a, b commute, -1 if they anticommute
+SIGN = np.array([[1 if a == 0 or b == 0 or a == b else -1 for b in range(4)] for a in range(4)])
+_PAIR = list(itertools.product(range(4), repeat=2))  # index 4*l0 + l1: l0 on the pair's first
+SIGN2 = np.array([[SIGN[p[0], q[0]] * SIGN[p[1], q[1]] for q in _PAIR] for p in _PAIR])
+_UNTOUCHED = 1e-12
+
+
+@attrs.frozen(eq=False)
+class Reach:
+    """One noise event's Paulis that can change the outcome: ``probs[k]`` is the
+    probability of Pauli ``k`` (less the part that leaves the state unchanged) and
+    ``ratios[k, c]`` its expected sign on bit ``c`` (module docstring); ``bits`` are those
+    it can reach."""
+
+    index: int
+    probs: Any  # numpy (K,)
+    ratios: Any  # numpy (K, num_clbits)
+    bits: tuple[int, ...]  # the bits some ratio is not 1 on
+
+
+def _pauli(letters: tuple[int, ...]) -> np.ndarray:
+    out = np.eye(1, dtype=complex)
+    for letter in reversed(letters):  # the first qubit least significant, as qiskit
+        out = np.kron(out, _PAULI[letter])
+    return out
+
+
+@functools.lru_cache(maxsize=16384)
+def transfer(name: str, params: tuple[float, ...]) -> np.ndarray:
+    """The Heisenberg Pauli transfer matrix of gate ``name``: column ``i`` holds the
+    coefficients of ``U† P_i U`` (index ``4*l0 + l1`` for two qubits, ``l0`` on its
+    first qubit). Real; orthogonal."""
+    from qorch.builtin.qiskit_bridge import standard_gate
+
+    u = np.asarray(standard_gate(name, params).to_matrix(), dtype=complex)
+    k = 1 if u.shape[0] == 2 else 2
+    basis = [_pauli(c) for c in itertools.product(range(4), repeat=k)]
+    heis = [u.conj().T @ p @ u for p in basis]
+    d = 2**k
+    return np.array([[np.trace(pj @ h).real / d for h in heis] for pj in basis])
+
+
+@functools.lru_cache(maxsize=16384)
+def _on_pair(name: str, params: tuple[float, ...], where: int) -> np.ndarray:
+    """``transfer`` as a 16x16 on a pair: ``where`` 0/1 = a one-qubit gate on its first or
+    second qubit, 2 = a two-qubit gate in the pair's order, 3 = reversed."""
+    t = transfer(name, params)
+    if where == 0:
+        return np.kron(t, np.eye(4))
+    if where == 1:
+        return np.kron(np.eye(4), t)
+    if where == 2:
+        return t
+    return t.reshape(4, 4, 4, 4).transpose(1, 0, 3, 2).reshape(16, 16)
+
+
+@functools.lru_cache(maxsize=4096)
+def _arrays(items: tuple[tuple[str, float], ...]) -> tuple[np.ndarray, np.ndarray]:
+    """A Pauli channel's errors (its labels but the identity) as probabilities (K,) and
+    letters (K, qubits)."""
+    kept = [(label, p) for label, p in items if label.strip("I") and p > 0]
+    letters = np.array([[_LETTERS[ch] for ch in label] for label, _ in kept], dtype=np.int64)
+    return np.array([p for _, p in kept]), letters.reshape(len(kept), -1)
+
+
+def mean_field(events: Any, num_qubits: int) -> dict[int, np.ndarray]:
+    """Per noise event (by index): the ideal state's Bloch vectors ``(1, x, y, z)`` of its
+    qubits, each qubit on its own (a product state carried gate by gate)."""
+    bloch = [np.array([1.0, 0.0, 0.0, 1.0]) for _ in range(num_qubits)]
+    out: dict[int, np.ndarray] = {}
+    for index, event in enumerate(events):
+        if event.channel is not None:
+            out[index] = np.array([bloch[q] for q in event.qubits])
+            continue
+        op = event.op
+        qs = op.qubits
+        if op.name == "barrier":
+            continue
+        if op.name in ("measure", "reset"):
+            new = [np.array([1.0, 0.0, 0.0, bloch[qs[0]][3] if op.name == "measure" else 1.0])]
+        elif len(qs) == 1:
+            new = [transfer(op.name, op.params).T @ bloch[qs[0]]]
+        else:
+            joint = np.outer(bloch[qs[0]], bloch[qs[1]]).reshape(16)
+            after = (transfer(op.name, op.params).T @ joint).reshape(4, 4)
+            new = [after[:, 0], after[0, :]]
+        for q, vector in zip(qs, new, strict=True):
+            bloch[q] = vector if op.condition is None else (vector + bloch[q]) / 2
+    return out
+
+
+def error_reach(events: Any, num_qubits: int, num_clbits: int) -> list[Reach] | None:
+    """Every noise event's :class:`Reach`, in order (module docstring); ``None`` for what
+    the passes do not model (a gate on three or more qubits, a conditional measurement)."""
+    if any(
+        e.op is not None
+        and (len(e.op.qubits) > 2 or (e.op.name == "measure" and e.op.condition is not None))
+        for e in events
+    ):
+        return None
+    state = mean_field(events, num_qubits)
+    back = _Observables(num_qubits, num_clbits)
+    out: list[Reach] = []
+    for index in range(len(events) - 1, -1, -1):
+        event = events[index]
+        if event.channel is None:
+            back.operation(event.op)
+            continue
+        probs, letters = _arrays(tuple(event.channel.twirl().probs.items()))
+        bloch = state[index]
+        unchanged = bloch[0][letters[:, 0]] ** 2
+        for i in range(1, letters.shape[1]):
+            unchanged = unchanged * bloch[i][letters[:, i]] ** 2
+        ratios = back.ratios(event.qubits, letters)
+        # the state can only make an error's uncertain reach harmless: its sure flips stay
+        sure = np.where(np.abs(ratios) > 1.0 - _UNTOUCHED, ratios, 1.0)
+        probs = np.concatenate([probs * (1.0 - unchanged), probs * unchanged])
+        ratios = np.concatenate([ratios, sure])
+        moved = np.abs(1.0 - ratios) > _UNTOUCHED
+        keep = (probs > 0) & moved.any(axis=1)
+        if keep.any():
+            bits = tuple(np.nonzero(moved[keep].any(axis=0))[0].tolist())
+            out.append(Reach(index, probs[keep], ratios[keep], bits))
+    out.reverse()
+    return out
+
+
+class _Observables:
+    """The backward pass: per qubit a (4, num_clbits) array of letter weights of each
+    bit's observable, and the run of gates on one pair being composed (``block``)."""
+
+    def __init__(self, num_qubits: int, num_clbits: int) -> None:
+        self.n = num_clbits
+        self.weights = [self._identity() for _ in range(num_qubits)]
+        self.defined = np.zeros(num_clbits, dtype=bool)
+        self.pending: dict[int, np.ndarray] = {}  # clbit -> how much each bit depends on it
+        self.pair: tuple[int, int] | None = None
+        self.composed = np.eye(16)  # transfer from the block's end to now
+        self.joint = np.zeros((16, num_clbits))  # the pair's letter weights at the block's end
+
+    def _identity(self) -> np.ndarray:
+        w = np.zeros((4, self.n))
+        w[0] = 1.0
+        return w
+
+    def _pair_now(self) -> np.ndarray:
+        return (self.composed**2) @ self.joint
+
+    def flush(self) -> None:
+        """End the block: its pair's weights as they are now, one qubit at a time."""
+        if self.pair is None:
+            return
+        now = self._pair_now().reshape(4, 4, self.n)
+        a, b = self.pair
+        self.weights[a], self.weights[b] = now.sum(axis=1), now.sum(axis=0)
+        self.pair = None
+
+    def operation(self, op: Any) -> None:
+        """Carry the observables back through ``op`` (the event before, in time)."""
+        if op.name == "barrier":
+            return
+        qubits = op.qubits
+        if (
+            self.pair is not None
+            and (op.condition is not None or op.name in ("measure", "reset"))
+            and set(qubits) & set(self.pair)
+        ):
+            self.flush()
+        if op.name == "measure":
+            self.measure(qubits[0], op.clbits[0])
+        elif op.name == "reset":
+            new = self._identity()
+            self.weights[qubits[0]] = (
+                new if op.condition is None else (new + self.weights[qubits[0]]) / 2
+            )
+            if op.condition is not None:
+                self._depend(op.condition.clbits, 1.0 - self.weights[qubits[0]][0])
+        elif op.condition is not None:
+            self.conditioned(op)
+        else:
+            self.gate(op.name, qubits, op.params)
+
+    def gate(self, name: str, qubits: tuple[int, ...], params: tuple[float, ...]) -> None:
+        """An unconditioned gate: composed into the pair's block, or applied."""
+        if self.pair is not None and set(qubits) <= set(self.pair):
+            where = (
+                self.pair.index(qubits[0])
+                if len(qubits) == 1
+                else 2
+                if tuple(qubits) == self.pair
+                else 3
+            )
+            self.composed = _on_pair(name, params, where) @ self.composed
+            return
+        if len(qubits) == 1:
+            q = qubits[0]
+            self.weights[q] = (transfer(name, params) ** 2) @ self.weights[q]
+            return
+        self.flush()
+        a, b = qubits
+        self.pair = (a, b)
+        self.joint = (self.weights[a][:, None, :] * self.weights[b][None, :, :]).reshape(16, self.n)
+        self.composed = transfer(name, params)
+
+    def conditioned(self, op: Any) -> None:
+        """A gate run on some branches: the mean of both, and the bits it reads reach the
+        observables it changes, as much as it changes them."""
+        qubits, t = op.qubits, transfer(op.name, op.params)
+        if len(qubits) == 1:
+            before = self.weights[qubits[0]]
+            after = (t**2) @ before
+            overlap = np.diag(t) @ before
+            self.weights[qubits[0]] = (before + after) / 2
+        else:
+            a, b = qubits
+            before = (self.weights[a][:, None, :] * self.weights[b][None, :, :]).reshape(16, self.n)
+            after = ((t**2) @ before + before).reshape(4, 4, self.n) / 2
+            overlap = np.diag(t) @ before
+            self.weights[a], self.weights[b] = after.sum(axis=1), after.sum(axis=0)
+        self._depend(op.condition.clbits, (1.0 - overlap) / 2)
+
+    def _depend(self, clbits: tuple[int, ...], strength: np.ndarray) -> None:
+        for c in clbits:
+            self.pending[c] = np.maximum(self.pending.get(c, 0.0), strength)
+
+    def measure(self, q: int, c: int) -> None:
+        """``X``/``Y`` weight on ``q`` vanishes; bit ``c`` reads ``Z`` here (if this is the
+        measurement it keeps); bits depending on ``c``'s value get ``Z`` weight on ``q``."""
+        w = self.weights[q]
+        kept = w[0] + w[3]
+        safe = np.where(kept > 1e-15, kept, 1.0)
+        w = np.array([np.where(kept > 1e-15, w[0] / safe, 1.0), 0 * kept, 0 * kept, w[3] / safe])
+        if not self.defined[c]:
+            self.defined[c] = True
+            w[:, c] = (0.0, 0.0, 0.0, 1.0)
+        depend = self.pending.pop(c, None)
+        if depend is not None:
+            w[3] += depend * w[0]
+            w[0] *= 1.0 - depend
+        self.weights[q] = w
+
+    def ratios(self, qubits: tuple[int, ...], letters: np.ndarray) -> np.ndarray:
+        """Per Pauli (a row of ``letters`` on ``qubits``) and per bit: the expected sign it
+        puts on the bit's observable, a (K, num_clbits) array."""
+        if self.pair is not None and set(qubits) & set(self.pair):
+            if set(qubits) <= set(self.pair):
+                index = np.zeros(len(letters), dtype=np.int64)
+                for i, q in enumerate(qubits):
+                    index += letters[:, i] * (4 if q == self.pair[0] else 1)
+                return SIGN2[index] @ self._pair_now()
+            self.flush()
+        r = np.ones((len(letters), self.n))
+        for i, q in enumerate(qubits):
+            r = r * (SIGN[letters[:, i]] @ self.weights[q])
+        return r
