@@ -211,3 +211,70 @@ def test_a_sure_flip_is_a_flip_whatever_the_state():
         *measure_all(2),
     ]
     assert predicted(events, 2, 2) == pytest.approx(exact(events, 2, 2), abs=1e-9)
+
+
+def test_complementary_conditions_predict_as_the_operation_they_make_up():
+    """``if (c0 == 0) h q1; if (c0 == 1) h q1`` always runs one ``h``: branch by branch
+    (:mod:`qorch.compile.branches`), a flip of c0 switches which one runs and nothing
+    else, so the prediction is that of the unconditioned circuit; averaging the two
+    conditioned gates instead would spread errors on q1 to a randomized bit."""
+    from qorch.compile.branches import condition_branches
+    from qorch.compile.fidelity import _by_pattern
+    from qorch.compile.physics import PhysicalRun
+    from qorch.ir import Condition
+
+    def build(conditioned: bool) -> tuple[Circuit, PhysicalRun]:
+        if conditioned:
+            gates = [Operation("h", [1], condition=Condition([0], v)) for v in (0, 1)]
+        else:
+            gates = [Operation("h", [1])]
+        ops = [Operation("h", [0]), Operation("h", [1]), Operation("rz", [1], params=[0.3])]
+        ops += [Operation("measure", [0], [0]), *gates, Operation("measure", [1], [1])]
+        events = [Event(o.qubits, o) for o in ops]
+        events.insert(3, err(noise.depolarizing(0.9, 1), 1))
+        events.insert(4, err(noise.flip(0.1), 0))  # flips the bit the conditions read
+        circuit = Circuit([Register("q", 2)], [Register("c", 2)], ops)
+        return circuit, PhysicalRun(tuple(events), 2, 0.0)
+
+    plain = predicted(list(build(False)[1].events), 2, 2)
+    circuit, run = build(True)
+    got = _by_pattern(run, condition_branches(circuit, 2), circuit)
+    assert got == pytest.approx(plain, abs=1e-12)
+    averaged = noisy_outcomes(
+        ideal_of(list(build(False)[1].events), 2, 2), error_reach(run.events, 2, 2), 2
+    )
+    assert np.abs(averaged - plain).max() > 0.01
+    assert plain == pytest.approx(exact(list(build(False)[1].events), 2, 2), abs=0.01)
+
+
+def test_a_feed_forward_correction_is_predicted_as_the_world_measures_it(plugins):
+    """Teleportation with classically controlled corrections on one noisy node: each
+    measurement branch runs its own corrections, a readout error on a bit a correction
+    reads is a wrong correction; the prediction tracks the world simulator within the
+    shot noise of 20,000 shots."""
+    from qorch.compile.compiler import compile_circuit
+    from qorch.ir import Condition
+    from qorch.runtime.world import simulate
+    from qorch.topology import topology_from_dict
+
+    q, c = [Register("q", 3)], [Register("c", 3)]
+    ops = [
+        Operation("ry", [0], params=[1.1]),
+        Operation("h", [1]),
+        Operation("cx", [1, 2]),
+        Operation("cx", [0, 1]),
+        Operation("h", [0]),
+        Operation("measure", [0], [0]),
+        Operation("measure", [1], [1]),
+        Operation("x", [2], condition=Condition([1], 1)),
+        Operation("z", [2], condition=Condition([0], 1)),
+        Operation("measure", [2], [2]),
+    ]
+    circuit = Circuit(q, c, ops)
+    gates = {"h": 0.97, "x": 0.98, "z": 0.98, "ry": 0.98, "cx": 0.9, "measure": 0.9}
+    topology = topology_from_dict({"nodes": [{"name": "a", "qubits": 3, "gates": gates}]})
+    plan = compile_circuit(circuit, topology, plugins=plugins, shots=20_000)
+    assert plan.fidelity_estimate == "output-distribution"
+    world = simulate(circuit, plan, topology, shots=20_000, seed=11)
+    assert plan.estimated_fidelity == pytest.approx(world.achieved_fidelity, abs=0.01)
+    assert plan.estimated_fidelity < 0.99

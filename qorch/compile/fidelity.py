@@ -14,7 +14,9 @@ any noise:
 1. *The ideal distribution*, exactly: read off the final state when every measurement
    is final and nothing is reset or conditioned (:func:`ideal_outcomes`), else by
    enumerating the measurement branches (:func:`branch_outcomes`); at most
-   :data:`PREDICT_QUBITS` qubits and clbits.
+   :data:`PREDICT_QUBITS` qubits and clbits. A circuit with classical conditions is
+   predicted branch by branch, grouped by what its conditions read
+   (:mod:`qorch.compile.branches`), and the prediction is their mixture.
 2. *Each error's reach* (:mod:`qorch.compile.lightcone`): every noise channel of the
    plan's executed circuit (:mod:`qorch.compile.physics`: gates, each ebit's Werner
    noise, protocol gates, readouts and corrections, and each wait's thermal relaxation
@@ -114,27 +116,21 @@ def _ideal_outcomes(circuit: Circuit) -> tuple[Any, Any] | None:
 def branch_outcomes(circuit: Circuit, max_qubits: int) -> tuple[Any, Any] | None:
     """The exact noiseless outcome distribution of a circuit with mid-circuit measurements,
     resets or conditions, as :func:`ideal_outcomes` gives it, by enumerating its
-    measurement branches (:func:`qorch.compile.equivalence.distribution`); ``None`` past
-    ``max_qubits`` qubits or :data:`~qorch.compile.equivalence.MAX_BRANCHES` branches."""
-    if circuit.num_qubits > max_qubits:
+    measurement branches (:func:`qorch.compile.branches.condition_branches`); ``None``
+    past ``max_qubits`` qubits or too many branches."""
+    import numpy as np
+
+    from qorch.compile.branches import condition_branches
+
+    patterns = _cached(f"patterns:{max_qubits}", circuit, condition_branches, max_qubits)
+    if patterns is None:
         return None
-    from qorch.compile.compiler import circuit_digest
-
-    key = "branches:" + circuit_digest(circuit)
-    if key not in _cache:
-        import numpy as np
-
-        from qorch.compile.equivalence import distribution
-
-        found = distribution(circuit, circuit.num_clbits, lambda _i: 0, lambda _i: True)
-        _cache[key] = None
-        if found is not None:
-            values = np.array(sorted(found), dtype=np.int64)
-            _cache[key] = (values, np.array([found[v] for v in values.tolist()]))
-        while len(_cache) > 16:
-            _cache.popitem(last=False)
-    _cache.move_to_end(key)
-    return _cache[key]
+    found: dict[int, float] = {}
+    for pattern in patterns:
+        for v, p in zip(pattern.outcomes.tolist(), pattern.probs.tolist(), strict=True):
+            found[v] = found.get(v, 0.0) + pattern.probability * p
+    values = np.array(sorted(found), dtype=np.int64)
+    return values, np.array([found[v] for v in values.tolist()])
 
 
 def predicted_fidelity(
@@ -152,18 +148,58 @@ def predicted_fidelity(
         reference_shots = max(shots or 0, REFERENCE_SHOTS)
     if ideal is None:
         return None
+    from qorch.compile.branches import condition_branches
     from qorch.compile.executed import executed_circuit
     from qorch.compile.lightcone import error_reach
     from qorch.compile.physics import physical_run, planned_timing
 
-    executed = executed_circuit(circuit, plan, topology)
-    run = physical_run(executed, topology, planned_timing(plan))
-    reach = error_reach(run.events, run.num_qubits, circuit.num_clbits)
-    if reach is None:
+    run = physical_run(executed_circuit(circuit, plan, topology), topology, planned_timing(plan))
+    n = circuit.num_clbits
+    parts = None
+    if any(op.condition is not None for op in circuit.operations):
+        parts = _cached(f"patterns:{PREDICT_QUBITS}", circuit, condition_branches, PREDICT_QUBITS)
+    if not parts:  # no condition, or too many branches: conditions half-run (lightcone)
+        reach = error_reach(run.events, run.num_qubits, n)
+        noisy = None if reach is None else noisy_outcomes(ideal, reach, n)
+    else:
+        noisy = _by_pattern(run, parts, circuit)
+    if noisy is None:
         return None
-    outcomes, probs = ideal
-    noisy = noisy_outcomes(ideal, reach, circuit.num_clbits)
-    return expected_hellinger(probs, noisy[outcomes], shots, reference_shots)
+    return expected_hellinger(ideal[1], noisy[ideal[0]], shots, reference_shots)
+
+
+def _by_pattern(run: Any, patterns: list[Any], circuit: Circuit) -> Any:
+    """The noisy distribution as the mixture of each branch pattern's
+    (:mod:`qorch.compile.branches`), or ``None`` where the reach is not modelled."""
+    from qorch.compile.branches import dependency, switches
+    from qorch.compile.lightcone import error_reach
+
+    n, total = circuit.num_clbits, 0.0
+    for pattern in patterns:
+        fired, flipped = switches(run.events, circuit, pattern)
+        depends = {
+            m: dependency(run.events, run.num_qubits, n, fired, other, m)
+            for m, other in flipped.items()
+        }
+        reach = error_reach(run.events, run.num_qubits, n, fired, depends)
+        if reach is None:
+            return None
+        ideal = (pattern.outcomes, pattern.probs)
+        total = total + pattern.probability * noisy_outcomes(ideal, reach, n)
+    return total
+
+
+def _cached(kind: str, circuit: Circuit, make: Any, max_qubits: int = PREDICT_QUBITS) -> Any:
+    """``make(circuit, max_qubits)``, remembered by kind and circuit digest."""
+    from qorch.compile.compiler import circuit_digest
+
+    key = f"{kind}:{circuit_digest(circuit)}"
+    if key not in _cache:
+        _cache[key] = make(circuit, max_qubits)
+        while len(_cache) > 16:
+            _cache.popitem(last=False)
+    _cache.move_to_end(key)
+    return _cache[key]
 
 
 def noisy_outcomes(ideal: tuple[Any, Any], reach: list[Any], num_clbits: int) -> Any:

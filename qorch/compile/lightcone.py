@@ -17,7 +17,10 @@ Paulis does to the measured bits. No noisy simulation: two cheap passes over the
   one pair of qubits are composed exactly before their weights are taken, so a
   ``cx; rz; cx`` acts as the ``rzz`` it is. A measurement ends the coherent part (its
   ``X``/``Y`` weight vanishes), a reset forgets everything before it, and a gate under a
-  classical condition depends on the bits it reads: their flips reach what it touches.
+  classical condition runs as the branch at hand says (:mod:`qorch.compile.branches`:
+  there, a flip of a bit the condition reads reaches the bits whose observables the
+  other branch changes); without a branch, it half-runs and its bits reach everything it
+  changes.
 * **Forward, the state.** A mean-field pass (each qubit's own Bloch vector, the ideal
   state taken as a product) says how much of a Pauli's action leaves the state as it was:
   ``Z`` on a qubit in ``|0>`` or ``X`` on ``|+>`` does nothing. Its weight
@@ -109,9 +112,12 @@ def _arrays(items: tuple[tuple[str, float], ...]) -> tuple[np.ndarray, np.ndarra
     return np.array([p for _, p in kept]), letters.reshape(len(kept), -1)
 
 
-def mean_field(events: Any, num_qubits: int) -> dict[int, np.ndarray]:
+def mean_field(
+    events: Any, num_qubits: int, fired: dict[int, bool] | None = None
+) -> dict[int, np.ndarray]:
     """Per noise event (by index): the ideal state's Bloch vectors ``(1, x, y, z)`` of its
-    qubits, each qubit on its own (a product state carried gate by gate)."""
+    qubits, each qubit on its own (a product state carried gate by gate); a conditioned
+    operation as ``fired`` says it runs on the branch at hand, else half."""
     bloch = [np.array([1.0, 0.0, 0.0, 1.0]) for _ in range(num_qubits)]
     out: dict[int, np.ndarray] = {}
     for index, event in enumerate(events):
@@ -120,7 +126,8 @@ def mean_field(events: Any, num_qubits: int) -> dict[int, np.ndarray]:
             continue
         op = event.op
         qs = op.qubits
-        if op.name == "barrier":
+        runs = None if op.condition is None or fired is None else fired.get(index)
+        if op.name == "barrier" or runs is False:
             continue
         if op.name in ("measure", "reset"):
             new = [np.array([1.0, 0.0, 0.0, bloch[qs[0]][3] if op.name == "measure" else 1.0])]
@@ -131,26 +138,39 @@ def mean_field(events: Any, num_qubits: int) -> dict[int, np.ndarray]:
             after = (transfer(op.name, op.params).T @ joint).reshape(4, 4)
             new = [after[:, 0], after[0, :]]
         for q, vector in zip(qs, new, strict=True):
-            bloch[q] = vector if op.condition is None else (vector + bloch[q]) / 2
+            bloch[q] = vector if op.condition is None or runs else (vector + bloch[q]) / 2
     return out
 
 
-def error_reach(events: Any, num_qubits: int, num_clbits: int) -> list[Reach] | None:
-    """Every noise event's :class:`Reach`, in order (module docstring); ``None`` for what
-    the passes do not model (a gate on three or more qubits, a conditional measurement)."""
+def error_reach(
+    events: Any,
+    num_qubits: int,
+    num_clbits: int,
+    fired: dict[int, bool] | None = None,
+    switches: dict[int, np.ndarray] | None = None,
+) -> list[Reach] | None:
+    """Every noise event's :class:`Reach`, in order (module docstring). ``fired`` (event
+    index -> runs) resolves the conditioned operations of one branch of the ideal run,
+    ``switches`` (measurement event index -> per bit, how much its observable depends on
+    the bit measured there: :func:`qorch.compile.branches.dependency`) what a flip of a
+    bit a condition reads does. ``None`` for what the passes do not model (a gate on
+    three or more qubits, a conditional measurement)."""
     if any(
         e.op is not None
         and (len(e.op.qubits) > 2 or (e.op.name == "measure" and e.op.condition is not None))
         for e in events
     ):
         return None
-    state = mean_field(events, num_qubits)
+    state = mean_field(events, num_qubits, fired)
     back = _Observables(num_qubits, num_clbits)
+    fired = fired or {}
     out: list[Reach] = []
     for index in range(len(events) - 1, -1, -1):
         event = events[index]
         if event.channel is None:
-            back.operation(event.op)
+            if switches and index in switches:
+                back.depend((event.op.clbits[0],), switches[index])
+            back.operation(event.op, fired.get(index))
             continue
         probs, letters = _arrays(tuple(event.channel.twirl().probs.items()))
         bloch = state[index]
@@ -201,8 +221,10 @@ class _Observables:
         self.weights[a], self.weights[b] = now.sum(axis=1), now.sum(axis=0)
         self.pair = None
 
-    def operation(self, op: Any) -> None:
-        """Carry the observables back through ``op`` (the event before, in time)."""
+    def operation(self, op: Any, fired: bool | None = None) -> None:
+        """Carry the observables back through ``op`` (the event before, in time);
+        ``fired`` says whether a conditioned ``op`` runs on the branch at hand (``None``:
+        not known)."""
         if op.name == "barrier":
             return
         qubits = op.qubits
@@ -215,14 +237,16 @@ class _Observables:
         if op.name == "measure":
             self.measure(qubits[0], op.clbits[0])
         elif op.name == "reset":
+            before = self.weights[qubits[0]]
             new = self._identity()
-            self.weights[qubits[0]] = (
-                new if op.condition is None else (new + self.weights[qubits[0]]) / 2
-            )
-            if op.condition is not None:
-                self._depend(op.condition.clbits, 1.0 - self.weights[qubits[0]][0])
+            if op.condition is not None and fired is None:
+                new = (new + before) / 2
+                self.depend(op.condition.clbits, 1.0 - before[0])
+            elif op.condition is not None and not fired:
+                new = before
+            self.weights[qubits[0]] = new
         elif op.condition is not None:
-            self.conditioned(op)
+            self.conditioned(op, fired)
         else:
             self.gate(op.name, qubits, op.params)
 
@@ -248,24 +272,31 @@ class _Observables:
         self.joint = (self.weights[a][:, None, :] * self.weights[b][None, :, :]).reshape(16, self.n)
         self.composed = transfer(name, params)
 
-    def conditioned(self, op: Any) -> None:
-        """A gate run on some branches: the mean of both, and the bits it reads reach the
-        observables it changes, as much as it changes them."""
+    def conditioned(self, op: Any, fired: bool | None) -> None:
+        """A gate that runs on some branches: as it runs on this one (``fired``), or else
+        the mean of both, and the bits it reads reach the observables it changes, as much
+        as it changes them."""
         qubits, t = op.qubits, transfer(op.name, op.params)
         if len(qubits) == 1:
             before = self.weights[qubits[0]]
-            after = (t**2) @ before
-            overlap = np.diag(t) @ before
-            self.weights[qubits[0]] = (before + after) / 2
         else:
             a, b = qubits
             before = (self.weights[a][:, None, :] * self.weights[b][None, :, :]).reshape(16, self.n)
-            after = ((t**2) @ before + before).reshape(4, 4, self.n) / 2
-            overlap = np.diag(t) @ before
-            self.weights[a], self.weights[b] = after.sum(axis=1), after.sum(axis=0)
-        self._depend(op.condition.clbits, (1.0 - overlap) / 2)
+        overlap = np.diag(t) @ before
+        if fired is not False:
+            after = (t**2) @ before
+            after = after if fired else (before + after) / 2
+            if len(qubits) == 1:
+                self.weights[qubits[0]] = after
+            else:
+                after = after.reshape(4, 4, self.n)
+                self.weights[a], self.weights[b] = after.sum(axis=1), after.sum(axis=0)
+        if fired is None:  # else the branch's own switches say (:mod:`.branches`)
+            self.depend(op.condition.clbits, (1.0 - overlap) / 2)
 
-    def _depend(self, clbits: tuple[int, ...], strength: np.ndarray) -> None:
+    def depend(self, clbits: tuple[int, ...], strength: np.ndarray) -> None:
+        """Each bit depends on the value ``clbits`` read (at their last measurement before
+        here) by ``strength`` (per bit, 0 to 1)."""
         for c in clbits:
             self.pending[c] = np.maximum(self.pending.get(c, 0.0), strength)
 
