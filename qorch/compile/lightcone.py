@@ -90,6 +90,12 @@ def transfer(name: str, params: tuple[float, ...]) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=16384)
+def _squared(name: str, params: tuple[float, ...]) -> np.ndarray:
+    """How gate ``name`` moves letter weights: its transfer matrix squared, entrywise."""
+    return transfer(name, params) ** 2
+
+
+@functools.lru_cache(maxsize=16384)
 def _on_pair(name: str, params: tuple[float, ...], where: int) -> np.ndarray:
     """``transfer`` as a 16x16 on a pair: ``where`` 0/1 = a one-qubit gate on its first or
     second qubit, 2 = a two-qubit gate in the pair's order, 3 = reversed."""
@@ -103,13 +109,35 @@ def _on_pair(name: str, params: tuple[float, ...], where: int) -> np.ndarray:
     return t.reshape(4, 4, 4, 4).transpose(1, 0, 3, 2).reshape(16, 16)
 
 
+@attrs.frozen(eq=False)
+class _Errors:
+    """A Pauli channel's errors (its labels but the identity): probabilities (K,), and
+    per qubit position the letters' commutation signs (K, 4) and one-hot rows (K, 4); on a
+    pair, the signs (K, 16) with the channel's qubits in the pair's order or reversed."""
+
+    probs: np.ndarray
+    signs: tuple[np.ndarray, ...]
+    onehot: tuple[np.ndarray, ...]
+    on_pair: tuple[np.ndarray, np.ndarray]
+
+
 @functools.lru_cache(maxsize=4096)
-def _arrays(items: tuple[tuple[str, float], ...]) -> tuple[np.ndarray, np.ndarray]:
-    """A Pauli channel's errors (its labels but the identity) as probabilities (K,) and
-    letters (K, qubits)."""
+def _errors(items: tuple[tuple[str, float], ...]) -> _Errors:
     kept = [(label, p) for label, p in items if label.strip("I") and p > 0]
     letters = np.array([[_LETTERS[ch] for ch in label] for label, _ in kept], dtype=np.int64)
-    return np.array([p for _, p in kept]), letters.reshape(len(kept), -1)
+    letters = letters.reshape(len(kept), -1)
+    k = letters.shape[1]
+    if k == 1:
+        on_pair = (SIGN2[letters[:, 0] * 4], SIGN2[letters[:, 0]])
+    else:
+        a, b = letters[:, 0], letters[:, 1]
+        on_pair = (SIGN2[a * 4 + b], SIGN2[b * 4 + a])
+    return _Errors(
+        np.array([p for _, p in kept]),
+        tuple(SIGN[letters[:, i]].astype(float) for i in range(k)),
+        tuple(np.eye(4)[letters[:, i]] for i in range(k)),
+        on_pair,
+    )
 
 
 def mean_field(
@@ -172,20 +200,21 @@ def error_reach(
                 back.depend((event.op.clbits[0],), switches[index])
             back.operation(event.op, fired.get(index))
             continue
-        probs, letters = _arrays(tuple(event.channel.twirl().probs.items()))
+        errors = _errors(tuple(event.channel.twirl().probs.items()))
+        ratios = back.ratios(event.qubits, errors)
         bloch = state[index]
-        unchanged = bloch[0][letters[:, 0]] ** 2
-        for i in range(1, letters.shape[1]):
-            unchanged = unchanged * bloch[i][letters[:, i]] ** 2
-        ratios = back.ratios(event.qubits, letters)
-        # the state can only make an error's uncertain reach harmless: its sure flips stay
-        sure = np.where(np.abs(ratios) > 1.0 - _UNTOUCHED, ratios, 1.0)
-        probs = np.concatenate([probs * (1.0 - unchanged), probs * unchanged])
-        ratios = np.concatenate([ratios, sure])
+        unchanged = (errors.onehot[0] @ bloch[0]) ** 2
+        for i in range(1, len(errors.onehot)):
+            unchanged = unchanged * (errors.onehot[i] @ bloch[i]) ** 2
+        probs = errors.probs
+        if unchanged.any():  # the state makes only an error's uncertain reach harmless
+            sure = np.where(np.abs(ratios) > 1.0 - _UNTOUCHED, ratios, 1.0)
+            probs = np.concatenate([probs * (1.0 - unchanged), probs * unchanged])
+            ratios = np.concatenate([ratios, sure])
         moved = np.abs(1.0 - ratios) > _UNTOUCHED
-        keep = (probs > 0) & moved.any(axis=1)
+        keep = moved.any(axis=1) & (probs > 0)
         if keep.any():
-            bits = tuple(np.nonzero(moved[keep].any(axis=0))[0].tolist())
+            bits = tuple(np.flatnonzero(moved[keep].any(axis=0)).tolist())
             out.append(Reach(index, probs[keep], ratios[keep], bits))
     out.reverse()
     return out
@@ -264,7 +293,7 @@ class _Observables:
             return
         if len(qubits) == 1:
             q = qubits[0]
-            self.weights[q] = (transfer(name, params) ** 2) @ self.weights[q]
+            self.weights[q] = _squared(name, params) @ self.weights[q]
             return
         self.flush()
         a, b = qubits
@@ -316,17 +345,16 @@ class _Observables:
             w[0] *= 1.0 - depend
         self.weights[q] = w
 
-    def ratios(self, qubits: tuple[int, ...], letters: np.ndarray) -> np.ndarray:
-        """Per Pauli (a row of ``letters`` on ``qubits``) and per bit: the expected sign it
-        puts on the bit's observable, a (K, num_clbits) array."""
-        if self.pair is not None and set(qubits) & set(self.pair):
-            if set(qubits) <= set(self.pair):
-                index = np.zeros(len(letters), dtype=np.int64)
-                for i, q in enumerate(qubits):
-                    index += letters[:, i] * (4 if q == self.pair[0] else 1)
-                return SIGN2[index] @ self._pair_now()
+    def ratios(self, qubits: tuple[int, ...], errors: _Errors) -> np.ndarray:
+        """Per error of a channel on ``qubits`` and per bit: the expected sign it puts on
+        the bit's observable, a (K, num_clbits) array."""
+        pair = self.pair
+        if pair is not None and any(q in pair for q in qubits):
+            if all(q in pair for q in qubits):
+                rows = errors.on_pair[0 if qubits[0] == pair[0] else 1]
+                return rows @ self._pair_now()
             self.flush()
-        r = np.ones((len(letters), self.n))
-        for i, q in enumerate(qubits):
-            r = r * (SIGN[letters[:, i]] @ self.weights[q])
+        r = errors.signs[0] @ self.weights[qubits[0]]
+        for i in range(1, len(qubits)):
+            r = r * (errors.signs[i] @ self.weights[qubits[i]])
         return r
