@@ -56,6 +56,8 @@ PREDICT_QUBITS = 16
 #: how the estimate was made: ``output-distribution`` (this module) or ``gate-product``
 OUTPUT_DISTRIBUTION = "output-distribution"
 GATE_PRODUCT = "gate-product"
+_TABLE = 1 << 22  # numbers in one chunk of the noisy-distribution tables
+_GROUP = 1 << 15  # a group of events costs about as much as this many numbers of table
 #: shots of the world simulator's sampled reference (``qorch.runtime.world.IDEAL_SHOTS``)
 REFERENCE_SHOTS = 50_000
 _POISSON_TERMS = 160  # E[√k] is summed exactly below λ = 60, asymptotically above
@@ -202,7 +204,7 @@ def _cached(kind: str, circuit: Circuit, make: Any, max_qubits: int = PREDICT_QU
     return _cache[key]
 
 
-def noisy_outcomes(ideal: tuple[Any, Any], reach: list[Any], num_clbits: int) -> Any:
+def noisy_outcomes(ideal: tuple[Any, Any], reach: Any, num_clbits: int) -> Any:
     """The predicted outcome distribution (dense, ``2**num_clbits``) of the ideal one
     under the noise events' :class:`~qorch.compile.lightcone.Reach`: in the Walsh basis
     each event multiplies the coefficient of bit set ``T`` by
@@ -213,30 +215,64 @@ def noisy_outcomes(ideal: tuple[Any, Any], reach: list[Any], num_clbits: int) ->
     n = num_clbits
     dense = np.zeros(2**n)
     dense[ideal[0]] = ideal[1]
-    groups: dict[tuple[int, ...], list[Any]] = {}
-    for event in reach:
-        groups.setdefault(event.bits, []).append(event)
     log_factor = np.zeros(2**n)
-    for bits, events in groups.items():
-        log_factor += _group_log_factor(bits, events)[_subset_index(bits, n)]
+    masks = _merged(reach.bits.astype(np.int64) @ (1 << np.arange(n, dtype=np.int64)), reach)
+    for mask in np.unique(masks).tolist():
+        bits = tuple(c for c in range(n) if mask >> c & 1)
+        events = np.flatnonzero(masks == mask)
+        log_factor += _group_log_factor(bits, reach, events)[_subset_index(bits, n)]
     noisy = _walsh(_walsh(dense) * np.exp(log_factor)) / 2**n
     return np.clip(noisy, 0.0, None)
 
 
-def _group_log_factor(bits: tuple[int, ...], events: list[Any]) -> Any:
-    """``Σ_events log(1 - Σ_k p_k (1 - Π_{c∈T} r_kc))`` for every subset ``T`` of
-    ``bits`` (subset ``j``: the members of ``bits`` at ``j``'s set bits), the events'
-    ratios outside ``bits`` all 1."""
+def _merged(masks: Any, reach: Any) -> Any:
+    """``masks`` (the bits each event reaches) with the groups that are cheaper to table
+    over a larger mask that contains them moved there (a group costs as much as about
+    :data:`_GROUP` numbers of table)."""
     import numpy as np
 
-    probs = np.concatenate([e.probs for e in events])
-    ratios = np.concatenate([e.ratios[:, list(bits)] for e in events])
-    starts = np.cumsum([0] + [len(e.probs) for e in events[:-1]])
-    table = np.ones((len(probs), 1))
-    for j in range(len(bits)):
-        table = np.concatenate([table, table * ratios[:, j : j + 1]], axis=1)
-    damage = np.add.reduceat(probs[:, None] * (1.0 - table), starts, axis=0)
-    return np.log(np.maximum(1.0 - damage, 1e-300)).sum(axis=0)
+    if not len(masks):
+        return masks
+    rows = (reach.probs > 0).sum(axis=1)
+    values, inverse = np.unique(masks, return_inverse=True)
+    size = np.array([1 << bin(v).count("1") for v in values.tolist()])
+    count = np.bincount(inverse, weights=rows)
+    target = list(range(len(values)))
+    kept: list[int] = []
+    for g in np.argsort(-size, kind="stable").tolist():
+        for t in kept:
+            if values[g] & ~values[t] == 0 and count[g] * (size[t] - size[g]) <= _GROUP:
+                target[g] = t
+                break
+        else:
+            kept.append(g)
+    return values[np.array(target)][inverse]
+
+
+def _group_log_factor(bits: tuple[int, ...], reach: Any, events: Any) -> Any:
+    """``Σ_events log(1 - Σ_k p_k (1 - Π_{c∈T} r_kc))`` for every subset ``T`` of
+    ``bits`` (subset ``j``: the members of ``bits`` at ``j``'s set bits), over the
+    ``events`` (indices into ``reach``) that reach exactly ``bits``; in chunks of at
+    most :data:`_TABLE` numbers."""
+    import numpy as np
+
+    out = np.zeros(2 ** len(bits))
+    active = reach.probs[events] > 0
+    per_event = max(1, int(active.sum(axis=1).max()))
+    step = max(1, _TABLE // (per_event << len(bits)))
+    for start in range(0, len(events), step):
+        chunk = events[start : start + step]
+        rows = np.flatnonzero(active[start : start + step].reshape(-1))
+        probs = reach.probs[chunk].reshape(-1)[rows]
+        ratios = reach.ratios[chunk][:, :, list(bits)].reshape(-1, len(bits))[rows]
+        table = np.ones((len(rows), 1))
+        for j in range(len(bits)):
+            table = np.concatenate([table, table * ratios[:, j : j + 1]], axis=1)
+        owner = rows // reach.probs.shape[1]
+        starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+        damage = np.add.reduceat(probs[:, None] * (1.0 - table), starts, axis=0)
+        out += np.log(np.maximum(1.0 - damage, 1e-300)).sum(axis=0)
+    return out
 
 
 @functools.lru_cache(maxsize=256)

@@ -54,17 +54,24 @@ SIGN2 = np.array([[SIGN[p[0], q[0]] * SIGN[p[1], q[1]] for q in _PAIR] for p in 
 _UNTOUCHED = 1e-12
 
 
+#: Paulis per channel at most (a two-qubit channel's non-identity ones); channels are
+#: padded to this many with errors of probability 0
+KMAX = 15
+
+
 @attrs.frozen(eq=False)
 class Reach:
-    """One noise event's Paulis that can change the outcome: ``probs[k]`` is the
-    probability of Pauli ``k`` (less the part that leaves the state unchanged) and
-    ``ratios[k, c]`` its expected sign on bit ``c`` (module docstring); ``bits`` are those
-    it can reach."""
+    """The noise events whose Paulis can change the outcome, ``E`` of them in order:
+    ``index`` (E,) their event indices; ``probs`` (E, K) each Pauli's probability (less
+    the part that leaves the state unchanged, which comes as a Pauli of its own holding
+    only the sure flips; 0 for padding); ``ratios`` (E, K, num_clbits) its expected sign
+    on each bit (module docstring); ``bits`` (E, num_clbits) the bits each event
+    reaches."""
 
-    index: int
-    probs: Any  # numpy (K,)
-    ratios: Any  # numpy (K, num_clbits)
-    bits: tuple[int, ...]  # the bits some ratio is not 1 on
+    index: Any
+    probs: Any
+    ratios: Any
+    bits: Any
 
 
 def _pauli(letters: tuple[int, ...]) -> np.ndarray:
@@ -111,32 +118,31 @@ def _on_pair(name: str, params: tuple[float, ...], where: int) -> np.ndarray:
 
 @attrs.frozen(eq=False)
 class _Errors:
-    """A Pauli channel's errors (its labels but the identity): probabilities (K,), and
-    per qubit position the letters' commutation signs (K, 4) and one-hot rows (K, 4); on a
+    """A Pauli channel's errors (its labels but the identity), padded to :data:`KMAX`:
+    probabilities (K,); per qubit position (two; a one-qubit channel's second is the
+    identity) the letters' commutation signs (2, K, 4) and one-hot rows (2, K, 4); on a
     pair, the signs (K, 16) with the channel's qubits in the pair's order or reversed."""
 
     probs: np.ndarray
-    signs: tuple[np.ndarray, ...]
-    onehot: tuple[np.ndarray, ...]
+    signs: np.ndarray
+    onehot: np.ndarray
     on_pair: tuple[np.ndarray, np.ndarray]
 
 
 @functools.lru_cache(maxsize=4096)
 def _errors(items: tuple[tuple[str, float], ...]) -> _Errors:
     kept = [(label, p) for label, p in items if label.strip("I") and p > 0]
-    letters = np.array([[_LETTERS[ch] for ch in label] for label, _ in kept], dtype=np.int64)
-    letters = letters.reshape(len(kept), -1)
-    k = letters.shape[1]
-    if k == 1:
-        on_pair = (SIGN2[letters[:, 0] * 4], SIGN2[letters[:, 0]])
-    else:
-        a, b = letters[:, 0], letters[:, 1]
-        on_pair = (SIGN2[a * 4 + b], SIGN2[b * 4 + a])
+    letters = np.zeros((KMAX, 2), dtype=np.int64)
+    probs = np.zeros(KMAX)
+    for k, (label, p) in enumerate(kept):
+        letters[k, : len(label)] = [_LETTERS[ch] for ch in label]
+        probs[k] = p
+    a, b = letters[:, 0], letters[:, 1]  # b: 0 (identity) for a one-qubit channel
     return _Errors(
-        np.array([p for _, p in kept]),
-        tuple(SIGN[letters[:, i]].astype(float) for i in range(k)),
-        tuple(np.eye(4)[letters[:, i]] for i in range(k)),
-        on_pair,
+        probs,
+        np.stack([SIGN[a], SIGN[b]]).astype(float),
+        np.stack([np.eye(4)[a], np.eye(4)[b]]),
+        (SIGN2[a * 4 + b].astype(float), SIGN2[b * 4 + a].astype(float)),
     )
 
 
@@ -176,9 +182,9 @@ def error_reach(
     num_clbits: int,
     fired: dict[int, bool] | None = None,
     switches: dict[int, np.ndarray] | None = None,
-) -> list[Reach] | None:
-    """Every noise event's :class:`Reach`, in order (module docstring). ``fired`` (event
-    index -> runs) resolves the conditioned operations of one branch of the ideal run,
+) -> Reach | None:
+    """The noise events' :class:`Reach` (module docstring). ``fired`` (event index ->
+    runs) resolves the conditioned operations of one branch of the ideal run,
     ``switches`` (measurement event index -> per bit, how much its observable depends on
     the bit measured there: :func:`qorch.compile.branches.dependency`) what a flip of a
     bit a condition reads does. ``None`` for what the passes do not model (a gate on
@@ -192,7 +198,8 @@ def error_reach(
     state = mean_field(events, num_qubits, fired)
     back = _Observables(num_qubits, num_clbits)
     fired = fired or {}
-    out: list[Reach] = []
+    found: list[tuple[int, _Errors, Any]] = []  # event, errors, what its ratios need
+    memo: dict[int, _Errors] = {}
     for index in range(len(events) - 1, -1, -1):
         event = events[index]
         if event.channel is None:
@@ -200,24 +207,53 @@ def error_reach(
                 back.depend((event.op.clbits[0],), switches[index])
             back.operation(event.op, fired.get(index))
             continue
-        errors = _errors(tuple(event.channel.twirl().probs.items()))
-        ratios = back.ratios(event.qubits, errors)
-        bloch = state[index]
-        unchanged = (errors.onehot[0] @ bloch[0]) ** 2
-        for i in range(1, len(errors.onehot)):
-            unchanged = unchanged * (errors.onehot[i] @ bloch[i]) ** 2
-        probs = errors.probs
-        if unchanged.any():  # the state makes only an error's uncertain reach harmless
-            sure = np.where(np.abs(ratios) > 1.0 - _UNTOUCHED, ratios, 1.0)
-            probs = np.concatenate([probs * (1.0 - unchanged), probs * unchanged])
-            ratios = np.concatenate([ratios, sure])
-        moved = np.abs(1.0 - ratios) > _UNTOUCHED
-        keep = moved.any(axis=1) & (probs > 0)
-        if keep.any():
-            bits = tuple(np.flatnonzero(moved[keep].any(axis=0)).tolist())
-            out.append(Reach(index, probs[keep], ratios[keep], bits))
-    out.reverse()
-    return out
+        errors = memo.get(id(event.channel))  # the events hold their channels meanwhile
+        if errors is None:
+            errors = memo[id(event.channel)] = _errors(tuple(event.channel.twirl().probs.items()))
+        found.append((index, errors, back.observed(event.qubits, errors)))
+    found.reverse()
+    return _batch(found, state, back)
+
+
+def _batch(found: list[tuple[int, _Errors, Any]], state: dict, back: Any) -> Reach:
+    """The ratios of every recorded event at once (``found``: from :func:`error_reach`)."""
+    n, count = back.n, len(found)
+    if not count:
+        empty = np.zeros((0, 2 * KMAX))
+        return Reach(
+            np.zeros(0, dtype=np.int64), empty, np.ones((0, 2 * KMAX, n)), empty[:, :n] > 0
+        )
+    ratios = np.ones((count, KMAX, n))
+    on_pair = [i for i, (_, _, seen) in enumerate(found) if len(seen) == 3]
+    if on_pair:
+        rows = np.stack([found[i][2][0] for i in on_pair])
+        composed = np.stack([found[i][2][1] for i in on_pair]) ** 2
+        joint = np.stack([found[i][2][2] for i in on_pair])
+        ratios[on_pair] = rows @ (composed @ joint)
+    alone = [i for i, (_, _, seen) in enumerate(found) if len(seen) == 2]
+    if alone:
+        signs = np.stack([found[i][1].signs for i in alone])
+        first = np.stack([found[i][2][0] for i in alone])
+        second = np.stack([found[i][2][1] for i in alone])
+        ratios[alone] = (signs[:, 0] @ first) * (signs[:, 1] @ second)
+    bloch = np.stack([_two(state[index]) for index, _, _ in found]).reshape(count, 2, 4, 1)
+    onehot = np.stack([errors.onehot for _, errors, _ in found])
+    unchanged = np.prod((onehot @ bloch)[..., 0] ** 2, axis=1)
+    probs = np.stack([errors.probs for _, errors, _ in found])
+    sure = np.where(np.abs(ratios) > 1.0 - _UNTOUCHED, ratios, 1.0)
+    probs = np.concatenate([probs * (1.0 - unchanged), probs * unchanged], axis=1)
+    ratios = np.concatenate([ratios, sure], axis=1)
+    moved = (np.abs(1.0 - ratios) > _UNTOUCHED) & (probs > 0)[:, :, None]
+    probs = np.where(moved.any(axis=2), probs, 0.0)
+    bits = moved.any(axis=1)
+    keep = bits.any(axis=1)
+    index = np.array([index for index, _, _ in found], dtype=np.int64)
+    return Reach(index[keep], probs[keep], ratios[keep], bits[keep])
+
+
+def _two(bloch: np.ndarray) -> np.ndarray:
+    """A channel's qubits' Bloch vectors as two rows (a second, identity one if needed)."""
+    return bloch if len(bloch) == 2 else np.array([bloch[0], (1.0, 0.0, 0.0, 0.0)])
 
 
 class _Observables:
@@ -260,7 +296,7 @@ class _Observables:
         if (
             self.pair is not None
             and (op.condition is not None or op.name in ("measure", "reset"))
-            and set(qubits) & set(self.pair)
+            and any(q in self.pair for q in qubits)
         ):
             self.flush()
         if op.name == "measure":
@@ -281,7 +317,7 @@ class _Observables:
 
     def gate(self, name: str, qubits: tuple[int, ...], params: tuple[float, ...]) -> None:
         """An unconditioned gate: composed into the pair's block, or applied."""
-        if self.pair is not None and set(qubits) <= set(self.pair):
+        if self.pair is not None and all(q in self.pair for q in qubits):
             where = (
                 self.pair.index(qubits[0])
                 if len(qubits) == 1
@@ -345,16 +381,15 @@ class _Observables:
             w[0] *= 1.0 - depend
         self.weights[q] = w
 
-    def ratios(self, qubits: tuple[int, ...], errors: _Errors) -> np.ndarray:
-        """Per error of a channel on ``qubits`` and per bit: the expected sign it puts on
-        the bit's observable, a (K, num_clbits) array."""
+    def observed(self, qubits: tuple[int, ...], errors: _Errors) -> tuple[np.ndarray, ...]:
+        """What the ratios of a channel on ``qubits`` need, as they are now: on the block's
+        pair, its sign rows, the block's transfer and its joint weights; else the weights
+        of its (one or two; the second an identity) qubits."""
         pair = self.pair
         if pair is not None and any(q in pair for q in qubits):
             if all(q in pair for q in qubits):
                 rows = errors.on_pair[0 if qubits[0] == pair[0] else 1]
-                return rows @ self._pair_now()
+                return rows, self.composed, self.joint
             self.flush()
-        r = errors.signs[0] @ self.weights[qubits[0]]
-        for i in range(1, len(qubits)):
-            r = r * (errors.signs[i] @ self.weights[qubits[i]])
-        return r
+        second = self.weights[qubits[1]] if len(qubits) == 2 else self._identity()
+        return self.weights[qubits[0]], second
