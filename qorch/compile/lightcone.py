@@ -23,12 +23,14 @@ Paulis does to the measured bits. No noisy simulation: two cheap passes over the
   changes.
 * **Forward, the state.** A mean-field pass (each qubit's own Bloch vector, the ideal
   state taken as a product) says how much of a Pauli's action leaves the state as it was:
-  ``Z`` on a qubit in ``|0>`` or ``X`` on ``|+>`` does nothing. Its weight
-  ``Π_q <P_q>²`` is taken off the error's probability.
+  ``Z`` on a qubit in ``|0>`` or ``X`` on ``|+>`` does nothing. That weight
+  ``Π_q <P_q>²`` of the error keeps only its sure flips (a sure flip is a flip whatever
+  the state); the rest of the error keeps its ratios.
 
-The result, per noise event, is its Paulis' probabilities and per-bit ratios
-(:class:`Reach`): every approximation is in the ratios (independence of qubits and of
-bits, no interference between Pauli paths), and a Clifford circuit's are exact.
+The result, for all noise events at once, is their Paulis' probabilities and per-bit
+ratios (:class:`Reach`): every approximation is in the ratios (independence of qubits
+and of bits, no interference between Pauli paths, the mean-field state), and a Clifford
+circuit's are exact where the mean-field state is.
 """
 
 from __future__ import annotations
