@@ -28,7 +28,7 @@ from typing import Any
 import attrs
 
 from qorch.compile.executed import ExecutedCircuit, executed_circuit
-from qorch.compile.fidelity import ideal_outcomes
+from qorch.compile.fidelity import REFERENCE_SHOTS, ideal_outcomes
 from qorch.compile.physics import PhysicalRun, Timing, physical_run, planned_timing
 from qorch.compile.plan import Plan
 from qorch.ir import Circuit
@@ -42,7 +42,7 @@ MAX_SIMULATED_QUBITS = 32
 #: ... and as statevectors (each qubit doubles the work)
 MAX_STATEVECTOR_QUBITS = 24
 #: shots of the ideal reference run (at least the job's)
-IDEAL_SHOTS = 50_000
+IDEAL_SHOTS = REFERENCE_SHOTS
 DENSITY_MATRIX_QUBITS = 10
 #: up to this many qubits statevector trajectories; past it, matrix product states when
 #: a one-shot pilot's bond dimension stays below :data:`PILOT_BOND`
