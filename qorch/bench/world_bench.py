@@ -48,6 +48,7 @@ def run(
         "shots": SHOTS,
         "ebits": plan.ebits,
         "simulated_qubits": last.simulated_qubits,
+        "method": last.method,
         "noise_channels": last.noise_channels,
         "achieved_fidelity": last.achieved_fidelity,
         "estimated_fidelity": plan.estimated_fidelity,
@@ -64,10 +65,11 @@ def markdown(data: dict[str, Any]) -> str:
     s = data["seconds"]
     return "\n".join(
         [
-            "| job | ebits | qubits simulated | noise channels | median s | max s | n |",
-            "|---|---|---|---|---|---|---|",
+            "| job | ebits | qubits simulated | method | noise channels | median s | max s | n |",
+            "|---|---|---|---|---|---|---|---|",
             f"| {data['circuit']} on {data['topology']}, {data['shots']} shots | "
-            f"{data['ebits']} | {data['simulated_qubits']} | {data['noise_channels']} | "
+            f"{data['ebits']} | {data['simulated_qubits']} | {data.get('method', '')} | "
+            f"{data['noise_channels']} | "
             f"{s['median']:.1f} | {s['max']:.1f} | {s['n']} |",
         ]
     )

@@ -71,6 +71,7 @@ class WorldResult:
     executed_qasm3: str = ""  # the executed circuit, explicit protocols, no noise
     simulated_qubits: int = 0  # data qubits plus the share halves open at once
     idle_us: float = 0.0  # the qubits' waiting that decohered them, summed
+    method: str = ""  # how aer ran it (:func:`simulation_method`)
 
 
 def build_noisy_circuit(
@@ -195,6 +196,7 @@ def simulate(
         ideal_shots=ideal_shots,
         executed_qasm3=text,
         simulated_qubits=n,
+        method=method,
     )
 
 
