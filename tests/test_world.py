@@ -113,7 +113,7 @@ def _qiskit_chain(n: int, entangling_layers: int):
     return qc
 
 
-def test_the_method_follows_the_entanglement_and_never_changes_the_counts():
+def test_the_method_follows_the_entanglement_and_never_changes_the_distribution():
     from qiskit_aer import AerSimulator
 
     from qorch.runtime import world
