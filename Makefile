@@ -54,10 +54,12 @@ browser:
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q -n 2 --cov --cov-report=term --cov-fail-under=80
 	$(BIN)/ruff check qorch plugins contrib tests
+	$(BIN)/lint-imports
 
 lint: $(STAMP)
 	$(BIN)/ruff check qorch plugins contrib tests
 	$(BIN)/ruff format --check qorch plugins contrib tests
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/qorch bench cli-startup

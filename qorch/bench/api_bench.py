@@ -24,7 +24,7 @@ from typing import Any
 from qorch.bench.circuits import random_circuit
 from qorch.bench.results import summary, write_result
 from qorch.builtin.qasm_emit import to_qasm2
-from qorch.testing.coordinator_process import CoordinatorProcess
+from qorch.coordinator.process import CoordinatorProcess
 
 TARGET_SUBMIT_P95_MS = 20.0
 TARGET_JOBS_PER_S = 20.0

@@ -30,8 +30,8 @@ from qorch.bench.circuits import ghz
 from qorch.bench.results import summary, write_result
 from qorch.builtin.qasm_emit import to_qasm2
 from qorch.coordinator.events import decode
+from qorch.coordinator.process import CoordinatorProcess
 from qorch.harness.suite import measure_all
-from qorch.testing.coordinator_process import CoordinatorProcess
 
 TARGET_RATIO = 1.10
 GHZ = to_qasm2(measure_all(ghz(5)))

@@ -30,8 +30,7 @@ from qorch.config import Settings
 from qorch.coordinator.discovery import Discovery
 from qorch.coordinator.node_registry import NodeRegistry
 from qorch.node.processes import NodeProcess
-from qorch.node.protocol import REGISTRY_VERBS
-from qorch.testing.cluster import reserve_body
+from qorch.node.protocol import REGISTRY_VERBS, reserve_body
 from qorch.transport import PeerConfig
 
 TARGET_P95_MS = 5.0

@@ -22,6 +22,7 @@ verb           served by                    body
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 from qorch.node.reservations import Correlation
@@ -157,4 +158,16 @@ def report_request(body: dict[str, Any]) -> dict[str, Any]:
         "node_id": _text(body, "node_id"),
         "fidelity": _number(body, "fidelity", 0.0, 1.0),
         "timestamp": _number(body, "timestamp", 0.0),
+    }
+
+
+def reserve_body(fragment: str, qubits: int = 1, min_fidelity: float = 0.5) -> dict[str, Any]:
+    """A ``reserve`` request for a one-second window starting now (FR-005)."""
+    return {
+        "correlation": {"job_id": "j", "fragment_id": fragment, "attempt": 0, "request_id": "r"},
+        "operation": "fragment",
+        "qubits": qubits,
+        "start": time.time(),
+        "duration_s": 1.0,
+        "min_fidelity": min_fidelity,
     }
