@@ -6,9 +6,8 @@ client variable ``QORCH_URL`` exported throughout (the walkthrough's own step, w
 broke every other command; README's default URL, on this run's port). Services
 (``qorch up``, ``qorch node``) run in the background until the document ends.
 Placeholders become real values, listed in
-:data:`PLACEHOLDERS`; two substitutions keep the suite's time: the 12-qubit QFT becomes
-the 4-qubit one (its noisy simulation on two nodes takes minutes; the command is the
-same) and ``qorch bench run`` is left to tests/test_harness.py. Each command must exit 0
+:data:`PLACEHOLDERS`; ``qorch bench run`` is left to tests/test_harness.py (the suite's
+time). Each command must exit 0
 (or a status the docs give it: :data:`ALLOWED_EXITS`) with no traceback and no
 "internal error", so the docs cannot drift from the tool.
 """
@@ -35,7 +34,6 @@ PLACEHOLDERS = {
     r"\bcircuit\.qasm\b": "examples/circuits/ghz5.qasm",
     r"\bother\.qasm\b": "examples/circuits/bell.qasm",
     r"\btopo\.toml\b": "examples/topologies/noiseless-two-nodes.toml",
-    r"\bqft12\.qasm\b": "qft4.qasm",
     r" \[--json\]": " --json",
     r"--out results/quick": "--out {tmp}/results",
     r"/ip4/127\.0\.0\.1/tcp/40123/p2p/12D3KooW\.\.\.": "{node_address}",

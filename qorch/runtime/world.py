@@ -46,7 +46,7 @@ IDEAL_SHOTS = REFERENCE_SHOTS
 DENSITY_MATRIX_QUBITS = 10
 #: up to this many qubits statevector trajectories; past it, matrix product states when
 #: a one-shot pilot's bond dimension stays below :data:`PILOT_BOND`
-STATEVECTOR_QUBITS = 16
+STATEVECTOR_QUBITS = 12
 PILOT_BOND = 128
 _pilot_log_length = 0  # how much of aer's matrix-product-state log earlier pilots wrote
 #: the exact reference needs 2**n probabilities; past this many qubits it is sampled
