@@ -61,8 +61,9 @@ def report(exc: BaseException) -> int:
     if any(isinstance(e, KeyboardInterrupt) for e in found):
         print("interrupted", file=sys.stderr)
         return INTERRUPTED
-    messages = [m for m in (user_message(e) for e in found) if m is not None]
-    bugs = [e for e in found if user_message(e) is None and not _is_cancellation(e)]
+    judged = [(e, user_message(e)) for e in found]
+    messages = [m for _e, m in judged if m is not None]
+    bugs = [e for e, m in judged if m is None and not _is_cancellation(e)]
     if messages and not bugs:
         for message in dict.fromkeys(messages):  # once each, in order
             print(f"error: {message}", file=sys.stderr)

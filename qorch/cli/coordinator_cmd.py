@@ -38,11 +38,12 @@ def run(args: argparse.Namespace) -> int:
         settings = app.settings.coordinator
         port = settings.port if args.port is None else args.port
         check_port_free(settings.host, port)
-        with locked(app.settings.data_path(), f"qorch {args.command}"):
+        data_dir = app.settings.data_path()
+        with locked(data_dir, f"qorch {args.command}"):
             trio.run(
                 lambda: run_coordinator(
                     app.plugins,
-                    app.settings.data_path(),
+                    data_dir,
                     port=port,
                     bootstrap=bootstrap,
                     topology=topology,

@@ -40,13 +40,13 @@ def condition_branches(circuit: Circuit, max_qubits: int) -> list[Pattern] | Non
     """The :class:`Pattern` s of ``circuit``'s ideal run, enumerated exactly; ``None``
     past ``max_qubits`` qubits, :data:`MAX_PATTERNS` patterns or
     :data:`~qorch.compile.equivalence.MAX_BRANCHES` branches."""
-    from qorch.compile.equivalence import MAX_BRANCHES, Branch, _product_state
+    from qorch.compile.equivalence import MAX_BRANCHES, Branch, product_state
 
     if circuit.num_qubits > max_qubits:
         return None
     ops = circuit.operations
     tail = _final_part(ops)
-    start = Branch(_product_state(circuit.num_qubits, []), circuit.num_clbits, lambda _i: 0)
+    start = Branch(product_state(circuit.num_qubits, []), circuit.num_clbits, lambda _i: 0)
     stack: list[tuple[Any, int, float, tuple[int, ...]]] = [(start, 0, 1.0, ())]
     found: dict[tuple[int, ...], dict[int, float]] = {}
     leaves = 0

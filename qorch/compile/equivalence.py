@@ -39,7 +39,8 @@ Policy = Callable[[int], int]  # measurement number -> preferred outcome
 
 
 @functools.lru_cache(maxsize=4096)
-def _matrix(name: str, params: tuple[float, ...]) -> np.ndarray:
+def gate_matrix(name: str, params: tuple[float, ...]) -> np.ndarray:
+    """The unitary of gate ``name`` (qiskit's matrix, little-endian), cached."""
     from qorch.builtin.qiskit_bridge import standard_gate
 
     return np.asarray(standard_gate(name, params).to_matrix(), dtype=complex)
@@ -62,7 +63,7 @@ class Branch:
     def gate(self, name: str, qubits: tuple[int, ...], params: tuple[float, ...]) -> None:
         """Apply gate ``name`` (qiskit's matrix: its first qubit least significant)."""
         k = len(qubits)
-        u = _matrix(name, params).reshape((2,) * (2 * k))
+        u = gate_matrix(name, params).reshape((2,) * (2 * k))
         axes = [self.axis(q) for q in reversed(qubits)]  # matrix rows: last qubit first
         out = np.tensordot(u, self.state, axes=(list(range(k, 2 * k)), axes))
         self.state = np.moveaxis(out, list(range(k)), axes)
@@ -123,7 +124,7 @@ class Branch:
             self.gate(op.name, op.qubits, op.params)
 
 
-def _product_state(num_qubits: int, data: list[np.ndarray]) -> np.ndarray:
+def product_state(num_qubits: int, data: list[np.ndarray]) -> np.ndarray:
     """``data[q]`` on qubit ``q`` (``|0>`` beyond), as a tensor with axis n-1-q = qubit q."""
     zero = np.array([1.0, 0.0], dtype=complex)
     vec = np.array([1.0], dtype=complex)
@@ -159,12 +160,12 @@ def state_problems(circuit: Circuit, executed: ExecutedCircuit, seed: int = 0) -
     problems: list[str] = []
     for trial in range(INPUTS):
         data = [_random_qubit(rng) for _ in range(n)]
-        ideal = Branch(_product_state(n, data), circuit.num_clbits, lambda _i: 0)
+        ideal = Branch(product_state(n, data), circuit.num_clbits, lambda _i: 0)
         for op in circuit.operations:
             if op.name != "measure":
                 ideal.run(op)
         for name, policy in _policies(seed + trial):
-            branch = Branch(_product_state(total, data), executed.circuit.num_clbits, policy)
+            branch = Branch(product_state(total, data), executed.circuit.num_clbits, policy)
             for op, _step in ops:
                 branch.run(op)
             fidelity = _data_fidelity(branch, executed, ideal.state)
@@ -201,7 +202,7 @@ def distribution(
     :data:`MAX_BRANCHES` branches."""
     out: dict[int, float] = {}
     leaves = 0
-    start = Branch(_product_state(circuit.num_qubits, []), circuit.num_clbits, policy)  # all |0>
+    start = Branch(product_state(circuit.num_qubits, []), circuit.num_clbits, policy)  # all |0>
     stack: list[tuple[Branch, int, float]] = [(start, 0, 1.0)]
     while stack:
         branch, pos, weight = stack.pop()

@@ -43,12 +43,6 @@ import attrs
 import numpy as np
 
 _LETTERS = {"I": 0, "X": 1, "Y": 2, "Z": 3}
-_PAULI = (
-    np.eye(2, dtype=complex),
-    np.array([[0, 1], [1, 0]], dtype=complex),
-    np.array([[0, -1j], [1j, 0]], dtype=complex),
-    np.diag([1.0, -1.0]).astype(complex),
-)
 #: SIGN[a][b]: +1 if one-qubit Paulis a, b commute, -1 if they anticommute
 SIGN = np.array([[1 if a == 0 or b == 0 or a == b else -1 for b in range(4)] for a in range(4)])
 _PAIR = list(itertools.product(range(4), repeat=2))  # index 4*l0 + l1: l0 on the pair's first
@@ -76,26 +70,19 @@ class Reach:
     bits: Any
 
 
-def _pauli(letters: tuple[int, ...]) -> np.ndarray:
-    out = np.eye(1, dtype=complex)
-    for letter in reversed(letters):  # the first qubit least significant, as qiskit
-        out = np.kron(out, _PAULI[letter])
-    return out
-
-
 @functools.lru_cache(maxsize=16384)
 def transfer(name: str, params: tuple[float, ...]) -> np.ndarray:
     """The Heisenberg Pauli transfer matrix of gate ``name``: column ``i`` holds the
     coefficients of ``U† P_i U`` (index ``4*l0 + l1`` for two qubits, ``l0`` on its
-    first qubit). Real; orthogonal."""
-    from qorch.builtin.qiskit_bridge import standard_gate
+    first qubit) — qiskit's PTM, transposed, in that index order. Real; orthogonal."""
+    from qiskit.quantum_info import PTM, Operator
 
-    u = np.asarray(standard_gate(name, params).to_matrix(), dtype=complex)
-    k = 1 if u.shape[0] == 2 else 2
-    basis = [_pauli(c) for c in itertools.product(range(4), repeat=k)]
-    heis = [u.conj().T @ p @ u for p in basis]
-    d = 2**k
-    return np.array([[np.trace(pj @ h).real / d for h in heis] for pj in basis])
+    from qorch.compile.equivalence import gate_matrix
+
+    heisenberg = PTM(Operator(gate_matrix(name, params))).data.real.T
+    if heisenberg.shape[0] == 16:  # qiskit indexes 4*l1 + l0
+        return heisenberg.reshape(4, 4, 4, 4).transpose(1, 0, 3, 2).reshape(16, 16)
+    return heisenberg
 
 
 @functools.lru_cache(maxsize=16384)
