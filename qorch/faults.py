@@ -1,8 +1,9 @@
 """Fault injection (FR-013, DESIGN §10): seeded schedules of faults, the same in every mode.
 
 A *fault injector* plugin (kind ``fault``) turns its options, the topology and a seeded
-``random.Random`` into :class:`FaultEvent` s; :func:`build_schedule` composes the
-injectors of one scenario into a :class:`FaultSchedule` — the same scenario, topology
+``random.Random`` into :class:`FaultEvent` s; :func:`qorch.scenarios.build_schedule`
+composes the injectors of one scenario into a :class:`FaultSchedule` — the same scenario,
+topology
 and seed give the same schedule bytes (its :meth:`~FaultSchedule.digest`), whichever
 transport runs it (NFR-001). Times are seconds after the schedule's ``epoch`` (the unix
 time the run starts), so node processes and the harness agree on them without talking:
@@ -27,15 +28,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
-from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import attrs
 
 from qorch.errors import ConfigError
-from qorch.topology import Topology
 
 KINDS = ("latency", "degrade", "drop")
 
@@ -121,88 +119,6 @@ def load_schedule(path: str | Path) -> FaultSchedule:
     except (OSError, json.JSONDecodeError) as exc:
         raise ConfigError([f"cannot read the fault schedule {path}: {exc}"]) from None
     return schedule_from_dict(data, str(path))
-
-
-@runtime_checkable
-class FaultInjector(Protocol):
-    """The interface of a fault injector plugin (kind ``fault``)."""
-
-    def events(self, topology: Topology, rng: random.Random) -> list[FaultEvent]:
-        """The faults this injector adds to a run on ``topology``, drawn from ``rng``."""
-        ...
-
-
-def pick_node(name: str, topology: Topology, rng: random.Random) -> str:
-    """``name``, or a node drawn from ``rng`` when it is ``"random"``; an unknown name
-    raises :class:`ConfigError`."""
-    names = sorted(n.name for n in topology.nodes)
-    if name == "random":
-        if not names:
-            raise ConfigError(["a fault names a random node of a topology without nodes"])
-        return rng.choice(names)
-    if name not in names:
-        raise ConfigError([f"a fault names node {name!r}, not in the topology ({names})"])
-    return name
-
-
-def scenario_injectors(plugins: Any, entries: Any, where: str = "faults") -> list[Any]:
-    """The injectors of a scenario: ``entries`` is a list of tables, each naming an
-    injector (``kind``) and its options (the rest, over the defaults in
-    ``[plugins.fault.<kind>]``), e.g. ``{"kind": "node-drop", "node": "random", "start_s":
-    2}``. Bad entries raise :class:`ConfigError` naming ``where[i]``."""
-    from qorch.converters import structure_options
-    from qorch.errors import PluginError
-
-    if not isinstance(entries, list):
-        raise ConfigError([f"{where}: expected a list of tables, got {type(entries).__name__}"])
-    out = []
-    for i, entry in enumerate(entries):
-        at = f"{where}[{i}]"
-        if not isinstance(entry, dict) or not isinstance(entry.get("kind"), str):
-            raise ConfigError([f"{at}: expected a table with kind = '<fault injector>'"])
-        # [plugins.fault.<kind>] holds defaults; the entry's own keys override them
-        options = {
-            **plugins.settings.options_for("fault", entry["kind"]),
-            **{k: v for k, v in entry.items() if k != "kind"},
-        }
-        try:
-            impl = plugins.get("fault", entry["kind"])
-        except PluginError as exc:
-            raise ConfigError([f"{at}: {exc}"]) from None
-        if impl.options is None:
-            if options:
-                raise ConfigError([f"{at}: fault {entry['kind']!r} takes no options"])
-            out.append(impl.obj())
-        else:
-            out.append(impl.obj(structure_options(options, impl.options, at)))
-    return out
-
-
-def load_scenario(path: str | Path, plugins: Any, topology: Topology, seed: int) -> FaultSchedule:
-    """The schedule of a scenario file (TOML: ``[[faults]]`` tables) on ``topology``."""
-    import tomllib
-
-    try:
-        data = tomllib.loads(Path(path).read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError([f"cannot read the fault scenario {path}: {exc}"]) from None
-    unknown = sorted(set(data) - {"faults", "name", "description"})
-    if unknown:  # a suite or a typo given as a scenario must not mean "no faults"
-        raise ConfigError([f"{path}: {unknown[0]}: unknown key (expected [[faults]] tables)"])
-    if "faults" not in data:
-        raise ConfigError([f"{path}: no [[faults]] table"])
-    injectors = scenario_injectors(plugins, data["faults"], f"{path}: faults")
-    return build_schedule(injectors, topology, seed)
-
-
-def build_schedule(
-    injectors: Iterable[FaultInjector], topology: Topology, seed: int
-) -> FaultSchedule:
-    """Compose ``injectors`` (in order, one rng seeded with ``seed``) into a schedule."""
-    rng = random.Random(seed)
-    events = [e for injector in injectors for e in injector.events(topology, rng)]
-    events.sort(key=lambda e: (e.start_s, e.node, e.kind))
-    return FaultSchedule(tuple(events))
 
 
 class NodeFaults:

@@ -31,7 +31,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from qorch.config import Settings
-    from qorch.ingest.source import CircuitSource
+    from qorch.source import CircuitSource
 
 PROJECT = "qorch"
 
@@ -143,7 +143,7 @@ def qorch_register_fallback_policies(register: Register) -> None:
     Args:
         register: ``register(name, factory, options=Options)``; the factory's object has
             ``replan_on(failure, plan, snapshot) -> Replan | None``
-            (:class:`qorch.runtime.fallback.FallbackPolicy`). The defaults are
+            (:class:`qorch.interfaces.FallbackPolicy`). The defaults are
             ``replan-affected``, ``replan-all`` and ``none``.
 
     Example::

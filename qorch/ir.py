@@ -11,11 +11,14 @@ comparable and safe to share between tasks.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import Counter
 from collections.abc import Iterable
 
 import attrs
 
+from qorch.converters import converter
 from qorch.gates import DIRECTIVES, GATES
 
 
@@ -91,6 +94,11 @@ class Circuit:
     def num_clbits(self) -> int:
         """Total number of clbits over all classical registers."""
         return sum(r.size for r in self.cregs)
+
+    def digest(self) -> str:
+        """sha256 of the circuit's canonical JSON: what a plan records as its circuit."""
+        text = json.dumps(converter.unstructure(self), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
 
     def validate(self) -> None:
         """Check internal consistency; raise ``ValueError`` naming the first problem.

@@ -1,7 +1,8 @@
 """The plugin manager (DESIGN §4): built-in defaults, entry points, blocking, errors.
 
 :class:`PluginSystem` wraps a pluggy manager. It registers the built-in plugin
-(``qorch.builtin``), then every entry point of group ``qorch`` — each in its own guard,
+(``qorch.builtin``, the ``builtin`` entry point of the ``qorch`` distribution), then every
+other entry point of group ``qorch`` — each in its own guard,
 so a broken pack is recorded as a :class:`~qorch.registry.BrokenPlugin` with its
 distribution name and the others still load. It then collects implementations through
 the registration hooks into a :class:`~qorch.registry.Registry`.
@@ -17,13 +18,23 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import attrs
 import pluggy
 from loguru import logger
 
 from qorch import __version__, hookspecs
 from qorch.config import Settings
+from qorch.converters import structure_options
 from qorch.errors import ConfigError, PluginError, UnknownImplementation
-from qorch.registry import KINDS, KINDS_BY_NAME, BrokenPlugin, Implementation, Registry
+from qorch.interfaces import Parser
+from qorch.registry import (
+    KINDS,
+    KINDS_BY_NAME,
+    BrokenPlugin,
+    Implementation,
+    Registry,
+    check_conforms,
+)
 
 ENTRY_POINT_GROUP = "qorch"
 BUILTIN = "builtin"
@@ -62,12 +73,16 @@ class PluginSystem:
         for name in self._blocked_plugins:
             self.pm.set_blocked(name)
 
-        from qorch import builtin
-
-        self._add_plugin(BUILTIN, builtin, "qorch", __version__)
+        found = md.entry_points(group=ENTRY_POINT_GROUP)
+        for ep in found.select(name=BUILTIN):
+            self._load_entry_point(ep)
+        if not self.pm.has_plugin(BUILTIN) and BUILTIN not in self._blocked_plugins:
+            missing = PluginError("no entry point 'builtin' of group 'qorch': reinstall qorch")
+            self._break(BUILTIN, "qorch", __version__, "load", missing)
         if entry_points:
-            for ep in md.entry_points(group=ENTRY_POINT_GROUP):
-                self._load_entry_point(ep)
+            for ep in found:
+                if ep.name != BUILTIN:
+                    self._load_entry_point(ep)
         for name, plugin in extra:
             self._add_plugin(name, plugin, "(local)", "")
         self._collect()
@@ -142,6 +157,7 @@ class PluginSystem:
                 raise PluginError(f"{kind} name must be a non-empty string, got {name!r}")
             if options is not None and not hasattr(options, "__attrs_attrs__"):
                 raise PluginError(f"options of {kind} {name!r} must be an attrs class")
+            check_conforms(KINDS_BY_NAME[kind], name, implementation)
             found.append(
                 Implementation(
                     kind=kind,
@@ -179,21 +195,27 @@ class PluginSystem:
         section, key = spec.selector.split(".")
         return self.get(kind, getattr(getattr(self.settings, section), key))
 
-    def options(self, kind: str, name: str) -> Any:
-        """Options of implementation ``name`` of ``kind``, structured from its config table.
+    def options(
+        self,
+        kind: str,
+        name: str,
+        overrides: dict[str, Any] | None = None,
+        where: str | None = None,
+    ) -> Any:
+        """Options of implementation ``name`` of ``kind``, structured from its config table
+        (``[plugins.<kind>.<name>]``) with ``overrides`` laid over it.
 
-        Raises :class:`ConfigError` with the exact key of any bad value.
+        Raises :class:`ConfigError` with the exact key of any bad value, under ``where``
+        (default: the table's name).
         """
-        from qorch.converters import structure_options
-
         impl = self.get(kind, name)
-        raw = self.settings.options_for(kind, name)
-        where = f"plugins.{kind}.{name}"
+        raw = {**self.settings.options_for(kind, name), **(overrides or {})}
+        table = f"plugins.{kind}.{name}"
         if impl.options is None:
             if raw:
-                raise ConfigError([f"[{where}]: {kind} {name!r} takes no options"])
+                raise ConfigError([f"{where or f'[{table}]'}: {kind} {name!r} takes no options"])
             return None
-        return structure_options(raw, impl.options, where)
+        return structure_options(raw, impl.options, where or table)
 
     def check_config(self) -> None:
         """Validate every selection and options table at start-up (FR-011).
@@ -235,16 +257,37 @@ class PluginSystem:
         hyphenated = name.replace("_", "-")
         return hyphenated if hyphenated in self.registry.names(kind) else name
 
-    def create(self, kind: str, name: str | None = None, **kwargs: Any) -> Any:
+    def create(
+        self,
+        kind: str,
+        name: str | None = None,
+        *,
+        overrides: dict[str, Any] | None = None,
+        where: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
         """Instantiate an implementation: ``obj(options, **kwargs)`` (or ``obj(**kwargs)``).
 
-        ``name`` defaults to the configured selection of ``kind``.
+        ``name`` defaults to the configured selection of ``kind``; ``overrides`` and
+        ``where`` are as for :meth:`options`. What a factory returns is checked against the
+        kind's interface (:class:`PluginError` naming what it lacks).
         """
         impl = self.get(kind, name) if name is not None else self.selected(kind)
-        options = self.options(kind, impl.name)
-        if impl.options is None:
-            return impl.obj(**kwargs)
-        return impl.obj(options, **kwargs)
+        options = self.options(kind, impl.name, overrides, where)
+        made = impl.obj(**kwargs) if impl.options is None else impl.obj(options, **kwargs)
+        check_conforms(KINDS_BY_NAME[kind], impl.name, made)
+        return made
+
+    def with_transport(self, name: str) -> PluginSystem:
+        """A plugin system with these settings except that transport ``name`` is selected
+        (how the harness runs one suite over each transport)."""
+        network = attrs.evolve(self.settings.network, transport=name)
+        return PluginSystem(attrs.evolve(self.settings, network=network))
+
+    def parser(self, name: str) -> Parser:
+        """The registered parser ``name`` (:class:`UnknownImplementation` lists the rest)."""
+        parser: Parser = self.get("parser", name).obj
+        return parser
 
     # -- lifecycle and observers -------------------------------------------------------
 

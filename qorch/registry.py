@@ -8,47 +8,97 @@ might have provided it).
 
 from __future__ import annotations
 
+import inspect
+import typing
 from typing import Any
 
 import attrs
 
+from qorch import interfaces
 from qorch.errors import PluginError, UnknownImplementation
 
 
 @attrs.frozen
 class Kind:
-    """One kind of implementation: its name, registration hook and config selector.
+    """One kind of implementation: its name, registration hook, interface and selector.
 
-    ``selector`` is the dotted settings key that picks one implementation by name
-    (``None`` when the kind is chosen per call, e.g. parsers by input format).
+    ``protocol`` is the interface every implementation must offer
+    (:mod:`qorch.interfaces`); ``selector`` is the dotted settings key that picks one
+    implementation by name (``None`` when the kind is chosen per call, e.g. parsers by
+    input format).
     """
 
     name: str
     hook: str
     title: str
+    protocol: type
     selector: str | None = None
+
+    def missing(self, obj: Any) -> list[str]:
+        """The members of :attr:`protocol` that ``obj`` lacks (empty when it conforms).
+
+        A class is checked for the methods its instances will have; an instance for every
+        member; a factory function cannot be checked before it is called (empty).
+        """
+        if inspect.isroutine(obj):
+            return []
+        members = protocol_members(self.protocol)
+        if isinstance(obj, type):
+            members = [m for m in members if callable(getattr(self.protocol, m, None))]
+        return [m for m in members if not hasattr(obj, m)]
+
+
+def protocol_members(protocol: type) -> list[str]:
+    """The attributes and methods a Protocol class declares (its own and its bases')."""
+    names: set[str] = set()
+    for cls in protocol.__mro__:
+        if cls in (object, typing.Protocol, typing.Generic) or cls.__name__ == "Protocol":
+            continue
+        names.update(inspect.get_annotations(cls))
+        names.update(n for n in cls.__dict__ if not n.startswith("_"))
+    return sorted(names)
 
 
 #: Every kind, in the order ``qorch plugins`` lists them. Later issues add selectors.
 KINDS: tuple[Kind, ...] = (
-    Kind("parser", "qorch_register_parsers", "circuit parsers"),
-    Kind("cost_model", "qorch_register_cost_models", "cost models", selector="compiler.cost_model"),
+    Kind("parser", "qorch_register_parsers", "circuit parsers", interfaces.Parser),
+    Kind(
+        "cost_model",
+        "qorch_register_cost_models",
+        "cost models",
+        interfaces.CostModel,
+        selector="compiler.cost_model",
+    ),
     Kind(
         "placement",
         "qorch_register_placement_strategies",
         "placement strategies",
+        interfaces.PlacementStrategy,
         selector="compiler.placement",
     ),
-    Kind("transport", "qorch_register_transports", "transports", selector="network.transport"),
+    Kind(
+        "transport",
+        "qorch_register_transports",
+        "transports",
+        interfaces.Transport,
+        selector="network.transport",
+    ),
     Kind(
         "fallback",
         "qorch_register_fallback_policies",
         "fallback policies",
+        interfaces.FallbackPolicy,
         selector="runtime.fallback",
     ),
-    Kind("store", "qorch_register_stores", "stores", selector="store.backend"),
-    Kind("node_type", "qorch_register_node_types", "node types"),
-    Kind("fault", "qorch_register_fault_injectors", "fault injectors"),
+    Kind(
+        "store",
+        "qorch_register_stores",
+        "stores",
+        interfaces.Store,
+        selector="store.backend",
+    ),
+    Kind("node_type", "qorch_register_node_types", "node types", interfaces.NodeType),
+    Kind("fault", "qorch_register_fault_injectors", "fault injectors", interfaces.FaultInjector),
 )
 KINDS_BY_NAME = {k.name: k for k in KINDS}
 
@@ -93,6 +143,18 @@ class BrokenPlugin:
         """One line: plugin, distribution and the error."""
         where = f"{self.plugin} ({self.distribution} {self.version})"
         return f"{where} failed to {self.stage}: {self.error}"
+
+
+def check_conforms(kind: Kind, name: str, obj: Any) -> None:
+    """Refuse ``obj`` as implementation ``name`` of ``kind`` when it lacks a member of the
+    kind's interface: :class:`PluginError` naming the kind, the interface and what is
+    missing."""
+    missing = kind.missing(obj)
+    if missing:
+        raise PluginError(
+            f"{kind.name} {name!r} does not implement {kind.protocol.__name__}: "
+            f"missing {', '.join(missing)}"
+        )
 
 
 class Registry:

@@ -148,6 +148,13 @@ class Topology:
         converter=lambda ls: tuple(sorted((_normal(x) for x in ls), key=lambda x: x.key))
     )
 
+    def without(self, nodes: tuple[str, ...]) -> Topology:
+        """This topology with ``nodes`` marked unavailable (how a re-plan leaves them out)."""
+        return Topology(
+            [attrs.evolve(n, available=False) if n.name in nodes else n for n in self.nodes],
+            self.links,
+        )
+
     def node(self, name: str) -> NodeSpec:
         """The node called ``name`` (KeyError if none)."""
         for n in self.nodes:

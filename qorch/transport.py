@@ -27,9 +27,8 @@ round trips of its bare underlying request/response without qorch's channel, whi
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import attrs
 
@@ -72,55 +71,3 @@ class PeerConfig:
     listen: str
     max_message_bytes: int = 4_194_304
     verbs: tuple[str, ...] = ()
-
-
-@runtime_checkable
-class Peer(Protocol):
-    """An open endpoint (see the module docstring)."""
-
-    @property
-    def peer_id(self) -> str:
-        """This peer's stable identity."""
-        ...
-
-    @property
-    def addresses(self) -> tuple[str, ...]:
-        """Addresses others can dial, each naming this peer (``.../p2p/<peer_id>``)."""
-        ...
-
-    async def dial(self, address: str) -> str:
-        """Connect to ``address``; return the peer id there. ``TransportError`` if not."""
-        ...
-
-    async def call(
-        self, peer_id: str, verb: str, body: dict[str, Any], *, timeout: float
-    ) -> dict[str, Any]:
-        """Send one request to ``peer_id`` and wait for its reply (module docstring)."""
-        ...
-
-    def connected(self) -> set[str]:
-        """Peer ids with an open connection now."""
-        ...
-
-    def learn(self, peer_id: str, address: str) -> None:
-        """Remember ``address`` for ``peer_id`` (e.g. from its advert) to redial it later."""
-        ...
-
-
-@runtime_checkable
-class Transport(Protocol):
-    """The interface of a transport plugin."""
-
-    def check_address(self, address: str) -> str | None:
-        """What is wrong with ``address`` as a peer address to dial (a sentence), or
-        ``None`` when it is well formed — checked before anything starts (issue 15)."""
-        ...
-
-    def open(
-        self,
-        config: PeerConfig,
-        handler: Handler,
-        on_disconnect: Callable[[str], None] | None = None,
-    ) -> AbstractAsyncContextManager[Peer]:
-        """An async context manager that runs a peer until the block exits."""
-        ...

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from qorch.bench.results import percentile, summary, write_result
 from qorch.cli.main import main
+from qorch.stats import percentile, summary, write_result
 
 
 def test_percentiles():
@@ -80,7 +80,7 @@ def test_remote_fragment_overhead_counts_from_readiness_and_leaves_out_execution
     """NFR-003: a remote fragment's overhead starts when its last dependency ended (not
     when its task woke) and excludes the nodes' own execution time; locals are skipped."""
     from qorch.bench.overhead_bench import remote_overheads
-    from qorch.compile.plan import Fragment
+    from qorch.plan import Fragment
     from qorch.runtime.runner import FragmentRun
 
     def frag(fid, kind, deps):

@@ -41,12 +41,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from loguru import logger
 
+from qorch.builtin.default_node_type import Simulated
 from qorch.config import RuntimeSettings, Settings
 from qorch.coordinator.jobs import CancelOutcome, JobService
 from qorch.coordinator.server import open_store
 from qorch.hookspecs import hookimpl
 from qorch.model import JOB_TRANSITIONS, JobState
-from qorch.node.node_types import Simulated
 from qorch.node.service import NodeService
 from qorch.plugins import PluginSystem
 from qorch.runtime.job import JobResult, run_job

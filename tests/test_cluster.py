@@ -114,7 +114,7 @@ async def test_ten_node_processes_are_discovered_monitored_killed_and_restarted(
             # the snapshot is a topology the compiler plans on, links included
             snapshot = registry.snapshot()
             assert len(snapshot.links) == 23
-            from qorch.bench.circuits import qft
+            from qorch.circuits import qft
 
             plan = compile_circuit(qft(12), snapshot, plugins=plugins, seed=1)
             assert plan_problems(plan, snapshot) == []

@@ -16,14 +16,14 @@ from hypothesis import strategies as st
 from qiskit import QuantumCircuit
 from qiskit.quantum_info import Operator
 
-from qorch.bench.circuits import qft, uniform
+from qorch.circuits import qft, uniform
 from qorch.compile.compiler import Compilation, InfeasibleError, compile_circuit
 from qorch.compile.distribute import distribute
-from qorch.compile.placement import Placement
 from qorch.compile.prepare import expansion, prepare
-from qorch.compile.problem import PlacementProblem
 from qorch.gates import GATES, diagonal_on
 from qorch.ir import Circuit, Condition, Operation, Register
+from qorch.placement import Placement
+from qorch.problem import PlacementProblem
 from qorch.testing.generators import circuits
 from qorch.testing.plan_checks import plan_problems
 from qorch.topology import Topology, topology_from_dict
@@ -59,7 +59,7 @@ BASIC = {"h": 0.999, "cx": 0.99, "cp": 0.99, "rz": 1.0, "measure": 0.98}
     ],
 )
 def test_decompositions_are_exact_and_distributable(name):
-    from qorch.builtin.qiskit_bridge import standard_gate
+    from qorch.qiskit_bridge import standard_gate
 
     info = GATES[name]
     params = tuple(0.3 * (i + 1) for i in range(info.num_params))
@@ -293,7 +293,7 @@ SCRIPT = """
 import json, sys
 from qorch.plugins import PluginSystem
 from qorch.compile.compiler import compile_circuit
-from qorch.bench.circuits import qft, uniform
+from qorch.circuits import qft, uniform
 plan = compile_circuit(qft(7), uniform(3, 3), plugins=PluginSystem(), strategy=sys.argv[1], seed=11)
 print(plan.digest())
 """
@@ -316,7 +316,7 @@ def test_same_inputs_and_seed_give_the_same_bytes_in_any_process(strategy):
 
 
 def test_plan_json_round_trips(plugins):
-    from qorch.compile.plan import plan_from_dict
+    from qorch.plan import plan_from_dict
 
     plan = compile_circuit(qft(5), uniform(2, 3), plugins=plugins, strategy="teleport")
     again = plan_from_dict(json.loads(plan.canonical_json()))

@@ -13,9 +13,9 @@ import qiskit.qasm3 as qasm3
 from qiskit import QuantumCircuit
 from qiskit.quantum_info import Operator
 
-from qorch.builtin.qasm_emit import to_qasm3
 from qorch.errors import CircuitError
 from qorch.ingest.load import load_circuit
+from qorch.qasm_emit import to_qasm3
 from tests.conftest import CORPUS, corpus_files, needs_corpus
 
 pytestmark = [needs_corpus, pytest.mark.corpus]

@@ -11,10 +11,10 @@ from __future__ import annotations
 import pytest
 import trio
 
+from qorch.builtin.default_node_type import Simulated
 from qorch.config import RuntimeSettings, Settings
 from qorch.errors import CircuitError
 from qorch.ingest.load import load_circuit
-from qorch.node.node_types import Simulated
 from qorch.node.service import NodeService
 from qorch.plugins import PluginSystem
 from qorch.runtime.job import run_job

@@ -17,8 +17,7 @@ import qiskit.qasm3
 from qiskit.quantum_info import hellinger_fidelity
 from qiskit_aer import AerSimulator
 
-from qorch.bench.circuits import ghz, qft, random_circuit, uniform
-from qorch.builtin.qasm_emit import to_qasm3
+from qorch.circuits import ghz, qft, random_circuit, uniform
 from qorch.compile.check import plan_problems
 from qorch.compile.compiler import compile_circuit
 from qorch.compile.equivalence import state_problems
@@ -26,6 +25,7 @@ from qorch.compile.executed import EBIT, PROTOCOL, executed_circuit, execution_o
 from qorch.errors import CircuitError
 from qorch.ingest.load import load_circuit
 from qorch.ir import Circuit, Operation, Register
+from qorch.qasm_emit import to_qasm3
 from qorch.runtime.world import exact_distribution
 from tests.conftest import corpus_files, needs_corpus
 
@@ -88,7 +88,7 @@ TWO_BY_TWO = uniform(2, 2)
 
 def _teleporting_plan(circuit):
     """A hand-made plan: q0 starts on a with q1, is teleported to b (q2's node)."""
-    from qorch.compile.plan import PLAN_VERSION, Fragment, Plan, PlanOp
+    from qorch.plan import PLAN_VERSION, Fragment, Plan, PlanOp
 
     ops = [
         PlanOp(i, o.name, o.qubits, o.clbits, o.params) for i, o in enumerate(circuit.operations)

@@ -10,20 +10,12 @@ import pytest
 import trio
 import trio.testing
 
+from qorch.builtin.default_node_type import Simulated
 from qorch.errors import ConfigError
-from qorch.faults import (
-    FaultEvent,
-    FaultSchedule,
-    NodeFaults,
-    build_schedule,
-    load_scenario,
-    load_schedule,
-    scenario_injectors,
-    schedule_from_dict,
-)
-from qorch.node.node_types import Simulated
+from qorch.faults import FaultEvent, FaultSchedule, NodeFaults, load_schedule, schedule_from_dict
 from qorch.node.service import NodeService
 from qorch.plugins import PluginSystem
+from qorch.scenarios import build_schedule, load_scenario, scenario_injectors
 from qorch.topology import load_topology
 from tests.conftest import REPO
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qorch.bench.circuits import ghz, qft
+from qorch.circuits import ghz, qft
 from qorch.compile.compiler import compile_circuit
 from qorch.compile.fidelity import (
     GATE_PRODUCT,

@@ -42,8 +42,8 @@ def test_diagonality_table_matches_qiskit_matrices():
     import numpy as np
     from qiskit.quantum_info import Operator
 
-    from qorch.builtin.qiskit_bridge import standard_gate
     from qorch.gates import diagonal_on
+    from qorch.qiskit_bridge import standard_gate
 
     z, i = np.diag([1, -1]), np.eye(2)
     for name, info in GATES.items():

@@ -7,14 +7,14 @@ import json
 import pytest
 import trio
 
-from qorch.compile.plan import plan_from_dict
+from qorch.builtin.default_node_type import Simulated
 from qorch.config import RuntimeSettings, Settings
 from qorch.hookspecs import hookimpl
+from qorch.interfaces import Replan
 from qorch.ir import Circuit, Operation, Register
-from qorch.node.node_types import Simulated
 from qorch.node.service import NodeService
+from qorch.plan import plan_from_dict
 from qorch.plugins import PluginSystem
-from qorch.runtime.fallback import Replan, without
 from qorch.runtime.job import JobCallbacks, JobFailed, run_job
 from qorch.testing.node_client import DirectClient
 from qorch.topology import Topology, topology_from_dict
@@ -141,7 +141,7 @@ class KeepAllOnN0:
 
     def replan_on(self, failure, plan, snapshot):
         keep = {q: ("n0",) for q in range(len(plan.initial_placement))}
-        return Replan(without(snapshot, failure.failed), keep, "affected")
+        return Replan(snapshot.without(failure.failed), keep, "affected")
 
 
 class KeepAllPlugin:

@@ -15,11 +15,11 @@ import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from qorch.builtin.default_node_type import Simulated
 from qorch.config import RuntimeSettings, Settings
 from qorch.coordinator.jobs import JobService
 from qorch.hookspecs import hookimpl
 from qorch.model import JOB_TRANSITIONS, JobRecord, JobState
-from qorch.node.node_types import Simulated
 from qorch.node.service import NodeService
 from qorch.plugins import PluginSystem
 from qorch.testing.memory_store import MemoryStore

@@ -11,7 +11,6 @@ import pytest
 from qiskit import QuantumCircuit
 from qiskit_aer import AerSimulator
 
-from qorch.builtin.qiskit_bridge import standard_gate
 from qorch.compile import noise
 from qorch.compile.fidelity import (
     expected_hellinger,
@@ -22,6 +21,7 @@ from qorch.compile.fidelity import (
 from qorch.compile.lightcone import error_reach, mean_field, transfer
 from qorch.compile.physics import Event
 from qorch.ir import Circuit, Operation, Register
+from qorch.qiskit_bridge import standard_gate
 
 
 def op(name: str, qubits: list[int], params: tuple[float, ...] = (), clbits: tuple = ()):

@@ -9,7 +9,8 @@ import time
 import pytest
 import trio
 
-from qorch.node.node_types import PRESETS, Simulated, SimulatedOptions
+from qorch.builtin.default_node_type import Simulated, SimulatedOptions
+from qorch.node.presets import PRESETS
 from qorch.node.runner import node_type_for
 from qorch.node.service import NodeService
 from qorch.plugins import PluginSystem

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qorch.compile.plan import PLAN_VERSION, Fragment, Plan, PlanOp
+from qorch.plan import PLAN_VERSION, Fragment, Plan, PlanOp
 from qorch.testing.plan_checks import plan_problems
 from qorch.topology import topology_from_dict
 

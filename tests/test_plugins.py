@@ -58,10 +58,43 @@ GOOD_PACK = """
         def __init__(self, options):
             self.options = options
 
+        def cost(self, terms):
+            return self.options.weight * terms.fidelity_risk
+
     @hookimpl
     def qorch_register_cost_models(register):
         register("pack-fidelity", FidelityOnly, options=FidelityOnlyOptions)
 """
+
+WRONG_PACK = """
+    from qorch.hookspecs import hookimpl
+
+    class NoCost:
+        '''Has no cost method.'''
+
+    def factory():
+        return NoCost()
+
+    @hookimpl
+    def qorch_register_cost_models(register):
+        register("late", factory)
+
+    @hookimpl
+    def qorch_register_fault_injectors(register):
+        register("eventless", NoCost())
+"""
+
+
+def test_an_implementation_without_its_kinds_interface_is_refused(site):
+    """Registration checks an object against its kind's Protocol (qorch.interfaces): the
+    plugin is reported broken naming the kind, the interface and the missing member; a
+    factory, which cannot be checked before it is called, is checked when created."""
+    site("qorch-wrongpack", "0.2", "wrongpack", "wrongpack_mod", WRONG_PACK)
+    plugins = PluginSystem()
+    (broken,) = [b for b in plugins.broken if b.plugin == "wrongpack"]
+    assert "fault 'eventless' does not implement FaultInjector: missing events" in broken.error
+    with pytest.raises(PluginError, match="cost_model 'late' does not implement CostModel: "):
+        plugins.create("cost_model", "late")
 
 
 def test_a_pip_installed_pack_is_listed_with_its_distribution(site):
@@ -131,7 +164,7 @@ def test_a_pack_whose_hook_raises_registers_nothing(site):
 
         @hookimpl
         def qorch_register_cost_models(register):
-            register("half", object)
+            register("half", lambda: None)
             raise ValueError("oops")
     """,
     )
@@ -170,7 +203,7 @@ def test_duplicate_names_are_an_error_naming_both_plugins(site):
 
         @hookimpl
         def qorch_register_stores(register):
-            register("sqlite", object)
+            register("sqlite", lambda: None)
     """,
     )
     with pytest.raises(PluginError) as info:
@@ -191,8 +224,8 @@ def test_blocking_a_plugin_or_one_implementation(site):
 
         @hookimpl
         def qorch_register_stores(register):
-            register("sqlite", object)
-            register("other", object)
+            register("sqlite", lambda: None)
+            register("other", lambda: None)
     """,
     )
     plugins = PluginSystem(Settings(plugins=PluginsSettings(blocked=["otherstore"])))
@@ -255,31 +288,31 @@ class EveryHook:
 
     @hookimpl
     def qorch_register_cost_models(self, register):
-        register("c", object, options=NoOptions)
+        register("c", lambda: None, options=NoOptions)
 
     @hookimpl
     def qorch_register_placement_strategies(self, register):
-        register("p", object)
+        register("p", lambda: None)
 
     @hookimpl
     def qorch_register_transports(self, register):
-        register("t", object)
+        register("t", lambda: None)
 
     @hookimpl
     def qorch_register_fallback_policies(self, register):
-        register("f", object)
+        register("f", lambda: None)
 
     @hookimpl
     def qorch_register_stores(self, register):
-        register("s", object)
+        register("s", lambda: None)
 
     @hookimpl
     def qorch_register_node_types(self, register):
-        register("n", object)
+        register("n", lambda: None)
 
     @hookimpl
     def qorch_register_fault_injectors(self, register):
-        register("x", object)
+        register("x", lambda: None)
 
     @hookimpl
     def qorch_select_parser(self, source, format):
@@ -416,12 +449,12 @@ def test_register_validates_its_arguments():
     class Bad:
         @hookimpl
         def qorch_register_cost_models(self, register):
-            register("", object)
+            register("", lambda: None)
 
     class BadOptions:
         @hookimpl
         def qorch_register_cost_models(self, register):
-            register("x", object, options=dict)
+            register("x", lambda: None, options=dict)
 
     plugins = PluginSystem(entry_points=False, extra=[("bad", Bad()), ("bad2", BadOptions())])
     assert [b.plugin for b in plugins.broken] == ["bad", "bad2"]

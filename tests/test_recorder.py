@@ -130,7 +130,7 @@ def test_work_for_a_node_the_registry_lists_unavailable_waits_for_it_to_return()
     within it gets the call."""
     import pytest
 
-    from qorch.coordinator.local_cluster import PeerClient
+    from qorch.coordinator.peer_client import PeerClient
     from qorch.transport import TransportError
 
     class Peer:

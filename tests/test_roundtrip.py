@@ -6,11 +6,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qorch.builtin.qasm_emit import gate_definition, number, to_qasm2, to_qasm3
 from qorch.errors import CircuitError
 from qorch.gates import GATES
 from qorch.ingest.load import load_circuit
 from qorch.ir import Circuit, Condition, Operation, Register
+from qorch.qasm_emit import gate_definition, number, to_qasm2, to_qasm3
 
 NAMES = ["q", "c", "a", "b", "anc", "data", "m0", "syn", "input", "box", "h", "rz", "U"]
 ANGLES = st.floats(allow_nan=False, allow_infinity=False, width=64)
@@ -146,7 +146,7 @@ def test_qasm2_cannot_condition_on_one_bit_of_a_wide_register():
 @given(circuits())
 def test_qiskit_round_trip_is_lossless(plugins, circuit):
     """IR → QuantumCircuit (what the simulator will run) → IR is the identity."""
-    from qorch.builtin.qiskit_bridge import to_qiskit
+    from qorch.qiskit_bridge import to_qiskit
 
     qc = to_qiskit(circuit)
     assert (qc.num_qubits, qc.num_clbits) == (circuit.num_qubits, circuit.num_clbits)

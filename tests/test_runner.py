@@ -7,21 +7,15 @@ import time
 import pytest
 import trio
 
-from qorch.bench.circuits import ghz, qft, uniform
+from qorch.builtin.default_node_type import Simulated
+from qorch.circuits import ghz, qft, uniform
 from qorch.compile.compiler import compile_circuit
+from qorch.errors import FragmentFailed, ReservationFailed
 from qorch.ir import Circuit, Operation, Register
-from qorch.node.node_types import Simulated
 from qorch.node.service import NodeService
 from qorch.plugins import PluginSystem
 from qorch.runtime.retry import RetryPolicy
-from qorch.runtime.runner import (
-    FragmentFailed,
-    PlanRunner,
-    ReservationFailed,
-    fidelity_scales,
-    qubits_per_node,
-    wire_ops,
-)
+from qorch.runtime.runner import PlanRunner, fidelity_scales, qubits_per_node, wire_ops
 from qorch.runtime.world import simulate
 from qorch.testing.node_client import DirectClient
 from qorch.topology import topology_from_dict

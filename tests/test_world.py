@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qorch.bench.circuits import ghz
+from qorch.circuits import ghz
 from qorch.compile.compiler import compile_circuit
 from qorch.ingest.load import load_circuit
 from qorch.ir import Circuit, Operation, Register
@@ -154,8 +154,8 @@ def test_the_exact_reference_agrees_with_qiskit_aer_and_its_key_format(seed):
     from qiskit.quantum_info import hellinger_fidelity
     from qiskit_aer import AerSimulator
 
-    from qorch.bench.circuits import random_circuit
-    from qorch.builtin.qiskit_bridge import to_qiskit
+    from qorch.circuits import random_circuit
+    from qorch.qiskit_bridge import to_qiskit
     from qorch.runtime.world import exact_distribution
 
     gates = [op for op in random_circuit(5, 30, seed=seed).operations if op.name != "measure"]

@@ -20,13 +20,13 @@ from qiskit.quantum_info import Kraus
 from qiskit_aer import AerSimulator
 from qiskit_aer.noise import QuantumError
 
-from qorch.builtin.qiskit_bridge import standard_gate
 from qorch.compile import noise
 from qorch.compile.compiler import compile_circuit
 from qorch.compile.executed import EBIT, executed_circuit
 from qorch.compile.native import NodeGates
 from qorch.compile.physics import physical_run
 from qorch.ir import Circuit, Operation, Register
+from qorch.qiskit_bridge import standard_gate
 from qorch.runtime.world import build_noisy_circuit
 from qorch.topology import topology_from_dict
 

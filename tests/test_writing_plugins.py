@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from qorch.bench.circuits import qft, uniform
+from qorch.circuits import qft, uniform
 from qorch.compile.compiler import compile_circuit
 from qorch.config import Settings
 from qorch.errors import ConfigError

@@ -21,10 +21,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from qorch.bench.circuits import random_circuit
-from qorch.bench.results import summary, write_result
-from qorch.builtin.qasm_emit import to_qasm2
+from qorch.circuits import random_circuit
 from qorch.coordinator.process import CoordinatorProcess
+from qorch.qasm_emit import to_qasm2
+from qorch.stats import summary, write_result
 
 TARGET_SUBMIT_P95_MS = 20.0
 TARGET_JOBS_PER_S = 20.0

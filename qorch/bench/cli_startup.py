@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from qorch.bench.results import summary, write_result
+from qorch.stats import summary, write_result
 
 TARGET_SECONDS = 0.5
 

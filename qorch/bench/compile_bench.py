@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from qorch.bench.circuits import ghz, qaoa, qft, qft_cx, random_circuit, uniform
-from qorch.bench.results import summary, write_result
+from qorch.circuits import ghz, qaoa, qft, qft_cx, random_circuit, uniform
 from qorch.compile.compiler import compile_circuit
+from qorch.stats import summary, write_result
 from qorch.topology import load_topology
 
 DISQCO = {

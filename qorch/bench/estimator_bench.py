@@ -19,10 +19,10 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from qorch.bench.results import write_result
 from qorch.compile.compiler import InfeasibleError, compile_circuit
 from qorch.errors import CircuitError
 from qorch.ingest.load import load_circuit
+from qorch.stats import write_result
 from qorch.topology import Topology, load_topology, topology_from_dict
 
 REPO = Path(__file__).resolve().parents[2]

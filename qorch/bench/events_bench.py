@@ -26,12 +26,12 @@ from typing import Any
 
 import trio
 
-from qorch.bench.circuits import ghz
-from qorch.bench.results import summary, write_result
-from qorch.builtin.qasm_emit import to_qasm2
+from qorch.circuits import ghz
 from qorch.coordinator.events import decode
 from qorch.coordinator.process import CoordinatorProcess
 from qorch.harness.suite import measure_all
+from qorch.qasm_emit import to_qasm2
+from qorch.stats import summary, write_result
 
 TARGET_RATIO = 1.10
 GHZ = to_qasm2(measure_all(ghz(5)))

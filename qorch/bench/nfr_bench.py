@@ -31,10 +31,10 @@ from typing import Any
 
 import trio
 
-from qorch.bench.circuits import ghz, qaoa, qft, random_circuit
-from qorch.bench.results import commit, machine, summary_ms, write_result
+from qorch.circuits import ghz, qaoa, qft, random_circuit
 from qorch.compile.compiler import compile_circuit
-from qorch.faults import build_schedule, scenario_injectors
+from qorch.scenarios import build_schedule, scenario_injectors
+from qorch.stats import commit, machine, summary_ms, write_result
 from qorch.topology import load_topology
 
 STRATEGIES = ("greedy", "partition", "teleport")
@@ -166,7 +166,6 @@ def resilience(plugins: Any, topology: Path, jobs: int) -> dict[str, Any]:
 def performance(plugins: Any, topology: Path, out_dir: str) -> dict[str, Any]:
     """NFR-003: compile latency and the overhead per remote fragment."""
     from qorch.bench.overhead_bench import measure
-    from qorch.harness.runner import with_transport
 
     top = load_topology(topology)
     times = []
@@ -177,7 +176,7 @@ def performance(plugins: Any, topology: Path, out_dir: str) -> dict[str, Any]:
         times.append(time.perf_counter() - start)
     with tempfile.TemporaryDirectory(prefix="qorch-nfr-") as tmp:
         overhead = trio.run(
-            measure, with_transport(plugins, "libp2p"), topology, 20, 50, 20, Path(tmp)
+            measure, plugins.with_transport("libp2p"), topology, 20, 50, 20, Path(tmp)
         )
     return {"compile_ms": summary_ms(times), "overhead": overhead}
 

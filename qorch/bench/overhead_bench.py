@@ -31,13 +31,13 @@ from typing import Any
 
 import trio
 
-from qorch.bench.circuits import ghz, random_circuit
-from qorch.bench.results import median_p95, summary_ms, write_result
+from qorch.circuits import ghz, random_circuit
 from qorch.compile.compiler import compile_circuit
-from qorch.compile.plan import Plan
 from qorch.ir import Circuit
+from qorch.plan import Plan
 from qorch.runtime.job import runtime_policies
 from qorch.runtime.runner import FragmentRun, PlanRunner
+from qorch.stats import median_p95, summary_ms, write_result
 
 CHAIN_QUBITS = 30  # a GHZ chain across the ten nodes: its fragments run one at a time
 CHAIN_JOBS = 10
@@ -111,11 +111,10 @@ def run(
     progress: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Measure every installed transport; write ``overhead.json`` and ``overhead.md``."""
-    from qorch.harness.runner import with_transport
 
     results: dict[str, Any] = {}
     for name in plugins.registry.names("transport"):
-        system = with_transport(plugins, name)
+        system = plugins.with_transport(name)
         progress(f"{name}: {jobs} jobs of {ops} operations on {topology.name} ...")
         with tempfile.TemporaryDirectory(prefix="qorch-bench-overhead-") as tmp:
             results[name] = trio.run(measure, system, topology, jobs, ops, qubits, Path(tmp))

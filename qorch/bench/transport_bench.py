@@ -25,12 +25,12 @@ from typing import Any
 
 import trio
 
-from qorch.bench.results import median_p95, summary, summary_ms, write_result
 from qorch.config import Settings
 from qorch.coordinator.discovery import Discovery
 from qorch.coordinator.node_registry import NodeRegistry
 from qorch.node.processes import NodeProcess
 from qorch.node.protocol import REGISTRY_VERBS, reserve_body
+from qorch.stats import median_p95, summary, summary_ms, write_result
 from qorch.transport import PeerConfig
 
 TARGET_P95_MS = 5.0

@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from qorch.bench.circuits import random_circuit
-from qorch.bench.results import summary, write_result
+from qorch.circuits import random_circuit
 from qorch.compile.compiler import compile_circuit
+from qorch.stats import summary, write_result
 from qorch.topology import load_topology
 
 REPO = Path(__file__).resolve().parents[2]

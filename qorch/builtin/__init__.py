@@ -12,9 +12,9 @@ import re
 
 from loguru import logger
 
-from qorch.builtin.parsers import Qasm2, Qasm3, QiskitObject
+from qorch.builtin.default_parser import Qasm2, Qasm3, QiskitObject
 from qorch.hookspecs import Register, hookimpl
-from qorch.ingest.source import CircuitSource
+from qorch.source import CircuitSource
 
 #: major version in an ``OPENQASM x.y;`` header -> parser name
 VERSION_PARSERS = {"2": "qasm2", "3": "qasm3"}
@@ -42,7 +42,12 @@ def qorch_register_parsers(register: Register) -> None:
 @hookimpl
 def qorch_register_cost_models(register: Register) -> None:
     """Register the weighted (default), fidelity-only and makespan cost models (FR-004)."""
-    from qorch.compile.cost import FidelityOnly, Makespan, WeightedCost, WeightedOptions
+    from qorch.builtin.default_cost_model import (
+        FidelityOnly,
+        Makespan,
+        WeightedCost,
+        WeightedOptions,
+    )
 
     register("weighted", WeightedCost, options=WeightedOptions)
     register("fidelity-only", FidelityOnly)
@@ -52,7 +57,7 @@ def qorch_register_cost_models(register: Register) -> None:
 @hookimpl
 def qorch_register_placement_strategies(register: Register) -> None:
     """Register the greedy, partition (default) and teleport strategies (FR-004)."""
-    from qorch.builtin.strategies import (
+    from qorch.builtin.default_placement import (
         Greedy,
         Partition,
         PartitionOptions,
@@ -68,7 +73,7 @@ def qorch_register_placement_strategies(register: Register) -> None:
 @hookimpl
 def qorch_register_fallback_policies(register: Register) -> None:
     """Register ``replan-affected`` (default), ``replan-all`` and ``none`` (FR-007)."""
-    from qorch.runtime.fallback import NoFallback, ReplanAffected, ReplanAll
+    from qorch.builtin.default_fallback import NoFallback, ReplanAffected, ReplanAll
 
     register("replan-affected", ReplanAffected)
     register("replan-all", ReplanAll)
@@ -78,7 +83,7 @@ def qorch_register_fallback_policies(register: Register) -> None:
 @hookimpl
 def qorch_register_fault_injectors(register: Register) -> None:
     """Register ``latency-spike``, ``node-drop`` and ``fidelity-degradation`` (FR-013)."""
-    from qorch.builtin.faults import (
+    from qorch.builtin.default_fault import (
         FidelityDegradation,
         FidelityDegradationOptions,
         LatencySpike,
@@ -95,7 +100,7 @@ def qorch_register_fault_injectors(register: Register) -> None:
 @hookimpl
 def qorch_register_node_types(register: Register) -> None:
     """Register ``simulated``: superconducting-like and trapped-ion-like presets (DESIGN §6)."""
-    from qorch.node.node_types import Simulated, SimulatedOptions
+    from qorch.builtin.default_node_type import Simulated, SimulatedOptions
 
     register("simulated", Simulated, options=SimulatedOptions)
 

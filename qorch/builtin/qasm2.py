@@ -12,8 +12,8 @@ import re
 
 from qorch.config import LimitsSettings
 from qorch.errors import CircuitError, SourceLocation
-from qorch.ingest.source import CircuitSource, locate_word
 from qorch.ir import Circuit
+from qorch.source import CircuitSource, locate_word
 
 _POSITION = re.compile(r'^"?(?P<file>[^:"]*):(?P<line>\d+),(?P<col>\d+): (?P<msg>.*?)"?$', re.S)
 _SEMANTIC = (
@@ -49,8 +49,8 @@ class Qasm2Parser:
         """Parse ``source.text``; raise :class:`CircuitError` for any problem."""
         import qiskit.qasm2 as qasm2
 
-        from qorch.builtin.qasm_emit import own_definitions
-        from qorch.builtin.qiskit_bridge import from_qiskit
+        from qorch.qasm_emit import own_definitions
+        from qorch.qiskit_bridge import from_qiskit
 
         text = source.text or ""
         include_path = [str(source.directory)] if source.directory else []

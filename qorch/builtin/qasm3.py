@@ -14,8 +14,8 @@ from typing import Any
 
 from qorch.config import LimitsSettings
 from qorch.errors import CircuitError, SourceLocation
-from qorch.ingest.source import CircuitSource, locate_word
 from qorch.ir import Circuit
+from qorch.source import CircuitSource, locate_word
 
 _POSITION = re.compile(r"^(?P<line>\d+),(?P<col>\d+): (?P<msg>.*)$", re.S)
 _ANTLR_POSITION = re.compile(r"^L(?P<line>\d+):C(?P<col>\d+): (?P<msg>.*)$", re.S)
@@ -173,8 +173,8 @@ class Qasm3Parser:
         from openqasm3.parser import QASM3ParsingError
         from qiskit_qasm3_import.exceptions import ConversionError
 
-        from qorch.builtin.qasm_emit import own_definitions
-        from qorch.builtin.qiskit_bridge import from_qiskit
+        from qorch.qasm_emit import own_definitions
+        from qorch.qiskit_bridge import from_qiskit
 
         text = source.text or ""
         try:

@@ -274,8 +274,31 @@ def _health(url: str, as_json: bool) -> int:
 
 def nodes(args: argparse.Namespace) -> int:
     """``qorch nodes --url``: the coordinator's registry (what ``/api/v1/nodes`` lists)."""
-    from qorch.cli.node_cmd import print_nodes
-
     body = _checked(*call("GET", f"{_url(args)}/api/v1/nodes"))
     print_nodes(body["nodes"], args.json)
     return 0
+
+
+def print_nodes(entries: list[dict], as_json: bool) -> None:
+    """Nodes as JSON lines, or as a table."""
+    if as_json:
+        for entry in entries:
+            print(json.dumps(entry, sort_keys=True))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("node", "peer id", "type", "qubits", "fidelity", "state", "age s", "services")
+    for e in entries:
+        state = e["availability"] + (" (degraded)" if e["degraded"] else "")
+        table.add_row(
+            e["node"],
+            e["peer_id"],
+            e["service_type"],
+            str(e["qubits"][1]),
+            f"{e['fidelity']:.4g}",
+            state,
+            f"{e['age_s']:.1f}",
+            " ".join(e["services"]),
+        )
+    Console(width=160).print(table if entries else "no nodes seen")

@@ -50,9 +50,9 @@ def summary(plan: Any) -> dict[str, Any]:
 
 def compile_file(name: str, app: Any, topology: Any, args: argparse.Namespace) -> dict[str, Any]:
     """Parse and compile one input; the JSON-able result (summary, or ``error``)."""
-    from qorch.bench.results import summary as stats
     from qorch.compile.compiler import compile_circuit
     from qorch.ingest.load import load_circuit
+    from qorch.stats import summary as stats
 
     try:
         data, directory = read_input(name, app.settings.limits.max_qasm_bytes)

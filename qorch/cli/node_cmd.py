@@ -8,7 +8,6 @@ observer for ``--wait`` seconds and prints every node it saw (FR-002).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -18,6 +17,7 @@ import attrs
 import trio
 
 from qorch.cli.app import check_addresses, started
+from qorch.cli.client_cmd import nodes, print_nodes
 from qorch.datadir import locked
 from qorch.errors import QorchError, UsageError
 from qorch.node.advert import LinkQuality
@@ -56,7 +56,7 @@ def node_spec(app: object, args: argparse.Namespace) -> NodeSpec:
             )
         return topology.node(args.name)
     node = settings.node
-    from qorch.node.node_types import PRESETS
+    from qorch.node.presets import PRESETS
 
     name = args.name or node.name
     if node.node_type in PRESETS:
@@ -108,8 +108,6 @@ def run_nodes_command(args: argparse.Namespace) -> int:
     """Observe the network for ``--wait`` seconds and list the nodes seen (with ``--url``:
     ask that coordinator for its registry instead)."""
     if args.url:
-        from qorch.cli.client_cmd import nodes
-
         return nodes(args)
     if not args.bootstrap:
         raise UsageError("qorch nodes needs --bootstrap MULTIADDR... or --url URL")
@@ -148,28 +146,3 @@ def run_nodes_command(args: argparse.Namespace) -> int:
         counts = ", ".join(f"{k}: {v}" for k, v in sorted(registry.rejected.items()))
         print(f"rejected adverts: {counts}", file=sys.stderr)
     return 0
-
-
-def print_nodes(entries: list[dict], as_json: bool) -> None:
-    """Nodes as JSON lines, or as a table."""
-    if as_json:
-        for entry in entries:
-            print(json.dumps(entry, sort_keys=True))
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table("node", "peer id", "type", "qubits", "fidelity", "state", "age s", "services")
-    for e in entries:
-        state = e["availability"] + (" (degraded)" if e["degraded"] else "")
-        table.add_row(
-            e["node"],
-            e["peer_id"],
-            e["service_type"],
-            str(e["qubits"][1]),
-            f"{e['fidelity']:.4g}",
-            state,
-            f"{e['age_s']:.1f}",
-            " ".join(e["services"]),
-        )
-    Console(width=160).print(table if entries else "no nodes seen")

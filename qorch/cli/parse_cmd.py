@@ -29,8 +29,8 @@ def read_input(name: str, max_bytes: int) -> tuple[bytes, Path | None]:
 
 def describe_file(name: str, app: Any, fmt: str, emit: str | None) -> dict[str, Any]:
     """Parse one input; the JSON-able result (summary, or ``error``)."""
-    from qorch.builtin.qasm_emit import to_qasm2, to_qasm3
     from qorch.ingest.load import load_circuit_as
+    from qorch.qasm_emit import to_qasm2, to_qasm3
 
     limits = app.settings.limits
     try:

@@ -26,8 +26,8 @@ from qorch.ingest.load import load_circuit_as
 def run(args: argparse.Namespace) -> int:
     """Run one circuit file; exit 0 on a completed job, 2 on a failed one."""
     from qorch.coordinator.local_cluster import local_cluster
-    from qorch.faults import load_scenario
     from qorch.runtime.job import JobFailed, run_job
+    from qorch.scenarios import load_scenario
     from qorch.topology import load_topology
 
     with started(args, role="coordinator") as app:

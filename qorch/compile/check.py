@@ -21,9 +21,9 @@ their order up to runs of gates diagonal on it (which commute); and, up to
 
 from __future__ import annotations
 
-from qorch.compile.plan import Plan
 from qorch.gates import GATES, diagonal_on
 from qorch.ir import Circuit
+from qorch.plan import Plan
 from qorch.topology import Topology
 
 #: the noise-free executed circuit is compared with the input up to this many qubits
@@ -223,7 +223,7 @@ def _same_unitary(name: str, qubits: tuple[int, ...], params: tuple, native: tup
     import numpy as np
     from qiskit.quantum_info import Operator
 
-    from qorch.builtin.qiskit_bridge import standard_gate
+    from qorch.qiskit_bridge import standard_gate
 
     local = {q: i for i, q in enumerate(qubits)}
     if any(q not in local for g in native for q in g["qubits"]):

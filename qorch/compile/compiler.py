@@ -12,8 +12,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import random
 from collections.abc import Collection, Mapping
@@ -21,19 +19,19 @@ from typing import Any
 
 import attrs
 
-from qorch.compile.cost import CostModel, CostTerms
 from qorch.compile.distribute import Distribution, distribute
 from qorch.compile.fidelity import OUTPUT_DISTRIBUTION, predicted_fidelity
 from qorch.compile.fragments import LOCAL, TELEPORT, FragmentSpec, build_fragments
 from qorch.compile.native import NodeGates
-from qorch.compile.network import UNREACHABLE, Network
-from qorch.compile.placement import Placement
-from qorch.compile.plan import PLAN_VERSION, Fragment, Plan, PlanOp
 from qorch.compile.prepare import Prepared, prepare
-from qorch.compile.problem import PlacementProblem
 from qorch.compile.strategy import Objective, feasible_assignment
 from qorch.errors import PluginError, QorchError
+from qorch.interfaces import CostModel, CostTerms
 from qorch.ir import Circuit, Operation
+from qorch.network import UNREACHABLE, Network
+from qorch.placement import Placement
+from qorch.plan import PLAN_VERSION, Fragment, Plan, PlanOp
+from qorch.problem import PlacementProblem
 from qorch.topology import Topology
 
 
@@ -49,14 +47,6 @@ class InfeasibleError(QorchError):
     def to_dict(self) -> dict[str, Any]:
         """``{"kind": "infeasible", "message", "details"}``."""
         return {"kind": self.kind, "message": str(self), "details": self.details}
-
-
-def circuit_digest(circuit: Circuit) -> str:
-    """sha256 of the circuit's canonical JSON."""
-    from qorch.converters import converter
-
-    text = json.dumps(converter.unstructure(circuit), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @attrs.frozen
@@ -321,7 +311,7 @@ class Compilation:
         initial = tuple(names[j] for j in realized.placement.initial)
         return Plan(
             version=PLAN_VERSION,
-            circuit_digest=circuit_digest(self.circuit),
+            circuit_digest=self.circuit.digest(),
             snapshot_digest=self.topology.digest(),
             seed=seed,
             strategy=strategy,

@@ -15,9 +15,9 @@ from __future__ import annotations
 import attrs
 
 from qorch.compile.cover import min_vertex_cover
-from qorch.compile.network import UNREACHABLE
-from qorch.compile.placement import Placement
-from qorch.compile.problem import PlacementProblem
+from qorch.network import UNREACHABLE
+from qorch.placement import Placement
+from qorch.problem import PlacementProblem
 
 #: a candidate share: (qubit, run, epoch, destination node)
 Vertex = tuple[int, int, int, int]

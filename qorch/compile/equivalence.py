@@ -41,7 +41,7 @@ Policy = Callable[[int], int]  # measurement number -> preferred outcome
 @functools.lru_cache(maxsize=4096)
 def gate_matrix(name: str, params: tuple[float, ...]) -> np.ndarray:
     """The unitary of gate ``name`` (qiskit's matrix, little-endian), cached."""
-    from qorch.builtin.qiskit_bridge import standard_gate
+    from qorch.qiskit_bridge import standard_gate
 
     return np.asarray(standard_gate(name, params).to_matrix(), dtype=complex)
 

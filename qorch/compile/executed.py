@@ -1,6 +1,6 @@
 """The executed circuit (DESIGN §6, FR-004, FR-006): a plan as the nodes ran it.
 
-:func:`executed_circuit` turns a :class:`~qorch.compile.plan.Plan` into the circuit the
+:func:`executed_circuit` turns a :class:`~qorch.plan.Plan` into the circuit the
 network actually performed — never the input circuit — as an IR
 :class:`~qorch.ir.Circuit` with the explicit protocols of ``../shared/notes/protocols.md``:
 
@@ -34,8 +34,8 @@ from typing import Any
 import attrs
 
 from qorch.compile.native import NodeGates
-from qorch.compile.plan import Fragment, Plan
 from qorch.ir import Circuit, Condition, Operation, Register
+from qorch.plan import Fragment, Plan
 from qorch.topology import Topology
 
 #: the role of an operation: a fragment's own, the ebit's preparation, or its protocol

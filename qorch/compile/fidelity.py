@@ -71,9 +71,7 @@ def ideal_outcomes(circuit: Circuit, max_qubits: int) -> tuple[Any, Any] | None:
     reset, a condition, or more than ``max_qubits`` qubits."""
     if circuit.num_qubits > max_qubits:
         return None
-    from qorch.compile.compiler import circuit_digest
-
-    key = circuit_digest(circuit)
+    key = circuit.digest()
     if key in _cache:
         _cache.move_to_end(key)
         return _cache[key]
@@ -101,7 +99,7 @@ def _ideal_outcomes(circuit: Circuit) -> tuple[Any, Any] | None:
     import numpy as np
     from qiskit.quantum_info import Statevector
 
-    from qorch.builtin.qiskit_bridge import to_qiskit
+    from qorch.qiskit_bridge import to_qiskit
 
     probs = Statevector(to_qiskit(Circuit(circuit.qregs, circuit.cregs, unitary))).probabilities()
     index = np.nonzero(probs > 1e-12)[0]
@@ -193,9 +191,7 @@ def _by_pattern(run: Any, patterns: list[Any], circuit: Circuit) -> Any:
 
 def _cached(kind: str, circuit: Circuit, make: Any, max_qubits: int = PREDICT_QUBITS) -> Any:
     """``make(circuit, max_qubits)``, remembered by kind and circuit digest."""
-    from qorch.compile.compiler import circuit_digest
-
-    key = f"{kind}:{circuit_digest(circuit)}"
+    key = f"{kind}:{circuit.digest()}"
     if key not in _cache:
         _cache[key] = make(circuit, max_qubits)
         while len(_cache) > 16:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import attrs
 
 from qorch.compile.distribute import Distribution
-from qorch.compile.problem import PlacementProblem
+from qorch.problem import PlacementProblem
 
 LOCAL, ENTANGLE, DISENTANGLE, TELEPORT = "local", "entangle", "disentangle", "teleport"
 

@@ -33,7 +33,7 @@ def translate(
     from qiskit.transpiler.exceptions import TranspilerError
     from qiskit.transpiler.passes import BasisTranslator
 
-    from qorch.builtin.qiskit_bridge import ir_name_of, standard_gate
+    from qorch.qiskit_bridge import ir_name_of, standard_gate
 
     gate = standard_gate(name, params)
     qc = QuantumCircuit(gate.num_qubits)

@@ -35,8 +35,8 @@ import attrs
 from qorch.compile import noise
 from qorch.compile.executed import OP, ExecutedCircuit, Interaction, Step
 from qorch.compile.native import NodeGates
-from qorch.compile.plan import Plan
 from qorch.ir import Operation
+from qorch.plan import Plan
 from qorch.topology import Topology
 
 

@@ -56,7 +56,7 @@ def expansion(name: str, params: tuple[float, ...]) -> Template:
     hand = _hand_template(name, params)
     if hand is not None:
         return hand
-    from qorch.builtin.qiskit_bridge import ir_name_of, standard_gate
+    from qorch.qiskit_bridge import ir_name_of, standard_gate
 
     definition = standard_gate(name, params).definition
     out: list[tuple[str, tuple[int, ...], tuple[float, ...]]] = []

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import random
 
-from qorch.compile.problem import PlacementProblem
 from qorch.compile.strategy import Objective
+from qorch.problem import PlacementProblem
 
 
 class LocalSearch:

@@ -9,27 +9,14 @@ qubit on one of its eligible nodes; all randomness must come from ``rng`` (NFR-0
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Callable, Iterable
-from typing import Protocol, runtime_checkable
 
-from qorch.compile.cost import CostModel, CostTerms
-from qorch.compile.placement import Placement
-from qorch.compile.problem import PlacementProblem
+from qorch.interfaces import CostModel, CostTerms
+from qorch.placement import Placement
+from qorch.problem import PlacementProblem
 
 #: cost of one interaction between nodes with no link path (above any plan's cost)
 UNREACHABLE_COST = 1e15
-
-
-@runtime_checkable
-class PlacementStrategy(Protocol):
-    """The interface of a placement strategy plugin."""
-
-    def place(
-        self, problem: PlacementProblem, objective: Objective, rng: random.Random
-    ) -> Placement:
-        """Choose where every qubit lives (over time, for time-sliced strategies)."""
-        ...
 
 
 class Objective:

@@ -22,9 +22,10 @@ import trio
 from loguru import logger
 
 from qorch.coordinator.node_registry import NodeRegistry
+from qorch.interfaces import Peer
 from qorch.node import protocol
 from qorch.node.advert import AdvertError
-from qorch.transport import Peer, TransportError
+from qorch.transport import TransportError
 
 MAX_CRAWL = 1024
 

@@ -1,12 +1,9 @@
 """An embedded local cluster (FR-002, FR-006): one node process per topology node and a
 coordinator peer that discovers them, in this process.
 
-``qorch run`` uses it to run a job end to end on a fresh machine. :class:`PeerClient`
-is the :class:`~qorch.runtime.runner.NodeClient` of a coordinator: it maps node names to
-peer ids through the registry, holds a ``reserve`` or ``execute`` for a node the
-registry lists unavailable until it is back (the latest snapshot before each
-invocation; ``unavailable`` when the call's timeout passes first), and records every
-call's round trip and outcome as a quality sample (FR-008).
+``qorch run`` uses it to run a job end to end on a fresh machine; the coordinator
+service opens its own peer with :func:`coordinator_peer`. Calls to nodes go through
+:class:`~qorch.coordinator.peer_client.PeerClient`.
 """
 
 from __future__ import annotations
@@ -23,51 +20,15 @@ import trio
 
 from qorch.coordinator.discovery import Discovery
 from qorch.coordinator.node_registry import NodeRegistry
+from qorch.coordinator.peer_client import PeerClient
 from qorch.faults import FaultSchedule
+from qorch.interfaces import Peer
 from qorch.node.processes import NodeProcess, apply_drops
 from qorch.node.protocol import REGISTRY_VERBS
 from qorch.topology import load_topology
-from qorch.transport import Peer, PeerConfig, TransportError
+from qorch.transport import PeerConfig
 
 START_TIMEOUT_S = 90.0
-#: calls that wait for the registry to list the node available before they are sent
-GATED_VERBS = frozenset({"reserve", "execute"})
-AVAILABILITY_POLL_S = 0.02
-
-
-class PeerClient:
-    """Calls nodes by name over the coordinator's peer (see the module docstring)."""
-
-    def __init__(self, peer: Peer, registry: NodeRegistry) -> None:
-        self.peer = peer
-        self.registry = registry
-
-    async def call(
-        self, node: str, verb: str, body: dict[str, Any], timeout: float
-    ) -> dict[str, Any]:
-        """One request to ``node``; ``unreachable`` if the registry does not know it."""
-        peer_id = self.registry.peer_of(node)
-        if peer_id is None:
-            raise TransportError("unreachable", f"no node {node!r} in the registry", node)
-        start = time.perf_counter()
-        if verb in GATED_VERBS and not self.registry.is_available(node):
-            # the latest snapshot says it is gone (FR-008): do not send it work; a node
-            # that reconnects (a dropped connection, a restart) is used once it is back
-            with trio.move_on_after(timeout):
-                while not self.registry.is_available(node):
-                    await trio.sleep(AVAILABILITY_POLL_S)
-            if not self.registry.is_available(node):
-                raise TransportError(
-                    "unavailable", f"{node} stayed unavailable in the registry", node
-                )
-            timeout -= time.perf_counter() - start
-        try:
-            reply = await self.peer.call(peer_id, verb, body, timeout=timeout)
-        except TransportError:
-            self.registry.record_call(node, (time.perf_counter() - start) * 1000, False)
-            raise
-        self.registry.record_call(node, (time.perf_counter() - start) * 1000, True)
-        return reply
 
 
 @asynccontextmanager

@@ -17,8 +17,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from qorch.bench.results import percentile
 from qorch.harness.suite import Suite
+from qorch.stats import percentile
 
 ESTIMATOR_TARGET = 0.03
 COLUMNS = (

@@ -29,14 +29,6 @@ from qorch.harness.suite import CircuitEntry, Scenario, Suite
 RESULTS = "results.jsonl"
 
 
-def with_transport(plugins: Any, name: str) -> Any:
-    """A plugin system like ``plugins`` whose configured transport is ``name``."""
-    from qorch.plugins import PluginSystem
-
-    network = attrs.evolve(plugins.settings.network, transport=name)
-    return PluginSystem(attrs.evolve(plugins.settings, network=network))
-
-
 def cell_key(
     topology: Path, mode: str, scenario: str, strategy: str | None, circuit: str, repeat: int
 ) -> str:
@@ -100,7 +92,7 @@ def run_suite(
                     continue
                 bar.update(task, description=f"{mode} {scenario.name} r{repeat}")
                 group = _Group(
-                    suite, with_transport(plugins, mode), topology, mode, scenario, strategy, repeat
+                    suite, plugins.with_transport(mode), topology, mode, scenario, strategy, repeat
                 )
                 count += await group.run(todo, out_dir, advance)
             return count
@@ -125,7 +117,7 @@ class _Group:
         strategy: str | None,
         repeat: int,
     ) -> None:
-        from qorch.faults import build_schedule, scenario_injectors
+        from qorch.scenarios import build_schedule, scenario_injectors
         from qorch.topology import load_topology
 
         self.suite, self.plugins, self.topology = suite, plugins, topology
@@ -208,7 +200,7 @@ class _Group:
 def _environment(suite: Suite, plugins: Any) -> dict[str, Any]:
     from importlib.metadata import PackageNotFoundError, version
 
-    from qorch.bench.results import commit, machine
+    from qorch.stats import commit, machine
 
     versions = {}
     for dist in ("qorch", "qiskit", "qiskit-aer", "libp2p", "trio", "matplotlib"):

@@ -58,7 +58,7 @@ class CircuitEntry:
 
     def load(self, plugins: Any, seed: int) -> Circuit:
         """The circuit (a generated one takes ``seed``)."""
-        from qorch.bench import circuits as gen
+        from qorch import circuits as gen
 
         if self.file is not None:
             from qorch.ingest.load import load_circuit_as

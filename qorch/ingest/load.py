@@ -14,9 +14,9 @@ from loguru import logger
 
 from qorch.config import LimitsSettings
 from qorch.errors import CircuitError, QorchError, SourceLocation, UnknownImplementation
-from qorch.ingest.source import CircuitSource, decode, prescan
+from qorch.interfaces import Plugins
 from qorch.ir import Circuit
-from qorch.plugins import PluginSystem
+from qorch.source import CircuitSource, decode, prescan
 
 FORMATS = ("auto", "qasm2", "qasm3")
 
@@ -32,7 +32,7 @@ def load_circuit(data: bytes | str | object, **kwargs: Any) -> Circuit:
 def load_circuit_as(
     data: bytes | str | object,
     *,
-    plugins: PluginSystem,
+    plugins: Plugins,
     limits: LimitsSettings | None = None,
     format: str = "auto",
     origin: str = "<input>",
@@ -59,11 +59,11 @@ def load_circuit_as(
     if name is None:
         raise _no_parser(source, format)
     try:
-        parser = plugins.get("parser", name)
+        parser = plugins.parser(name)
     except UnknownImplementation as exc:
         raise CircuitError("unsupported", str(exc)) from None
     try:
-        circuit = parser.obj.parse(source, limits)
+        circuit = parser.parse(source, limits)
     except QorchError:
         raise
     except Exception as exc:  # a parser bug must still not reach the user as a traceback

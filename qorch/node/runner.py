@@ -26,11 +26,12 @@ from loguru import logger
 from qorch.config import Settings
 from qorch.errors import ConfigError
 from qorch.faults import NodeFaults, load_schedule
+from qorch.interfaces import Peer
 from qorch.node.advert import LinkQuality
 from qorch.node.protocol import NODE_VERBS
 from qorch.node.service import NodeService
 from qorch.topology import NodeSpec
-from qorch.transport import Peer, PeerConfig, TransportError
+from qorch.transport import PeerConfig, TransportError
 
 RETRY_S = (0.2, 0.5, 1.0, 2.0)
 
@@ -47,7 +48,7 @@ def node_type_for(plugins: Any, spec: NodeSpec) -> tuple[Any, NodeSpec]:
     coherence never decoheres (a fidelity-1 topology stays exactly ideal).
     Raises :class:`~qorch.errors.UnknownImplementation` for any other name.
     """
-    from qorch.node.node_types import PRESETS
+    from qorch.node.presets import PRESETS
 
     if spec.node_type in PRESETS:
         node_type = plugins.create("node_type", "simulated")

@@ -23,9 +23,9 @@ import trio
 from loguru import logger
 
 from qorch.faults import NodeFaults
+from qorch.interfaces import NodeType
 from qorch.node import protocol
 from qorch.node.advert import Advert, LinkQuality, advert_for
-from qorch.node.node_types import NodeType
 from qorch.node.reservations import JOB_WIDE, Rejection, Reservation, ReservationBook
 from qorch.topology import NodeSpec
 

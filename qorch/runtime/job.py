@@ -5,7 +5,7 @@ simulate.
 :class:`~qorch.runtime.runner.PlanRunner`, and when a fragment fails on every attempt
 asks the configured fallback policy how to plan again (at most ``[runtime]
 max_fallbacks`` times; nodes excluded once stay excluded for this job; see
-:mod:`qorch.runtime.fallback`). Then the world
+:mod:`qorch.builtin.default_fallback`). Then the world
 simulator runs the plan as it was executed — fragments in the order and at the times
 the execution records give (``[world] idle_time``) — and exports its executed circuit.
 The :class:`JobResult` holds the counts, the estimated and achieved fidelity, ebits,
@@ -28,15 +28,13 @@ import trio
 
 from qorch.compile.compiler import InfeasibleError, compile_circuit
 from qorch.compile.executed import execution_order
-from qorch.compile.plan import Plan, plan_from_dict
 from qorch.config import Settings
-from qorch.errors import QorchError
+from qorch.errors import FragmentFailed, QorchError
 from qorch.ir import Circuit
-from qorch.runtime.fallback import without
+from qorch.plan import Plan, plan_from_dict
 from qorch.runtime.retry import RetryPolicy
 from qorch.runtime.runner import (
     FragmentEvent,
-    FragmentFailed,
     FragmentRun,
     NodeClient,
     PlanRunner,
@@ -198,7 +196,7 @@ class _Planner:
                     ) from None
                 # a node that is down now may be back soon (a missed advert, a restart)
                 await trio.sleep(PLAN_RETRY_S)
-                topology = without(self.snapshot(), tuple(excluded))
+                topology = self.snapshot().without(tuple(excluded))
 
 
 async def _starting_point(
@@ -322,7 +320,7 @@ async def run_job(
         except FragmentFailed as failure:
             earlier.extend(runner.runs.values())
             excluded = tuple(n for f in fallbacks for n in f["excluded"])
-            replan = policy.replan_on(failure, plan, without(snapshot(), excluded))
+            replan = policy.replan_on(failure, plan, snapshot().without(excluded))
             if replan is None or len(fallbacks) >= settings.runtime.max_fallbacks:
                 raise JobFailed(
                     str(failure), {**failure.to_dict(), "fallbacks": fallbacks}

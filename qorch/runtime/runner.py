@@ -1,6 +1,6 @@
 """Running a plan on the nodes (FR-005, FR-006, FR-007): reserve, execute in order, retry.
 
-:class:`PlanRunner` takes a compiled :class:`~qorch.compile.plan.Plan` and a
+:class:`PlanRunner` takes a compiled :class:`~qorch.plan.Plan` and a
 :class:`NodeClient` (how to call a node by name) and
 
 1. **reserves** (``RESERVING``): on every node the plan uses, one job-wide window of the
@@ -37,8 +37,8 @@ from typing import Any, Protocol
 import attrs
 import trio
 
-from qorch.compile.plan import Fragment, Plan
-from qorch.errors import QorchError
+from qorch.errors import FragmentFailed, ReservationFailed
+from qorch.plan import Fragment, Plan
 from qorch.runtime.retry import RetryPolicy
 from qorch.transport import TransportError
 
@@ -100,52 +100,6 @@ class FragmentEvent:
     at: float
     error: str | None = None
     run: FragmentRun | None = None
-
-
-class FragmentFailed(QorchError):
-    """A fragment failed on every attempt (FR-007): which, where, how often, last error."""
-
-    kind = "fragment_failed"
-
-    def __init__(
-        self,
-        fragment: str,
-        nodes: tuple[str, ...],
-        attempts: int,
-        error: str,
-        failed: tuple[str, ...] | None = None,
-    ) -> None:
-        super().__init__(
-            f"fragment {fragment} on {', '.join(nodes)} failed after {attempts} attempt(s): {error}"
-        )
-        self.fragment, self.nodes, self.attempts, self.error = fragment, nodes, attempts, error
-        #: the nodes whose calls failed on the last attempt (a remote fragment's other end
-        #: may be fine): these are the ones a fallback leaves out
-        self.failed = failed or nodes
-
-    def to_dict(self) -> dict[str, Any]:
-        """``{"kind", "message", "fragment", "nodes", "attempts", "error"}``."""
-        return {
-            "kind": self.kind,
-            "message": str(self),
-            "fragment": self.fragment,
-            "nodes": list(self.nodes),
-            "attempts": self.attempts,
-            "error": self.error,
-            "failed_nodes": list(self.failed),
-        }
-
-
-class ReservationFailed(FragmentFailed):
-    """A node would not hold the job's qubits before its deadline, or did not answer
-    (FR-005). It names the node like a failed fragment (fragment ``*``: the job's
-    window), so the fallback policy can plan the job without it (FR-007)."""
-
-    kind = "reservation_failed"
-
-    def __init__(self, node: str, error: str) -> None:
-        super().__init__("*", (node,), 1, error)
-        self.args = (f"{node}: {error}",)
 
 
 def qubits_per_node(plan: Plan) -> dict[str, int]:

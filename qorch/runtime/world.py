@@ -30,8 +30,8 @@ import attrs
 from qorch.compile.executed import ExecutedCircuit, executed_circuit
 from qorch.compile.fidelity import REFERENCE_SHOTS, ideal_outcomes
 from qorch.compile.physics import PhysicalRun, Timing, physical_run, planned_timing
-from qorch.compile.plan import Plan
 from qorch.ir import Circuit
+from qorch.plan import Plan
 from qorch.topology import Topology
 
 __all__ = ["Timing", "WorldResult", "planned_timing", "simulate"]
@@ -86,7 +86,7 @@ def build_noisy_circuit(
     from qiskit import ClassicalRegister, QuantumCircuit, QuantumRegister
     from qiskit.circuit.library import Measure, Reset
 
-    from qorch.builtin.qiskit_bridge import standard_gate
+    from qorch.qiskit_bridge import standard_gate
 
     run = physical_run(executed, topology, timing, fidelity_scales)
     cregs = executed.circuit.cregs[: _input_cregs(executed)]
@@ -153,7 +153,7 @@ def simulate(
     idle decoherence), ``fidelity_scales`` what each fragment's nodes delivered relative
     to what the plan's topology says."""
     executed = executed_circuit(circuit, plan, topology, order)
-    from qorch.builtin.qasm_emit import to_qasm3
+    from qorch.qasm_emit import to_qasm3
 
     text = to_qasm3(executed.circuit)
     if circuit.num_qubits > MAX_QUBITS:
@@ -258,7 +258,7 @@ def _reference(circuit: Circuit, shots: int, seed: int) -> tuple[dict[str, float
         return ideal, 0
     from qiskit_aer import AerSimulator
 
-    from qorch.builtin.qiskit_bridge import to_qiskit
+    from qorch.qiskit_bridge import to_qiskit
 
     ideal_backend = AerSimulator(method="statevector", seed_simulator=seed + 1)
     ideal_shots = max(shots, IDEAL_SHOTS)  # the reference should carry little shot noise

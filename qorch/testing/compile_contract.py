@@ -15,10 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qorch.bench.circuits import qft, uniform
+from qorch.circuits import qft, uniform
 from qorch.compile.check import plan_problems
 from qorch.compile.compiler import compile_circuit
-from qorch.compile.cost import CostTerms
+from qorch.interfaces import CostTerms
 from qorch.ir import Circuit, Operation, Register
 from qorch.testing.generators import circuits, split_topologies, topologies
 from qorch.topology import topology_from_dict

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 import trio
 
-from qorch.transport import Peer, PeerConfig, Transport, TransportError
+from qorch.interfaces import Peer, Transport
+from qorch.transport import PeerConfig, TransportError
 
 VERBS = ("status", "execute", "announce")
 

@@ -19,11 +19,11 @@ import random
 import attrs
 import pymetis
 
-from qorch.builtin.strategies import greedy_assignment
-from qorch.compile.placement import Placement
-from qorch.compile.problem import PlacementProblem
+from qorch.builtin.default_placement import greedy_assignment
 from qorch.compile.search import LocalSearch
 from qorch.compile.strategy import Objective, feasible_assignment
+from qorch.placement import Placement
+from qorch.problem import PlacementProblem
 
 
 @attrs.frozen

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from qorch.bench.circuits import qft, uniform
+from qorch.circuits import qft, uniform
 from qorch.compile.compiler import compile_circuit
 from qorch.plugins import PluginSystem
 from qorch.testing.plan_checks import plan_problems

@@ -2,7 +2,7 @@
 
 Each is a thin, import-cheap front: the real work (and the qiskit import) happens in
 :mod:`qorch.builtin.qasm2`, :mod:`qorch.builtin.qasm3` and
-:mod:`qorch.builtin.qiskit_bridge` on the first parse.
+:mod:`qorch.qiskit_bridge` on the first parse.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import re
 
 from qorch.config import LimitsSettings
 from qorch.errors import CircuitError
-from qorch.ingest.source import CircuitSource
 from qorch.ir import Circuit
+from qorch.source import CircuitSource
 
 
 class Qasm2:
@@ -48,7 +48,7 @@ class QiskitObject:
         """Convert ``source.obj`` (a QuantumCircuit) into IR."""
         from qiskit import QuantumCircuit
 
-        from qorch.builtin.qiskit_bridge import from_qiskit
+        from qorch.qiskit_bridge import from_qiskit
 
         if not isinstance(source.obj, QuantumCircuit):
             raise CircuitError(

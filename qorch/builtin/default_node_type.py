@@ -19,71 +19,14 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import attrs
 
 from qorch.gates import GATES
-from qorch.topology import COHERENCE_PRESETS, GateSpec, NodeSpec
-
-
-@attrs.frozen
-class Outcome:
-    """How executing one fragment went: simulated duration, delivered fidelity, failure."""
-
-    duration_ns: float
-    fidelity: float
-    error: str | None = None
-
-
-@runtime_checkable
-class NodeType(Protocol):
-    """The interface of a node type plugin."""
-
-    def describe(self, name: str, preset: str | None = None) -> NodeSpec:
-        """The node ``name`` as this type offers it (``preset`` picks a variant); its
-        ``t1_us``/``t2_us``, if set, serve topology entries that set no coherence."""
-        ...
-
-    def run(
-        self, spec: NodeSpec, ops: list[dict[str, Any]], rng: random.Random, fidelity_scale: float
-    ) -> Outcome:
-        """Account ``ops`` (``{"name", "qubits", ...}``) on ``spec``; ``fidelity_scale``
-        (1 normally, lower when a fault degrades the node) scales every gate fidelity."""
-        ...
-
-
-#: per preset: ``qubits``, ``gates`` (name -> (fidelity, duration_ns)), ``coherence``
-#: ((T1, T2) in µs, from :data:`qorch.topology.COHERENCE_PRESETS`)
-PRESETS: dict[str, dict[str, Any]] = {
-    "superconducting": {
-        "qubits": 16,
-        "coherence": COHERENCE_PRESETS["superconducting"],
-        "gates": {
-            "rz": (1.0, 0.0),
-            "sx": (0.9995, 35.0),
-            "x": (0.9995, 35.0),
-            "h": (0.9994, 70.0),
-            "cx": (0.99, 300.0),
-            "cz": (0.991, 250.0),
-            "measure": (0.98, 700.0),
-            "reset": (0.99, 1000.0),
-        },
-    },
-    "trapped-ion": {
-        "qubits": 12,
-        "coherence": COHERENCE_PRESETS["trapped-ion"],
-        "gates": {
-            "rx": (0.9999, 10_000.0),
-            "ry": (0.9999, 10_000.0),
-            "rz": (1.0, 0.0),
-            "rxx": (0.995, 200_000.0),
-            "rzz": (0.995, 200_000.0),
-            "measure": (0.997, 100_000.0),
-            "reset": (0.999, 50_000.0),
-        },
-    },
-}
+from qorch.interfaces import Outcome
+from qorch.node.presets import PRESETS
+from qorch.topology import GateSpec, NodeSpec
 
 
 @attrs.frozen

@@ -244,7 +244,7 @@ def gate_definition(name: str, version: int) -> str:
     """
     from qiskit.circuit import Parameter
 
-    from qorch.builtin.qiskit_bridge import ir_name_of, standard_gate
+    from qorch.qiskit_bridge import ir_name_of, standard_gate
 
     info = GATES[name]
     params = [Parameter(f"p{i}") for i in range(info.num_params)]

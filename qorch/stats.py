@@ -1,4 +1,8 @@
-"""Writing benchmark results: median, p95, the machine and the commit, as JSON."""
+"""Statistics of measured samples (median, p95) and the provenance written with them.
+
+Used by the benchmarks, the harness and the CLI: percentiles and summaries, the machine
+and the commit a result was measured on, one JSON file per result.
+"""
 
 from __future__ import annotations
 

@@ -22,9 +22,9 @@ from typing import Any
 
 import attrs
 
-from qorch.compile.network import Network
 from qorch.gates import GATES, diagonal_on
 from qorch.ir import Operation
+from qorch.network import Network
 
 
 @attrs.frozen

@@ -17,8 +17,6 @@ import random
 
 import attrs
 
-from qorch.compile.placement import Placement
-from qorch.compile.problem import PlacementProblem
 from qorch.compile.search import LocalSearch
 from qorch.compile.strategy import (
     Objective,
@@ -26,6 +24,8 @@ from qorch.compile.strategy import (
     fill_unused,
     interaction_counts,
 )
+from qorch.placement import Placement
+from qorch.problem import PlacementProblem
 
 
 def greedy_assignment(problem: PlacementProblem, objective: Objective) -> list[int] | None:

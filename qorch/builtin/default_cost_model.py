@@ -9,42 +9,9 @@ exact value, so a researcher's model steers both.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
-
 import attrs
 
-
-@attrs.frozen
-class CostTerms:
-    """What a plan costs, term by term.
-
-    ``latency_ms``: estimated makespan (critical path of fragment durations and link
-    latencies); ``fidelity_risk``: 1 − estimated fidelity; ``ebits``: entanglement overhead;
-    ``moves``: how many of the ebits were spent on teleporting qubits; ``unreachable``:
-    interactions between nodes with no link path — a placement with any has no plan, and
-    :class:`~qorch.compile.strategy.Objective` ranks it below every plan without asking
-    the cost model.
-    """
-
-    latency_ms: float
-    fidelity_risk: float
-    ebits: int
-    moves: int = 0
-    unreachable: int = 0
-
-    @property
-    def estimated_fidelity(self) -> float:
-        """1 − fidelity risk."""
-        return 1.0 - self.fidelity_risk
-
-
-@runtime_checkable
-class CostModel(Protocol):
-    """The interface of a cost model plugin."""
-
-    def cost(self, terms: CostTerms) -> float:
-        """The scalar cost of a plan with ``terms``; lower is better."""
-        ...
+from qorch.interfaces import CostTerms
 
 
 @attrs.frozen

@@ -23,41 +23,10 @@ healthy end stays usable), and nodes left out once stay out for the job.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
-
-import attrs
-
-from qorch.compile.plan import Plan
-from qorch.runtime.runner import FragmentFailed
+from qorch.errors import FragmentFailed
+from qorch.interfaces import Replan
+from qorch.plan import Plan
 from qorch.topology import Topology
-
-
-@attrs.frozen
-class Replan:
-    """How to plan a job again: on ``topology``; each qubit of ``keep`` (global index)
-    stays on one of its node names; ``scope`` is ``affected`` or ``all``, for the record."""
-
-    topology: Topology
-    keep: dict[int, tuple[str, ...]] = attrs.field(factory=dict)
-    scope: str = "all"
-
-
-@runtime_checkable
-class FallbackPolicy(Protocol):
-    """The interface of a fallback policy plugin."""
-
-    def replan_on(self, failure: FragmentFailed, plan: Plan, snapshot: Topology) -> Replan | None:
-        """How to plan the job again after ``failure`` of ``plan``, or ``None`` to let it
-        fail. ``snapshot`` is the latest topology, without nodes excluded earlier."""
-        ...
-
-
-def without(snapshot: Topology, nodes: tuple[str, ...]) -> Topology:
-    """``snapshot`` with ``nodes`` marked unavailable."""
-    return Topology(
-        [attrs.evolve(n, available=False) if n.name in nodes else n for n in snapshot.nodes],
-        snapshot.links,
-    )
 
 
 def qubit_nodes(plan: Plan) -> list[tuple[str, ...]]:
@@ -77,7 +46,7 @@ class ReplanAffected:
         """The latest snapshot minus the failed nodes; unaffected qubits kept in place."""
         failed = set(failure.failed)
         keep = {q: nodes for q, nodes in enumerate(qubit_nodes(plan)) if not failed & set(nodes)}
-        return Replan(without(snapshot, failure.failed), keep, "affected")
+        return Replan(snapshot.without(failure.failed), keep, "affected")
 
 
 class ReplanAll:
@@ -85,7 +54,7 @@ class ReplanAll:
 
     def replan_on(self, failure: FragmentFailed, plan: Plan, snapshot: Topology) -> Replan | None:
         """The latest snapshot minus the nodes that failed the fragment."""
-        return Replan(without(snapshot, failure.failed))
+        return Replan(snapshot.without(failure.failed))
 
 
 class NoFallback:

@@ -4,7 +4,7 @@
 Each takes the node to hit (``"random"``: one drawn from the schedule's seeded rng), when
 (``start_s`` seconds after the run starts, plus up to ``jitter_s`` drawn from the rng)
 and for how long; see :mod:`qorch.faults` for who applies each kind. A scenario composes
-any number of them, each with its own options (:func:`qorch.faults.scenario_injectors`).
+any number of them, each with its own options (:func:`qorch.scenarios.scenario_injectors`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from typing import Any
 
 import attrs
 
-from qorch.faults import FaultEvent, pick_node
+from qorch.faults import FaultEvent
+from qorch.scenarios import pick_node
 from qorch.topology import Topology
 
 
