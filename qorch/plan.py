@@ -13,6 +13,8 @@ from typing import Any
 
 import attrs
 
+from qorch.converters import converter
+
 PLAN_VERSION = 1
 
 
@@ -99,7 +101,6 @@ class Plan:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (what the JSON holds)."""
-        from qorch.converters import converter
 
         return converter.unstructure(self)
 
@@ -121,6 +122,5 @@ class Plan:
 
 def plan_from_dict(data: dict[str, Any]) -> Plan:
     """A plan read back from :meth:`Plan.to_dict` (e.g. from the store)."""
-    from qorch.converters import converter
 
     return converter.structure(data, Plan)

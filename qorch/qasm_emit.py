@@ -14,9 +14,12 @@ import math
 import re
 from functools import cache
 
+from qiskit.circuit import Parameter, ParameterExpression
+
 from qorch.errors import CircuitError
 from qorch.gates import GATES
 from qorch.ir import Circuit, Operation
+from qorch.qiskit_bridge import ir_name_of, standard_gate
 
 QASM3_RESERVED = frozenset(
     [
@@ -242,9 +245,6 @@ def gate_definition(name: str, version: int) -> str:
     The body is qiskit's definition of the gate, expanded until every gate in it is
     native to the target (``stdgates.inc`` + ``U`` for 3, ``qelib1.inc`` for 2).
     """
-    from qiskit.circuit import Parameter
-
-    from qorch.qiskit_bridge import ir_name_of, standard_gate
 
     info = GATES[name]
     params = [Parameter(f"p{i}") for i in range(info.num_params)]
@@ -278,7 +278,6 @@ def gate_definition(name: str, version: int) -> str:
 
 def _expr(value: object) -> str:
     """A gate-definition parameter (a number or a symbolic expression of p0, p1 ...)."""
-    from qiskit.circuit import ParameterExpression
 
     if isinstance(value, ParameterExpression):
         if not value.parameters:

@@ -28,6 +28,7 @@ from qiskit.circuit import (
     Reset,
 )
 from qiskit.circuit.library import C3XGate, get_standard_gate_name_mapping
+from qiskit.quantum_info import Operator
 
 from qorch.config import LimitsSettings
 from qorch.errors import CircuitError, SourceLocation
@@ -259,7 +260,6 @@ class _Converter:
 
 
 def _same_unitary(a: Instruction, b: Instruction) -> bool:
-    from qiskit.quantum_info import Operator
 
     try:
         return Operator(a).equiv(Operator(b))

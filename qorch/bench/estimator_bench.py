@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from qorch.compile.compiler import InfeasibleError, compile_circuit
+from qorch.compile.prepare import prepare
 from qorch.errors import CircuitError
 from qorch.ingest.load import load_circuit
+from qorch.runtime.world import planned_timing, simulate
 from qorch.stats import write_result
 from qorch.topology import Topology, load_topology, topology_from_dict
 
@@ -62,8 +64,6 @@ def corpus(plugins: Any, directory: Path, max_qubits: int) -> list[tuple[str, An
 
 
 def _row(name: str, circuit: Any, topo_name: str, topology: Topology, plugins: Any, shots: int):
-    from qorch.compile.prepare import prepare
-    from qorch.runtime.world import planned_timing, simulate
 
     ops = len(prepare(circuit).ops)
     if ops > MAX_OPS:

@@ -24,7 +24,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import trio
+from trio_websocket import open_websocket_url
 
 from qorch.circuits import ghz
 from qorch.coordinator.events import decode
@@ -32,6 +34,7 @@ from qorch.coordinator.process import CoordinatorProcess
 from qorch.harness.suite import measure_all
 from qorch.qasm_emit import to_qasm2
 from qorch.stats import summary, write_result
+from qorch.topology import load_topology
 
 TARGET_RATIO = 1.10
 GHZ = to_qasm2(measure_all(ghz(5)))
@@ -39,8 +42,6 @@ GHZ = to_qasm2(measure_all(ghz(5)))
 
 async def _timed_jobs(url: str, jobs: int, seed: int) -> list[float]:
     """Run ``jobs`` jobs one at a time; their submit-to-COMPLETED-event latencies (ms)."""
-    import httpx
-    from trio_websocket import open_websocket_url
 
     out = []
     ws_url = url.replace("http://", "ws://") + "/api/v1/events"
@@ -70,7 +71,6 @@ async def _timed_jobs(url: str, jobs: int, seed: int) -> list[float]:
 async def follow(url: str, clients: int, ready_file: Path) -> None:
     """``clients`` websocket clients reading ``/api/v1/events`` until killed (the
     followers' process); ``ready_file`` is written once all are connected."""
-    from trio_websocket import open_websocket_url
 
     ws_url = url.replace("http://", "ws://") + "/api/v1/events"
     connected = 0
@@ -151,7 +151,6 @@ def run(
 
 
 def _node_names(topology: Path) -> list[str]:
-    from qorch.topology import load_topology
 
     return [n.name for n in load_topology(topology).nodes]
 

@@ -31,8 +31,11 @@ from typing import Any
 
 import trio
 
+from qorch.bench.overhead_bench import measure
 from qorch.circuits import ghz, qaoa, qft, random_circuit
 from qorch.compile.compiler import compile_circuit
+from qorch.coordinator.local_cluster import local_cluster
+from qorch.runtime.job import JobFailed, run_job
 from qorch.scenarios import build_schedule, scenario_injectors
 from qorch.stats import commit, machine, summary_ms, write_result
 from qorch.topology import load_topology
@@ -97,8 +100,6 @@ def _job_circuit(i: int) -> Any:
 
 
 async def _jobs_on_cluster(plugins: Any, topology: Path, jobs: int, faults: Any) -> dict[str, Any]:
-    from qorch.coordinator.local_cluster import local_cluster
-    from qorch.runtime.job import JobFailed, run_job
 
     done, retries, fallbacks, failures = 0, 0, 0, []
     with tempfile.TemporaryDirectory(prefix="qorch-nfr-") as tmp:
@@ -165,7 +166,6 @@ def resilience(plugins: Any, topology: Path, jobs: int) -> dict[str, Any]:
 
 def performance(plugins: Any, topology: Path, out_dir: str) -> dict[str, Any]:
     """NFR-003: compile latency and the overhead per remote fragment."""
-    from qorch.bench.overhead_bench import measure
 
     top = load_topology(topology)
     times = []

@@ -33,6 +33,7 @@ import trio
 
 from qorch.circuits import ghz, random_circuit
 from qorch.compile.compiler import compile_circuit
+from qorch.coordinator.local_cluster import local_cluster
 from qorch.ir import Circuit
 from qorch.plan import Plan
 from qorch.runtime.job import runtime_policies
@@ -77,7 +78,6 @@ async def measure(
 ) -> dict[str, Any]:
     """One transport: the cluster; ``jobs`` random circuits, then ``CHAIN_JOBS`` GHZ
     chains (one fragment at a time), one job after another; the overheads."""
-    from qorch.coordinator.local_cluster import local_cluster
 
     randoms = [random_circuit(qubits, ops, seed=i) for i in range(jobs)]
     chains = [ghz(CHAIN_QUBITS)] * CHAIN_JOBS

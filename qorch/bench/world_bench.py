@@ -15,6 +15,7 @@ from typing import Any
 
 from qorch.circuits import random_circuit
 from qorch.compile.compiler import compile_circuit
+from qorch.runtime.world import planned_timing, simulate
 from qorch.stats import summary, write_result
 from qorch.topology import load_topology
 
@@ -26,7 +27,6 @@ def run(
     plugins: Any, out_dir: str, runs: int = 2, qubits: int = QUBITS, progress: Any = print
 ) -> dict[str, Any]:
     """Simulate the job ``runs`` times; write the results."""
-    from qorch.runtime.world import planned_timing, simulate
 
     topology = load_topology(REPO / "examples" / "topologies" / "small-world-10.toml")
     circuit = random_circuit(qubits, OPS, seed=1)

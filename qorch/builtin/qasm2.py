@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import re
 
+import qiskit.qasm2 as qasm2
+
 from qorch.config import LimitsSettings
 from qorch.errors import CircuitError, SourceLocation
 from qorch.ir import Circuit
+from qorch.qasm_emit import own_definitions
+from qorch.qiskit_bridge import from_qiskit
 from qorch.source import CircuitSource, locate_word
 
 _POSITION = re.compile(r'^"?(?P<file>[^:"]*):(?P<line>\d+),(?P<col>\d+): (?P<msg>.*?)"?$', re.S)
@@ -47,10 +51,6 @@ class Qasm2Parser:
 
     def parse(self, source: CircuitSource, limits: LimitsSettings) -> Circuit:
         """Parse ``source.text``; raise :class:`CircuitError` for any problem."""
-        import qiskit.qasm2 as qasm2
-
-        from qorch.qasm_emit import own_definitions
-        from qorch.qiskit_bridge import from_qiskit
 
         text = source.text or ""
         include_path = [str(source.directory)] if source.directory else []

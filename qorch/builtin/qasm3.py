@@ -12,9 +12,24 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from antlr4 import CommonTokenStream, InputStream
+from antlr4.error.ErrorListener import ErrorListener
+from openqasm3 import ast
+from openqasm3._antlr.qasm3Lexer import qasm3Lexer
+from openqasm3._antlr.qasm3Parser import qasm3Parser
+from openqasm3.parser import QASM3ParsingError, QASMNodeVisitor
+from qiskit.circuit import QuantumRegister
+from qiskit.circuit.library import IGate
+from qiskit_qasm3_import import types
+from qiskit_qasm3_import.converter import ConvertVisitor, _escape_qasm2
+from qiskit_qasm3_import.data import Scope, Symbol
+from qiskit_qasm3_import.exceptions import ConversionError, raise_from_node
+
 from qorch.config import LimitsSettings
 from qorch.errors import CircuitError, SourceLocation
 from qorch.ir import Circuit
+from qorch.qasm_emit import own_definitions
+from qorch.qiskit_bridge import from_qiskit
 from qorch.source import CircuitSource, locate_word
 
 _POSITION = re.compile(r"^(?P<line>\d+),(?P<col>\d+): (?P<msg>.*)$", re.S)
@@ -29,11 +44,6 @@ class _SyntaxAt(Exception):
 
 def _parse_program(text: str) -> Any:
     """ANTLR parse with an error listener that stops at the first error, with position."""
-    from antlr4 import CommonTokenStream, InputStream
-    from antlr4.error.ErrorListener import ErrorListener
-    from openqasm3._antlr.qasm3Lexer import qasm3Lexer
-    from openqasm3._antlr.qasm3Parser import qasm3Parser
-    from openqasm3.parser import QASMNodeVisitor
 
     class FirstError(ErrorListener):  # type: ignore[misc]
         def syntaxError(self, recognizer, offendingSymbol, line, column, msg, e):
@@ -51,13 +61,6 @@ def _parse_program(text: str) -> Any:
 
 def _converter_class() -> type:
     """A ConvertVisitor that checks what qiskit would report without a position."""
-    from openqasm3 import ast
-    from qiskit.circuit import QuantumRegister
-    from qiskit.circuit.library import IGate
-    from qiskit_qasm3_import import types
-    from qiskit_qasm3_import.converter import ConvertVisitor, _escape_qasm2
-    from qiskit_qasm3_import.data import Scope, Symbol
-    from qiskit_qasm3_import.exceptions import ConversionError, raise_from_node
 
     class CheckingConverter(ConvertVisitor):  # type: ignore[misc]
         def visit(self, node: Any, context: Any = None) -> Any:
@@ -143,7 +146,6 @@ def _converter_class() -> type:
 
 
 def _indexed_identifiers(node: Any) -> list[Any]:
-    from openqasm3 import ast
 
     found: list[Any] = []
 
@@ -170,11 +172,6 @@ class Qasm3Parser:
 
     def parse(self, source: CircuitSource, limits: LimitsSettings) -> Circuit:
         """Parse ``source.text``; raise :class:`CircuitError` for any problem."""
-        from openqasm3.parser import QASM3ParsingError
-        from qiskit_qasm3_import.exceptions import ConversionError
-
-        from qorch.qasm_emit import own_definitions
-        from qorch.qiskit_bridge import from_qiskit
 
         text = source.text or ""
         try:

@@ -18,6 +18,8 @@ from typing import Any
 import attrs
 import numpy as np
 
+from qorch.compile.equivalence import MAX_BRANCHES, TOLERANCE, Branch, product_state
+from qorch.compile.lightcone import transfer
 from qorch.ir import Circuit
 
 #: groups of branches told apart by what their conditions read, at most
@@ -40,7 +42,6 @@ def condition_branches(circuit: Circuit, max_qubits: int) -> list[Pattern] | Non
     """The :class:`Pattern` s of ``circuit``'s ideal run, enumerated exactly; ``None``
     past ``max_qubits`` qubits, :data:`MAX_PATTERNS` patterns or
     :data:`~qorch.compile.equivalence.MAX_BRANCHES` branches."""
-    from qorch.compile.equivalence import MAX_BRANCHES, Branch, product_state
 
     if circuit.num_qubits > max_qubits:
         return None
@@ -120,7 +121,6 @@ def _final_outcomes(branch: Any, ops: Any) -> dict[int, float]:
 
 def _split(branch: Any, op: Any, pos: int, weight: float, reads: tuple[int, ...]) -> list:
     """The two outcomes of measuring or resetting ``op``'s qubit, as new stack entries."""
-    from qorch.compile.equivalence import TOLERANCE, Branch
 
     q = op.qubits[0]
     p1 = branch.probability_one(q)
@@ -200,7 +200,6 @@ def _signed_observables(
     """Each bit's observable right after event ``stop``, carried back from the end as a
     product of one-qubit operators (per qubit a (4, num_clbits) array of signed Pauli
     coefficients; a two-qubit gate's result cut back to its nearest product)."""
-    from qorch.compile.lightcone import transfer
 
     ident = np.zeros((4, num_clbits))
     ident[0] = 1.0

@@ -21,9 +21,17 @@ their order up to runs of gates diagonal on it (which commute); and, up to
 
 from __future__ import annotations
 
+import numpy as np
+from qiskit.quantum_info import Operator
+
+from qorch.compile.equivalence import distribution_problems, state_problems
+from qorch.compile.executed import executed_circuit, execution_order
+from qorch.compile.fidelity import ideal_outcomes
+from qorch.compile.prepare import prepare
 from qorch.gates import GATES, diagonal_on
 from qorch.ir import Circuit
 from qorch.plan import Plan
+from qorch.qiskit_bridge import standard_gate
 from qorch.topology import Topology
 
 #: the noise-free executed circuit is compared with the input up to this many qubits
@@ -169,16 +177,12 @@ def _capacity_problems(plan: Plan, topology: Topology) -> list[str]:
 
 def circuit_problems(plan: Plan, topology: Topology, circuit: Circuit) -> list[str]:
     """Every way ``plan`` fails to compute ``circuit`` (module docstring)."""
-    from qorch.compile.prepare import prepare
 
     prepared = prepare(circuit)
     problems = _operation_problems(plan, prepared.ops)
     problems.extend(_order_problems(plan, prepared.ops))
     if problems or circuit.num_qubits > EQUIVALENCE_QUBITS:
         return problems
-    from qorch.compile.equivalence import distribution_problems, state_problems
-    from qorch.compile.executed import executed_circuit
-    from qorch.compile.fidelity import ideal_outcomes
 
     try:
         executed = executed_circuit(circuit, plan, topology)
@@ -220,10 +224,6 @@ def _close(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
 
 def _same_unitary(name: str, qubits: tuple[int, ...], params: tuple, native: tuple) -> bool:
     """Whether the ``native`` gates multiply to gate ``name`` up to global phase."""
-    import numpy as np
-    from qiskit.quantum_info import Operator
-
-    from qorch.qiskit_bridge import standard_gate
 
     local = {q: i for i, q in enumerate(qubits)}
     if any(q not in local for g in native for q in g["qubits"]):
@@ -239,7 +239,6 @@ def _same_unitary(name: str, qubits: tuple[int, ...], params: tuple, native: tup
 
 def _order_problems(plan: Plan, ops: tuple) -> list[str]:
     """Per qubit, operations in circuit order up to runs of gates diagonal on it."""
-    from qorch.compile.executed import execution_order
 
     try:
         order = execution_order(plan)

@@ -28,6 +28,7 @@ import numpy as np
 
 from qorch.compile.executed import OP, ExecutedCircuit
 from qorch.ir import Circuit, Operation
+from qorch.qiskit_bridge import standard_gate
 
 TOLERANCE = 1e-9
 #: measurement branches of the input enumerated at most (the distribution check)
@@ -41,7 +42,6 @@ Policy = Callable[[int], int]  # measurement number -> preferred outcome
 @functools.lru_cache(maxsize=4096)
 def gate_matrix(name: str, params: tuple[float, ...]) -> np.ndarray:
     """The unitary of gate ``name`` (qiskit's matrix, little-endian), cached."""
-    from qorch.qiskit_bridge import standard_gate
 
     return np.asarray(standard_gate(name, params).to_matrix(), dtype=complex)
 

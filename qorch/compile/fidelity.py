@@ -48,7 +48,15 @@ import math
 from collections import OrderedDict
 from typing import Any
 
+import numpy as np
+from qiskit.quantum_info import Statevector
+
+from qorch.compile.branches import condition_branches, dependency, switches
+from qorch.compile.executed import executed_circuit
+from qorch.compile.lightcone import error_reach
+from qorch.compile.physics import physical_run, planned_timing
 from qorch.ir import Circuit
+from qorch.qiskit_bridge import to_qiskit
 from qorch.topology import Topology
 
 #: the predictor reads the ideal distribution off a statevector of at most this many qubits
@@ -96,10 +104,6 @@ def _ideal_outcomes(circuit: Circuit) -> tuple[Any, Any] | None:
             if measured.intersection(op.qubits):
                 return None
             unitary.append(op)
-    import numpy as np
-    from qiskit.quantum_info import Statevector
-
-    from qorch.qiskit_bridge import to_qiskit
 
     probs = Statevector(to_qiskit(Circuit(circuit.qregs, circuit.cregs, unitary))).probabilities()
     index = np.nonzero(probs > 1e-12)[0]
@@ -118,9 +122,6 @@ def branch_outcomes(circuit: Circuit, max_qubits: int) -> tuple[Any, Any] | None
     resets or conditions, as :func:`ideal_outcomes` gives it, by enumerating its
     measurement branches (:func:`qorch.compile.branches.condition_branches`); ``None``
     past ``max_qubits`` qubits or too many branches."""
-    import numpy as np
-
-    from qorch.compile.branches import condition_branches
 
     patterns = _cached(f"patterns:{max_qubits}", circuit, condition_branches, max_qubits)
     if patterns is None:
@@ -148,10 +149,6 @@ def predicted_fidelity(
         reference_shots = max(shots or 0, REFERENCE_SHOTS)
     if ideal is None:
         return None
-    from qorch.compile.branches import condition_branches
-    from qorch.compile.executed import executed_circuit
-    from qorch.compile.lightcone import error_reach
-    from qorch.compile.physics import physical_run, planned_timing
 
     run = physical_run(executed_circuit(circuit, plan, topology), topology, planned_timing(plan))
     n = circuit.num_clbits
@@ -171,8 +168,6 @@ def predicted_fidelity(
 def _by_pattern(run: Any, patterns: list[Any], circuit: Circuit) -> Any:
     """The noisy distribution as the mixture of each branch pattern's
     (:mod:`qorch.compile.branches`), or ``None`` where the reach is not modelled."""
-    from qorch.compile.branches import dependency, switches
-    from qorch.compile.lightcone import error_reach
 
     n, total = circuit.num_clbits, 0.0
     for pattern in patterns:
@@ -206,7 +201,6 @@ def noisy_outcomes(ideal: tuple[Any, Any], reach: Any, num_clbits: int) -> Any:
     each event multiplies the coefficient of bit set ``T`` by
     ``1 - Σ_k p_k (1 - Π_{c∈T} r_kc)`` (its Paulis exclusive, each acting on the bits as
     independent flips of expected sign ``r_kc``), events independently."""
-    import numpy as np
 
     n = num_clbits
     dense = np.zeros(2**n)
@@ -225,7 +219,6 @@ def _merged(masks: Any, reach: Any) -> Any:
     """``masks`` (the bits each event reaches) with the groups that are cheaper to table
     over a larger mask that contains them moved there (a group costs as much as about
     :data:`_GROUP` numbers of table)."""
-    import numpy as np
 
     if not len(masks):
         return masks
@@ -250,7 +243,6 @@ def _group_log_factor(bits: tuple[int, ...], reach: Any, events: Any) -> Any:
     ``bits`` (subset ``j``: the members of ``bits`` at ``j``'s set bits), over the
     ``events`` (indices into ``reach``) that reach exactly ``bits``; in chunks of at
     most :data:`_TABLE` numbers."""
-    import numpy as np
 
     out = np.zeros(2 ** len(bits))
     active = reach.probs[events] > 0
@@ -275,7 +267,6 @@ def _group_log_factor(bits: tuple[int, ...], reach: Any, events: Any) -> Any:
 def _subset_index(bits: tuple[int, ...], n: int) -> Any:
     """For every bit set ``T`` of ``n`` bits: the index of ``T ∩ bits`` among the subsets
     of ``bits`` (as :func:`_group_log_factor` orders them)."""
-    import numpy as np
 
     t = np.arange(2**n)
     out = np.zeros(2**n, dtype=np.int64)
@@ -287,7 +278,6 @@ def _subset_index(bits: tuple[int, ...], n: int) -> Any:
 def _walsh(values: Any) -> Any:
     """The Walsh-Hadamard transform ``Σ_x v_x (-1)^{|T∩x|}`` (its own inverse up to
     ``2**n``)."""
-    import numpy as np
 
     out = np.asarray(values, dtype=float)
     size = len(out)
@@ -307,7 +297,6 @@ def expected_hellinger(
     when it cannot read the ideal off a final state) and ``shots`` samples of ``noisy``
     (the noisy probabilities of the same outcomes): ``(Σ_x E[√m_x/M] E[√k_x/N])²``,
     counts Poisson. ``shots=None``: the distribution itself."""
-    import numpy as np
 
     ideal = np.sqrt(probs)
     if reference_shots:
@@ -323,7 +312,6 @@ def expected_sqrt_poisson(lam: Any) -> Any:
     """``E[√k]`` for ``k ~ Poisson(λ)``, elementwise over the numpy array ``lam``: an exact
     sum below λ = 60 (over the distinct values), the asymptotic series
     ``√λ (1 − 1/(8λ) − 7/(128λ²))`` above (relative error below 1e-6 there)."""
-    import numpy as np
 
     lam = np.asarray(lam, dtype=float)
     out = np.empty_like(lam)

@@ -41,6 +41,9 @@ from typing import Any
 
 import attrs
 import numpy as np
+from qiskit.quantum_info import PTM, Operator
+
+from qorch.compile.equivalence import gate_matrix
 
 _LETTERS = {"I": 0, "X": 1, "Y": 2, "Z": 3}
 #: SIGN[a][b]: +1 if one-qubit Paulis a, b commute, -1 if they anticommute
@@ -75,9 +78,6 @@ def transfer(name: str, params: tuple[float, ...]) -> np.ndarray:
     """The Heisenberg Pauli transfer matrix of gate ``name``: column ``i`` holds the
     coefficients of ``U† P_i U`` (index ``4*l0 + l1`` for two qubits, ``l0`` on its
     first qubit) — qiskit's PTM, transposed, in that index order. Real; orthogonal."""
-    from qiskit.quantum_info import PTM, Operator
-
-    from qorch.compile.equivalence import gate_matrix
 
     heisenberg = PTM(Operator(gate_matrix(name, params))).data.real.T
     if heisenberg.shape[0] == 16:  # qiskit indexes 4*l1 + l0

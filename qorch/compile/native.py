@@ -12,7 +12,14 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 
+from qiskit import QuantumCircuit
+from qiskit.circuit.equivalence_library import SessionEquivalenceLibrary
+from qiskit.converters import circuit_to_dag, dag_to_circuit
+from qiskit.transpiler.exceptions import TranspilerError
+from qiskit.transpiler.passes import BasisTranslator
+
 from qorch.gates import GATES
+from qorch.qiskit_bridge import ir_name_of, standard_gate
 from qorch.topology import NodeSpec
 
 #: one native gate: (name, local qubit indices, params)
@@ -27,13 +34,6 @@ def translate(
     """``name(params)`` in the gates of ``basis``, or ``None`` if it cannot be expressed."""
     if name in basis or name not in GATES:
         return ((name, tuple(range(GATES[name].num_qubits)) if name in GATES else (0,), params),)
-    from qiskit import QuantumCircuit
-    from qiskit.circuit.equivalence_library import SessionEquivalenceLibrary
-    from qiskit.converters import circuit_to_dag, dag_to_circuit
-    from qiskit.transpiler.exceptions import TranspilerError
-    from qiskit.transpiler.passes import BasisTranslator
-
-    from qorch.qiskit_bridge import ir_name_of, standard_gate
 
     gate = standard_gate(name, params)
     qc = QuantumCircuit(gate.num_qubits)

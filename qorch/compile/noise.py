@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 from typing import Any
 
 import attrs
+from qiskit_aer.noise import pauli_error, thermal_relaxation_error
 
 from qorch.topology import Topology
 
@@ -78,7 +80,6 @@ class PauliChannel:
         """The qiskit-aer error (``None`` for the identity)."""
         if self.error_probability() <= 1e-15:
             return None
-        from qiskit_aer.noise import pauli_error
 
         terms = [(label[::-1], p) for label, p in sorted(self.probs.items()) if p > 0]
         total = sum(p for _, p in terms)
@@ -233,7 +234,6 @@ class Thermal:
     def twirl(self) -> PauliChannel:
         """Its Pauli twirl: X, Y each ``(1 - e^(-t/T1))/4``, Z ``(1 - e^(-t/T2))/2`` less
         that."""
-        import math
 
         xy = (1 - math.exp(-self.idle_us / self.t1_us)) / 4
         z = max(0.0, (1 - math.exp(-self.idle_us / self.t2_us)) / 2 - xy)
@@ -252,7 +252,6 @@ class Thermal:
 def _thermal(t1_us: float, t2_us: float, idle_us: float) -> Any | None:
     if idle_us <= 0:
         return None
-    from qiskit_aer.noise import thermal_relaxation_error
 
     return thermal_relaxation_error(t1_us, min(t2_us, 2 * t1_us), idle_us)
 

@@ -18,6 +18,7 @@ import attrs
 
 from qorch.gates import GATES, diagonal_on
 from qorch.ir import Circuit, Operation
+from qorch.qiskit_bridge import ir_name_of, standard_gate
 
 #: (gate, local qubits, params as a function of the gate's params)
 Template = tuple[tuple[str, tuple[int, ...], tuple[float, ...]], ...]
@@ -56,7 +57,6 @@ def expansion(name: str, params: tuple[float, ...]) -> Template:
     hand = _hand_template(name, params)
     if hand is not None:
         return hand
-    from qorch.qiskit_bridge import ir_name_of, standard_gate
 
     definition = standard_gate(name, params).definition
     out: list[tuple[str, tuple[int, ...], tuple[float, ...]]] = []

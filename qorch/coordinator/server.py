@@ -30,7 +30,8 @@ from typing import Any
 
 import trio
 from hypercorn.config import Config as HypercornConfig
-from hypercorn.trio import serve
+from hypercorn.events import Closed
+from hypercorn.trio import serve, tcp_server
 from loguru import logger
 
 from qorch.coordinator.api import create_app
@@ -158,8 +159,6 @@ def guard_hypercorn_close_race() -> None:
     it as what it is — the connection is closing — exactly as hypercorn treats a broken
     stream. Idempotent.
     """
-    from hypercorn.events import Closed
-    from hypercorn.trio import tcp_server
 
     original = tcp_server.TCPServer.protocol_send
     if getattr(original, "qorch_guarded", False):

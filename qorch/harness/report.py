@@ -17,6 +17,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import matplotlib
+import matplotlib.pyplot as plt
+
 from qorch.harness.suite import Suite
 from qorch.stats import percentile
 
@@ -154,10 +157,8 @@ def _markdown(
 
 
 def _plots(rows: list[dict[str, Any]], out_dir: Path) -> list[str]:
-    import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     ok = [r for r in rows if r["success"]]
     names = []
@@ -215,7 +216,6 @@ def _plots(rows: list[dict[str, Any]], out_dir: Path) -> list[str]:
 def _save(fig: Any, out_dir: Path, name: str) -> str:
     fig.tight_layout()
     fig.savefig(out_dir / name, dpi=100)
-    import matplotlib.pyplot as plt
 
     plt.close(fig)
     return name

@@ -18,13 +18,28 @@ import hashlib
 import json
 import tempfile
 import time
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import attrs
 import trio
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
+from qorch.coordinator.local_cluster import local_cluster
+from qorch.errors import QorchError
+from qorch.harness.report import write_report
 from qorch.harness.suite import CircuitEntry, Scenario, Suite
+from qorch.runtime.job import JobFailed, run_job
+from qorch.scenarios import build_schedule, scenario_injectors
+from qorch.stats import commit, machine
+from qorch.topology import load_topology
 
 RESULTS = "results.jsonl"
 
@@ -53,15 +68,6 @@ def run_suite(
     suite: Suite, plugins: Any, out_dir: Path, *, progress: bool = True
 ) -> dict[str, Any]:
     """Run every cell not in ``out_dir/results.jsonl`` yet; write the report."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    from qorch.harness.report import write_report
 
     out_dir.mkdir(parents=True, exist_ok=True)
     done = {row["cell"] for row in read_results(out_dir)}
@@ -117,8 +123,6 @@ class _Group:
         strategy: str | None,
         repeat: int,
     ) -> None:
-        from qorch.scenarios import build_schedule, scenario_injectors
-        from qorch.topology import load_topology
 
         self.suite, self.plugins, self.topology = suite, plugins, topology
         self.mode, self.scenario, self.strategy, self.repeat = mode, scenario, strategy, repeat
@@ -134,7 +138,6 @@ class _Group:
         )
 
     async def run(self, todo: list[tuple[CircuitEntry, str]], out_dir: Path, advance: Any) -> int:
-        from qorch.coordinator.local_cluster import local_cluster
 
         faults = self.schedule if self.schedule.events else None
         with tempfile.TemporaryDirectory(prefix="qorch-suite-") as tmp:
@@ -150,8 +153,6 @@ class _Group:
     async def _one(
         self, entry: CircuitEntry, key: str, registry: Any, client: Any
     ) -> dict[str, Any]:
-        from qorch.errors import QorchError
-        from qorch.runtime.job import JobFailed, run_job
 
         row: dict[str, Any] = {
             "cell": key,
@@ -198,9 +199,6 @@ class _Group:
 
 
 def _environment(suite: Suite, plugins: Any) -> dict[str, Any]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    from qorch.stats import commit, machine
 
     versions = {}
     for dist in ("qorch", "qiskit", "qiskit-aer", "libp2p", "trio", "matplotlib"):

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 import trio
 from loguru import logger
 
@@ -93,7 +94,6 @@ class NodeService:
         """The spec as currently delivered (gate fidelities scaled by any degradation)."""
         if self.fidelity_scale == 1.0:
             return self.spec
-        import attrs
 
         gates = {
             n: attrs.evolve(g, fidelity=max(g.fidelity * self.fidelity_scale, 1e-6))

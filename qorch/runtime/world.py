@@ -23,15 +23,22 @@ fidelity is the Hellinger fidelity of the noisy counts and that reference.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import attrs
+from qiskit import ClassicalRegister, QuantumCircuit, QuantumRegister
+from qiskit.circuit.library import Measure, Reset
+from qiskit.quantum_info import hellinger_fidelity
+from qiskit_aer import AerSimulator
 
 from qorch.compile.executed import ExecutedCircuit, executed_circuit
 from qorch.compile.fidelity import REFERENCE_SHOTS, ideal_outcomes
 from qorch.compile.physics import PhysicalRun, Timing, physical_run, planned_timing
 from qorch.ir import Circuit
 from qorch.plan import Plan
+from qorch.qasm_emit import to_qasm3
+from qorch.qiskit_bridge import standard_gate, to_qiskit
 from qorch.topology import Topology
 
 __all__ = ["Timing", "WorldResult", "planned_timing", "simulate"]
@@ -83,10 +90,6 @@ def build_noisy_circuit(
     """The simulated form of ``executed`` with its noise (a qiskit circuit: the data
     qubits, then the share halves; the input's classical registers), and the events it
     was made of."""
-    from qiskit import ClassicalRegister, QuantumCircuit, QuantumRegister
-    from qiskit.circuit.library import Measure, Reset
-
-    from qorch.qiskit_bridge import standard_gate
 
     run = physical_run(executed, topology, timing, fidelity_scales)
     cregs = executed.circuit.cregs[: _input_cregs(executed)]
@@ -153,7 +156,6 @@ def simulate(
     idle decoherence), ``fidelity_scales`` what each fragment's nodes delivered relative
     to what the plan's topology says."""
     executed = executed_circuit(circuit, plan, topology, order)
-    from qorch.qasm_emit import to_qasm3
 
     text = to_qasm3(executed.circuit)
     if circuit.num_qubits > MAX_QUBITS:
@@ -183,7 +185,6 @@ def simulate(
         )
     counts = _run(noisy, shots, seed, method)
     ideal, ideal_shots = _reference(circuit, shots, seed)
-    from qiskit.quantum_info import hellinger_fidelity
 
     return WorldResult(
         shots,
@@ -221,9 +222,6 @@ def simulation_method(noisy: Any, shots: int, seed: int) -> str | None:
 def pilot_bond_dimension(noisy: Any, seed: int) -> int:
     """The largest bond dimension one trajectory of ``noisy`` reaches as a matrix
     product state, up to :data:`PILOT_BOND` (the pilot is capped there, so it is cheap)."""
-    import re
-
-    from qiskit_aer import AerSimulator
 
     pilot = AerSimulator(
         method="matrix_product_state",
@@ -244,7 +242,6 @@ def pilot_bond_dimension(noisy: Any, seed: int) -> int:
 
 
 def _run(noisy: Any, shots: int, seed: int, method: str) -> dict[str, int]:
-    from qiskit_aer import AerSimulator
 
     options: dict[str, Any] = {"shot_branching_enable": True} if method == "statevector" else {}
     backend = AerSimulator(method=method, seed_simulator=seed, **options)
@@ -256,9 +253,6 @@ def _reference(circuit: Circuit, shots: int, seed: int) -> tuple[dict[str, float
     ideal = exact_distribution(circuit)
     if ideal is not None:
         return ideal, 0
-    from qiskit_aer import AerSimulator
-
-    from qorch.qiskit_bridge import to_qiskit
 
     ideal_backend = AerSimulator(method="statevector", seed_simulator=seed + 1)
     ideal_shots = max(shots, IDEAL_SHOTS)  # the reference should carry little shot noise
