@@ -1,9 +1,11 @@
-"""The built-in plugin: small defaults that need nothing beyond the kernel's dependencies.
+"""The built-in plugin: the defaults that need nothing beyond the kernel's dependencies.
 
-Registered in code (not through an entry point) under the plugin name ``builtin``,
-distribution ``qorch``. It provides the circuit parsers (``qasm2``, ``qasm3``,
-``qiskit``) and the default input detection. Importing this module is cheap: parsers
-import qiskit only when they parse.
+Found like any other plugin, through the entry point ``builtin`` of the ``qorch``
+distribution (group ``qorch``). Each kind's defaults live in ``default_<kind>.py`` of
+this package: parsers (``qasm2``, ``qasm3``, ``qiskit``) and the input detection, cost
+models, placement strategies, fallback policies, the ``simulated`` node type and the
+fault injectors. Transports and the store are plugin distributions under ``plugins/``.
+Importing this module is cheap: parsers import qiskit only when they parse.
 """
 
 from __future__ import annotations
@@ -12,7 +14,30 @@ import re
 
 from loguru import logger
 
+from qorch.builtin.default_cost_model import (
+    FidelityOnly,
+    Makespan,
+    WeightedCost,
+    WeightedOptions,
+)
+from qorch.builtin.default_fallback import NoFallback, ReplanAffected, ReplanAll
+from qorch.builtin.default_fault import (
+    FidelityDegradation,
+    FidelityDegradationOptions,
+    LatencySpike,
+    LatencySpikeOptions,
+    NodeDrop,
+    NodeDropOptions,
+)
+from qorch.builtin.default_node_type import Simulated, SimulatedOptions
 from qorch.builtin.default_parser import Qasm2, Qasm3, QiskitObject
+from qorch.builtin.default_placement import (
+    Greedy,
+    Partition,
+    PartitionOptions,
+    Teleport,
+    TeleportOptions,
+)
 from qorch.hookspecs import Register, hookimpl
 from qorch.source import CircuitSource
 
@@ -42,12 +67,6 @@ def qorch_register_parsers(register: Register) -> None:
 @hookimpl
 def qorch_register_cost_models(register: Register) -> None:
     """Register the weighted (default), fidelity-only and makespan cost models (FR-004)."""
-    from qorch.builtin.default_cost_model import (
-        FidelityOnly,
-        Makespan,
-        WeightedCost,
-        WeightedOptions,
-    )
 
     register("weighted", WeightedCost, options=WeightedOptions)
     register("fidelity-only", FidelityOnly)
@@ -57,13 +76,6 @@ def qorch_register_cost_models(register: Register) -> None:
 @hookimpl
 def qorch_register_placement_strategies(register: Register) -> None:
     """Register the greedy, partition (default) and teleport strategies (FR-004)."""
-    from qorch.builtin.default_placement import (
-        Greedy,
-        Partition,
-        PartitionOptions,
-        Teleport,
-        TeleportOptions,
-    )
 
     register("greedy", Greedy)
     register("partition", Partition, options=PartitionOptions)
@@ -73,7 +85,6 @@ def qorch_register_placement_strategies(register: Register) -> None:
 @hookimpl
 def qorch_register_fallback_policies(register: Register) -> None:
     """Register ``replan-affected`` (default), ``replan-all`` and ``none`` (FR-007)."""
-    from qorch.builtin.default_fallback import NoFallback, ReplanAffected, ReplanAll
 
     register("replan-affected", ReplanAffected)
     register("replan-all", ReplanAll)
@@ -83,14 +94,6 @@ def qorch_register_fallback_policies(register: Register) -> None:
 @hookimpl
 def qorch_register_fault_injectors(register: Register) -> None:
     """Register ``latency-spike``, ``node-drop`` and ``fidelity-degradation`` (FR-013)."""
-    from qorch.builtin.default_fault import (
-        FidelityDegradation,
-        FidelityDegradationOptions,
-        LatencySpike,
-        LatencySpikeOptions,
-        NodeDrop,
-        NodeDropOptions,
-    )
 
     register("latency-spike", LatencySpike, options=LatencySpikeOptions)
     register("node-drop", NodeDrop, options=NodeDropOptions)
@@ -100,7 +103,6 @@ def qorch_register_fault_injectors(register: Register) -> None:
 @hookimpl
 def qorch_register_node_types(register: Register) -> None:
     """Register ``simulated``: superconducting-like and trapped-ion-like presets (DESIGN §6)."""
-    from qorch.builtin.default_node_type import Simulated, SimulatedOptions
 
     register("simulated", Simulated, options=SimulatedOptions)
 

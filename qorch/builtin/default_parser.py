@@ -22,7 +22,7 @@ class Qasm2:
 
     def parse(self, source: CircuitSource, limits: LimitsSettings) -> Circuit:
         """Parse OpenQASM 2 text into IR."""
-        from qorch.builtin.qasm2 import Qasm2Parser
+        from qorch.builtin.qasm2 import Qasm2Parser  # start-up: qiskit on the first parse
 
         return Qasm2Parser().parse(source, limits)
 
@@ -34,7 +34,7 @@ class Qasm3:
 
     def parse(self, source: CircuitSource, limits: LimitsSettings) -> Circuit:
         """Parse OpenQASM 3 text into IR."""
-        from qorch.builtin.qasm3 import Qasm3Parser
+        from qorch.builtin.qasm3 import Qasm3Parser  # start-up: qiskit on the first parse
 
         return Qasm3Parser().parse(source, limits)
 
@@ -46,6 +46,7 @@ class QiskitObject:
 
     def parse(self, source: CircuitSource, limits: LimitsSettings) -> Circuit:
         """Convert ``source.obj`` (a QuantumCircuit) into IR."""
+        # start-up: qiskit on the first parse, not when the plugin system loads
         from qiskit import QuantumCircuit
 
         from qorch.qiskit_bridge import from_qiskit
