@@ -98,7 +98,7 @@ def _job_circuit(i: int) -> Any:
 
 async def _jobs_on_cluster(plugins: Any, topology: Path, jobs: int, faults: Any) -> dict[str, Any]:
     from qorch.coordinator.local_cluster import local_cluster
-    from qorch.runtime.job import JobFailed, run_job
+    from qorch.runtime.job import JobFailed, JobRequest, run_job
 
     done, retries, fallbacks, failures = 0, 0, 0, []
     with tempfile.TemporaryDirectory(prefix="qorch-nfr-") as tmp:
@@ -107,8 +107,8 @@ async def _jobs_on_cluster(plugins: Any, topology: Path, jobs: int, faults: Any)
                 circuit = _job_circuit(i)
                 try:
                     result = await run_job(
-                        circuit, registry.snapshot, client, plugins, job_id=f"nfr-{i}", seed=i,
-                        shots=200,
+                        circuit, registry.snapshot, client, plugins, job_id=f"nfr-{i}",
+                        request=JobRequest(shots=200, seed=i),
                     )  # fmt: skip
                 except JobFailed as exc:
                     failures.append(str(exc)[:200])

@@ -27,13 +27,14 @@ def run(args: argparse.Namespace) -> int:
     """Run one circuit file; exit 0 on a completed job, 2 on a failed one."""
     from qorch.coordinator.local_cluster import local_cluster
     from qorch.faults import load_scenario
-    from qorch.runtime.job import JobFailed, run_job
+    from qorch.runtime.job import JobFailed, JobRequest, run_job
     from qorch.topology import load_topology
 
     with started(args, role="coordinator") as app:
         topology = load_topology(args.topology)  # every input checked before a process starts
         if args.strategy:
             app.plugins.get("placement", args.strategy)
+        request = JobRequest(shots=args.shots, seed=args.seed, strategy=args.strategy)
         data = Path(args.file).read_bytes() if args.file != "-" else sys.stdin.buffer.read()
         _parser, circuit = load_circuit_as(
             data,
@@ -58,9 +59,7 @@ def run(args: argparse.Namespace) -> int:
                         client,
                         app.plugins,
                         job_id="run-1",
-                        shots=args.shots,
-                        seed=args.seed,
-                        strategy=args.strategy,
+                        request=request,
                     )
                 except JobFailed as exc:  # returned, so the cluster shuts down cleanly
                     return exc

@@ -159,7 +159,7 @@ class _Group:
         self, entry: CircuitEntry, key: str, registry: Any, client: Any
     ) -> dict[str, Any]:
         from qorch.errors import QorchError
-        from qorch.runtime.job import JobFailed, run_job
+        from qorch.runtime.job import JobFailed, JobRequest, run_job
 
         row: dict[str, Any] = {
             "cell": key,
@@ -183,9 +183,9 @@ class _Group:
                 client,
                 self.plugins,
                 job_id="suite-" + hashlib.sha256(key.encode()).hexdigest()[:16],
-                shots=self.suite.shots,
-                seed=self.job_seed,
-                strategy=self.strategy,
+                request=JobRequest(
+                    shots=self.suite.shots, seed=self.job_seed, strategy=self.strategy
+                ),
             )
         except (JobFailed, QorchError) as exc:
             failure = exc.to_dict()
