@@ -49,6 +49,8 @@ converter = make_converter(forbid_extra_keys=True)
 
 
 class _Absent:
+    """The type of :data:`ABSENT`."""
+
     def __repr__(self) -> str:
         return "ABSENT"
 
@@ -74,8 +76,8 @@ converter.register_unstructure_hook(enum.Enum, lambda e: e.value)
 
 def short(value: Any) -> str:
     """``repr(value)``, cut to 60 characters."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    shown = repr(value)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 @attrs.frozen
