@@ -32,6 +32,7 @@ from typing import Any
 
 import attrs
 
+from qorch.converters import Rejected, converter, integer, number, one_of, short, structure
 from qorch.errors import ConfigError
 
 ENV_PREFIX = "QORCH"
@@ -47,11 +48,19 @@ def setting(
     le: float | None = None,
     choices: tuple[str, ...] | None = None,
 ) -> Any:
-    """Declare one setting: its default, a one-line description and its bounds."""
-    meta = {"doc": doc, "ge": ge, "le": le, "choices": choices}
+    """Declare one setting: its default, a one-line description and its bounds, which
+    become the field's attrs validator (:mod:`qorch.converters`)."""
+    meta = {"doc": doc}
+    validator = None
+    if choices:
+        validator = one_of(*choices)
+    elif isinstance(default, int) and not isinstance(default, bool):
+        validator = integer(ge, le)  # type: ignore[arg-type]
+    elif isinstance(default, float):
+        validator = number(ge, le)
     if isinstance(default, list):
         return attrs.field(factory=lambda: list(default), metadata=meta)
-    return attrs.field(default=default, metadata=meta)
+    return attrs.field(default=default, validator=validator, metadata=meta)
 
 
 @attrs.frozen
@@ -276,47 +285,11 @@ class Settings:
 
 @attrs.frozen
 class SettingSpec:
-    """One leaf of the schema: dotted key, python type, default and constraints."""
+    """One leaf of the schema: dotted key, default and description."""
 
     key: str
-    type: Any
     default: Any
     doc: str
-    ge: float | None
-    le: float | None
-    choices: tuple[str, ...] | None
-
-    def expected(self) -> str:
-        """Human description of what a valid value looks like."""
-        base = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
-        text = base.get(self.type, "a list of strings")
-        if self.choices:
-            text = "one of " + ", ".join(repr(c) for c in self.choices)
-        if self.ge is not None:
-            text += f" >= {self.ge:g}"
-        if self.le is not None:
-            text += f" <= {self.le:g}"
-        return text
-
-    def accepts(self, value: Any) -> bool:
-        """True if ``value`` satisfies this spec."""
-        if self.type is bool:
-            ok = isinstance(value, bool)
-        elif self.type is int:
-            ok = isinstance(value, int) and not isinstance(value, bool)
-        elif self.type is float:
-            ok = isinstance(value, int | float) and not isinstance(value, bool)
-        elif self.type is str:
-            ok = isinstance(value, str)
-        else:
-            ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
-        if not ok:
-            return False
-        if self.choices and value not in self.choices:
-            return False
-        if self.ge is not None and value < self.ge:
-            return False
-        return not (self.le is not None and value > self.le)
 
 
 def schema() -> list[SettingSpec]:
@@ -326,23 +299,9 @@ def schema() -> list[SettingSpec]:
     for section in attrs.fields(Settings):
         if section.name in ("plugin_options", "sources"):
             continue
-        cls = hints[section.name]
-        field_hints = typing.get_type_hints(cls)
-        for f in attrs.fields(cls):
+        for f in attrs.fields(hints[section.name]):
             default = f.default.factory() if isinstance(f.default, attrs.Factory) else f.default
-            specs.append(
-                SettingSpec(
-                    key=f"{section.name}.{f.name}",
-                    type=field_hints[f.name]
-                    if field_hints[f.name] in (int, float, bool, str)
-                    else list,
-                    default=default,
-                    doc=f.metadata["doc"],
-                    ge=f.metadata["ge"],
-                    le=f.metadata["le"],
-                    choices=f.metadata["choices"],
-                )
-            )
+            specs.append(SettingSpec(f"{section.name}.{f.name}", default, f.metadata["doc"]))
     return specs
 
 
@@ -404,7 +363,7 @@ def load_settings(config_file: str | os.PathLike[str] | None = None) -> Settings
 
     ``config_file`` is the ``--config`` argument. Every problem is reported at once.
     """
-    from dynaconf import Dynaconf, ValidationError, Validator
+    from dynaconf import Dynaconf
 
     path = _config_file(config_file)
     file_data = _read_toml(path) if path else {}
@@ -435,12 +394,42 @@ def load_settings(config_file: str | os.PathLike[str] | None = None) -> Settings
             return str(path)
         return "built-in default"
 
-    problems: list[str] = []
-    known = {s.key for s in specs}
-    loaded = {**{k: None for k in file_keys}, **{k: None for k in env_keys}}
-    for key in sorted(loaded):
-        if key in known:
+    problems = _unknown_settings(set(file_keys) | set(env_keys), {s.key for s in specs}, source)
+    sections: dict[str, dict[str, Any]] = {}
+    for spec in specs:
+        value = dyn.get(spec.key)
+        if value is not None:  # absent: the field's default
+            section, key = spec.key.split(".", 1)
+            sections.setdefault(section, {})[key] = _plain(value)
+    try:
+        built = structure(sections, Settings)
+    except Rejected as exc:
+        problems += [
+            f"{p.where} = {short(p.value)} (from {source(p.where)}): {p.message}"
+            for p in exc.problems
+        ]
+    if problems:
+        raise ConfigError(problems)
+    raw_plugins = dyn.get("plugins") or {}
+    plugin_options: dict[str, dict[str, dict[str, Any]]] = {}
+    for kind, tables in raw_plugins.items():
+        if str(kind).lower() == "blocked":
             continue
+        plugin_options[str(kind).lower()] = {
+            str(name).lower(): _plain(opts) for name, opts in dict(tables).items()
+        }
+    return attrs.evolve(
+        built,
+        plugin_options=plugin_options,
+        sources={s.key: source(s.key) for s in specs},
+    )
+
+
+def _unknown_settings(loaded: set[str], known: set[str], source: Any) -> list[str]:
+    """A problem for each key of the file or the environment that is no setting, with the
+    closest setting's name; ``[plugins.<kind>.<name>]`` tables are the plugin system's."""
+    problems = []
+    for key in sorted(loaded - known):
         if key.startswith("plugins.") and key.count(".") >= 2:
             continue  # [plugins.<kind>.<name>] tables: checked by the plugin system
         hint = difflib.get_close_matches(key, known, n=1)
@@ -453,52 +442,7 @@ def load_settings(config_file: str | os.PathLike[str] | None = None) -> Settings
                 else ""
             )
         )
-
-    by_key = {}
-    for spec in specs:
-        validator = Validator(
-            spec.key,
-            default=spec.default,
-            condition=spec.accepts,
-            messages={"condition": spec.key},
-        )
-        by_key[spec.key] = spec
-        dyn.validators.register(validator)
-    try:
-        dyn.validators.validate_all()
-    except ValidationError as exc:
-        for _validator, message in exc.details:
-            spec = by_key.get(message.split(" ", 1)[0])
-            if spec is None:  # pragma: no cover - dynaconf's own message for an odd case
-                problems.append(message)
-                continue
-            value = dyn.get(spec.key)
-            problems.append(
-                f"{spec.key} = {value!r} (from {source(spec.key)}): expected {spec.expected()}"
-            )
-    if problems:
-        raise ConfigError(problems)
-
-    sections: dict[str, dict[str, Any]] = {}
-    for spec in specs:
-        section, key = spec.key.split(".", 1)
-        sections.setdefault(section, {})[key] = dyn.get(spec.key)
-    raw_plugins = dyn.get("plugins") or {}
-    plugin_options: dict[str, dict[str, dict[str, Any]]] = {}
-    for kind, tables in raw_plugins.items():
-        if str(kind).lower() == "blocked":
-            continue
-        plugin_options[str(kind).lower()] = {
-            str(name).lower(): _plain(opts) for name, opts in dict(tables).items()
-        }
-    from qorch.converters import converter
-
-    built = converter.structure(sections, Settings)
-    return attrs.evolve(
-        built,
-        plugin_options=plugin_options,
-        sources={s.key: source(s.key) for s in specs},
-    )
+    return problems
 
 
 def _plain(value: Any) -> Any:
@@ -512,8 +456,6 @@ def _plain(value: Any) -> Any:
 
 def settings_as_dict(settings: Settings) -> dict[str, Any]:
     """The effective settings as nested plain data, plugin options under ``plugins``."""
-    from qorch.converters import converter
-
     data = converter.unstructure(settings)
     data.pop("sources", None)
     options = data.pop("plugin_options", {})

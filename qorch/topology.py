@@ -40,13 +40,24 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, NewType
 
 import attrs
 
+from qorch.converters import (
+    Check,
+    Invalid,
+    Problem,
+    Rejected,
+    converter,
+    integer,
+    number,
+    one_of,
+    register_shorthand,
+    structure,
+)
 from qorch.errors import QorchError
 from qorch.gates import GATES
 
@@ -56,12 +67,6 @@ COHERENCE_PRESETS: dict[str, tuple[float, float]] = {
     "superconducting": (100.0, 80.0),
     "trapped-ion": (1e8, 1e6),
     "neutral-atom": (1e7, 1e6),
-}
-DEFAULT_DURATIONS_NS = {
-    "one_qubit_ns": 50.0,
-    "two_qubit_ns": 300.0,
-    "measure_ns": 1000.0,
-    "reset_ns": 1000.0,
 }
 
 
@@ -172,8 +177,6 @@ class Topology:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data in a canonical order (what the digest is taken of)."""
-        from qorch.converters import converter
-
         return converter.unstructure(self)
 
     def digest(self) -> str:
@@ -187,260 +190,225 @@ def _normal(link: LinkSpec) -> LinkSpec:
     return attrs.evolve(link, a=a, b=b)
 
 
-# -- reading files ----------------------------------------------------------------------
+# -- reading files: the file form, checked by the converter (qorch.converters) -----------
 
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-class _Checker:
-    def __init__(self) -> None:
-        self.problems: list[str] = []
-
-    def fidelity(self, path: str, value: Any) -> float | None:
-        if not _number(value) or not 0 < value <= 1:
-            self.problems.append(f"{path} = {value!r}: expected a fidelity in (0, 1]")
-            return None
-        return float(value)
-
-    def nonnegative(self, path: str, value: Any) -> float | None:
-        if not _number(value) or value < 0:
-            self.problems.append(f"{path} = {value!r}: expected a number >= 0")
-            return None
-        return float(value)
-
-    def unknown(self, path: str, table: dict[str, Any], allowed: tuple[str, ...]) -> None:
-        for key in table:
-            if key not in allowed:
-                where = f"{path}.{key}" if path else key
-                self.problems.append(f"{where}: unknown key; expected one of {', '.join(allowed)}")
-
-
-def topology_from_dict(data: dict[str, Any], source: str = "topology") -> Topology:
-    """Build and validate a :class:`Topology` from parsed TOML; :class:`TopologyError` if bad."""
-    check = _Checker()
-    check.unknown("", data, ("defaults", "network", "nodes", "links"))
-    defaults = dict(DEFAULT_DURATIONS_NS)
-    raw_defaults = data.get("defaults", {})
-    if not isinstance(raw_defaults, dict):
-        raw_defaults = {}
-        check.problems.append("defaults: expected a table")
-    check.unknown("defaults", raw_defaults, tuple(DEFAULT_DURATIONS_NS))
-    for key, value in raw_defaults.items():
-        if key in defaults and (v := check.nonnegative(f"defaults.{key}", value)) is not None:
-            defaults[key] = v
-
-    nodes: list[NodeSpec] = []
-    raw_nodes = data.get("nodes", [])
-    if not isinstance(raw_nodes, list) or not raw_nodes:
-        check.problems.append("nodes: expected at least one [[nodes]] entry")
-        raw_nodes = []
-    seen: set[str] = set()
-    for i, raw in enumerate(raw_nodes):
-        node = _node(check, f"nodes[{i}]", raw, defaults)
-        name = raw.get("name") if isinstance(raw, dict) else None
-        if isinstance(name, str) and name in seen:
-            check.problems.append(f"nodes[{i}].name = {name!r}: duplicate node name")
-            continue
-        if isinstance(name, str):
-            seen.add(name)  # links may name a node whose entry has other problems
-        if node is not None:
-            nodes.append(node)
-
-    links = _links(check, data, seen)
-    if check.problems:
-        raise TopologyError(check.problems, source)
-    return Topology(nodes, links)
-
-
-def parse_gates(raw: Any, path: str = "gates") -> tuple[dict[str, GateSpec], list[str]]:
-    """Gate specs from a ``gate -> fidelity | {fidelity, duration_ns}`` table, and every
-    problem found (paths start with ``path``); ``measure`` and ``reset`` are added."""
-    check = _Checker()
-    gates: dict[str, GateSpec] = {}
-    if not isinstance(raw, dict) or not raw:
-        return {}, [f"{path}: expected a table of gate name -> fidelity"]
-    for gname in sorted(raw):
-        spec = _gate(check, f"{path}.{gname}", gname, raw[gname], DEFAULT_DURATIONS_NS)
-        if spec is not None:
-            gates[gname] = spec
-    for extra in NON_GATES:
-        gates.setdefault(extra, GateSpec(1.0, DEFAULT_DURATIONS_NS[f"{extra}_ns"]))
-    return dict(sorted(gates.items())), check.problems
-
-
-def _node(check: _Checker, path: str, raw: Any, defaults: dict[str, float]) -> NodeSpec | None:
-    if not isinstance(raw, dict):
-        check.problems.append(f"{path}: expected a table")
-        return None
-    check.unknown(path, raw, NODE_KEYS)
-    before = len(check.problems)
-    name = raw.get("name")
-    if not isinstance(name, str) or not name.strip() or "|" in name:
-        check.problems.append(f"{path}.name = {name!r}: expected a non-empty name without '|'")
-    qubits = raw.get("qubits")
-    if not isinstance(qubits, int) or isinstance(qubits, bool) or qubits < 1:
-        check.problems.append(f"{path}.qubits = {qubits!r}: expected an integer >= 1")
-    node_type = raw.get("node_type", "simulated")
-    if not isinstance(node_type, str) or not node_type:
-        check.problems.append(f"{path}.node_type = {node_type!r}: expected a name")
-    flags = {}
-    for flag, default in (("available", True), ("degraded", False)):
-        flags[flag] = raw.get(flag, default)
-        if not isinstance(flags[flag], bool):
-            check.problems.append(f"{path}.{flag} = {flags[flag]!r}: expected true or false")
-    gates: dict[str, GateSpec] = {}
-    raw_gates = raw.get("gates")
-    if not isinstance(raw_gates, dict) or not raw_gates:
-        check.problems.append(f"{path}.gates: expected a table of gate name -> fidelity")
-        raw_gates = {}
-    for gname in sorted(raw_gates):
-        spec = _gate(check, f"{path}.gates.{gname}", gname, raw_gates[gname], defaults)
-        if spec is not None:
-            gates[gname] = spec
-    physics = _node_physics(check, path, raw)
-    if len(check.problems) > before:
-        return None
-    for extra in NON_GATES:
-        gates.setdefault(extra, GateSpec(1.0, defaults[f"{extra}_ns"]))
-    return NodeSpec(name, qubits, dict(sorted(gates.items())), node_type, **flags, **physics)
-
-
-NODE_KEYS = (
-    "name",
-    "qubits",
-    "gates",
-    "node_type",
-    "available",
-    "degraded",
-    "t1_us",
-    "t2_us",
-    "coherence",
-    "comm_qubits",
-    "fidelity_scale",
+GateName = NewType("GateName", str)
+FIDELITY = number(0, 1, open_low=True, what="a fidelity")
+DURATION = number(0)
+MICROSECONDS = number(0, open_low=True, what="a number of microseconds")
+#: a gate table must name at least one gate
+GATE_TABLE = Check("a table of gate name -> fidelity", bool)
+NAME = Check(
+    "a non-empty name without '|'",
+    lambda v: isinstance(v, str) and bool(v.strip()) and "|" not in v,
 )
 
 
-def coherence_problem(t1_us: Any, t2_us: Any) -> str | None:
-    """What is wrong with a (T1, T2) pair in µs, or ``None``."""
-    for name, value in (("t1_us", t1_us), ("t2_us", t2_us)):
-        if not _number(value) or value <= 0:
-            return f"{name} = {value!r}: expected a number of microseconds > 0"
-    if t2_us > 2 * t1_us:
-        return f"t2_us = {t2_us!r}: T2 must be <= 2*T1 (t1_us = {t1_us!r})"
-    return None
-
-
-def _node_physics(check: _Checker, path: str, raw: dict[str, Any]) -> dict[str, Any]:
-    """Coherence times, the communication-qubit bound, the advertised degradation."""
-    out: dict[str, Any] = {}
-    preset = raw.get("coherence")
-    t1, t2 = raw.get("t1_us"), raw.get("t2_us")
-    if preset is not None:
-        if not isinstance(preset, str) or preset not in COHERENCE_PRESETS:
-            check.problems.append(
-                f"{path}.coherence = {preset!r}: expected one of {', '.join(COHERENCE_PRESETS)}"
-            )
-        else:
-            t1 = COHERENCE_PRESETS[preset][0] if t1 is None else t1
-            t2 = COHERENCE_PRESETS[preset][1] if t2 is None else t2
-    if (t1 is None) != (t2 is None):
-        given = "t1_us" if t2 is None else "t2_us"
-        check.problems.append(f"{path}.{given}: give both t1_us and t2_us (or a coherence preset)")
-    elif t1 is not None:
-        problem = coherence_problem(t1, t2)
-        if problem is not None:
-            check.problems.append(f"{path}.{problem}")
-        else:
-            out.update(t1_us=float(t1), t2_us=float(t2))
-    comm = raw.get("comm_qubits")
-    if comm is not None:
-        if not isinstance(comm, int) or isinstance(comm, bool) or comm < 1:
-            check.problems.append(f"{path}.comm_qubits = {comm!r}: expected an integer >= 1")
-        else:
-            out["comm_qubits"] = comm
-    scale = raw.get("fidelity_scale", 1.0)
-    if not _number(scale) or not 0 < scale <= 1:
-        check.problems.append(f"{path}.fidelity_scale = {scale!r}: expected a number in (0, 1]")
-    else:
-        out["fidelity_scale"] = float(scale)
-    return out
-
-
-def _gate(
-    check: _Checker, path: str, name: str, raw: Any, defaults: dict[str, float]
-) -> GateSpec | None:
-    if name not in GATES and name not in NON_GATES:
-        check.problems.append(
-            f"{path}: unknown gate {name!r} (gate names are qiskit's: "
-            "h, cx, rz, ...; plus measure and reset)"
+def _gate_name(value: Any, _type: Any) -> str:
+    if not isinstance(value, str) or (value not in GATES and value not in NON_GATES):
+        raise Invalid(
+            f"unknown gate {value!r} (gate names are qiskit's: h, cx, rz, ...; plus measure "
+            "and reset)"
         )
+    return value
+
+
+converter.register_structure_hook(GateName, _gate_name)
+
+
+@attrs.frozen
+class GateEntry:
+    """One gate of a gate table: ``cx = {fidelity = 0.99, duration_ns = 300}``, or just
+    ``cx = 0.99`` (the duration then comes from ``[defaults]``)."""
+
+    fidelity: float = attrs.field(validator=FIDELITY)
+    duration_ns: float | None = attrs.field(default=None, validator=DURATION.optional())
+
+
+register_shorthand(GateEntry, "fidelity")
+
+#: a node's (or an advert's) gates: name -> fidelity, or {fidelity, duration_ns}
+GateTable = dict[GateName, GateEntry]
+
+
+@attrs.frozen
+class Durations:
+    """``[defaults]``: the duration of a gate whose entry gives only a fidelity."""
+
+    one_qubit_ns: float = attrs.field(default=50.0, validator=DURATION)
+    two_qubit_ns: float = attrs.field(default=300.0, validator=DURATION)
+    measure_ns: float = attrs.field(default=1000.0, validator=DURATION)
+    reset_ns: float = attrs.field(default=1000.0, validator=DURATION)
+
+    def of(self, gate: str) -> float:
+        """The default duration of ``gate`` in ns."""
+        if gate in NON_GATES:
+            return float(getattr(self, f"{gate}_ns"))
+        return self.one_qubit_ns if GATES[gate].num_qubits == 1 else self.two_qubit_ns
+
+
+def gate_specs(
+    table: dict[str, GateEntry], durations: Durations | None = None
+) -> dict[str, GateSpec]:
+    """The gate specs of a gate table, sorted by name, with ``measure`` and ``reset``
+    added (fidelity 1) when the table leaves them out."""
+    durations = durations or Durations()
+    gates = {
+        name: GateSpec(e.fidelity, durations.of(name) if e.duration_ns is None else e.duration_ns)
+        for name, e in table.items()
+    }
+    for extra in NON_GATES:
+        gates.setdefault(extra, GateSpec(1.0, durations.of(extra)))
+    return dict(sorted(gates.items()))
+
+
+def coherence(
+    t1_us: float | None, t2_us: float | None, hint: str = ""
+) -> tuple[float, float] | None:
+    """(T1, T2) in µs, or ``None`` when neither is given; :class:`~qorch.converters.Invalid`
+    at the missing one when only one is, or at ``t2_us`` when T2 > 2 T1."""
+    if t1_us is None and t2_us is None:
         return None
-    if name in NON_GATES:
-        default = defaults[f"{name}_ns"]
-    else:
-        default = defaults["one_qubit_ns" if GATES[name].num_qubits == 1 else "two_qubit_ns"]
-    if isinstance(raw, dict):
-        check.unknown(path, raw, ("fidelity", "duration_ns"))
-        fid = check.fidelity(f"{path}.fidelity", raw.get("fidelity"))
-        dur = check.nonnegative(f"{path}.duration_ns", raw.get("duration_ns", default))
-    else:
-        fid, dur = check.fidelity(path, raw), default
-    return None if fid is None or dur is None else GateSpec(fid, dur)
+    if t1_us is None or t2_us is None:
+        missing = "t1_us" if t1_us is None else "t2_us"
+        raise Invalid(f"give both t1_us and t2_us{hint}", where=missing)
+    if t2_us > 2 * t1_us:
+        raise Invalid(f"T2 must be <= 2*T1 (t1_us = {t1_us!r})", t2_us, where="t2_us")
+    return (t1_us, t2_us)
 
 
-def _links(check: _Checker, data: dict[str, Any], names: set[str]) -> list[LinkSpec]:
-    links: dict[tuple[str, str], LinkSpec] = {}
-    raw_links = data.get("links", [])
-    if not isinstance(raw_links, list):
-        check.problems.append("links: expected [[links]] entries")
-        raw_links = []
-    for i, raw in enumerate(raw_links):
-        path = f"links[{i}]"
-        if not isinstance(raw, dict):
-            check.problems.append(f"{path}: expected a table")
-            continue
-        check.unknown(path, raw, ("a", "b", "fidelity", "latency_ms", "degraded"))
-        a, b = raw.get("a"), raw.get("b")
-        ok = True
-        for end, value in (("a", a), ("b", b)):
-            if value not in names:
-                check.problems.append(
-                    f"{path}.{end} = {value!r}: no such node (nodes: {', '.join(sorted(names))})"
+@attrs.frozen(kw_only=True)
+class NodeEntry:
+    """One ``[[nodes]]`` table (module docstring)."""
+
+    name: str = attrs.field(validator=NAME)
+    qubits: int = attrs.field(validator=integer(1))
+    gates: GateTable = attrs.field(validator=GATE_TABLE)
+    node_type: str = attrs.field(default="simulated", validator=Check("a name", bool))
+    available: bool = True
+    degraded: bool = False
+    t1_us: float | None = attrs.field(default=None, validator=MICROSECONDS.optional())
+    t2_us: float | None = attrs.field(default=None, validator=MICROSECONDS.optional())
+    coherence: str | None = attrs.field(
+        default=None, validator=one_of(*COHERENCE_PRESETS).optional()
+    )
+    comm_qubits: int | None = attrs.field(default=None, validator=integer(1).optional())
+    fidelity_scale: float = attrs.field(default=1.0, validator=number(0, 1, open_low=True))
+
+    def __attrs_post_init__(self) -> None:
+        self.coherence_us()
+
+    def coherence_us(self) -> tuple[float, float] | None:
+        """(T1, T2): the explicit times over the preset's."""
+        t1, t2 = self.t1_us, self.t2_us
+        if self.coherence is not None:
+            preset = COHERENCE_PRESETS[self.coherence]
+            t1, t2 = preset[0] if t1 is None else t1, preset[1] if t2 is None else t2
+        return coherence(t1, t2, " (or a coherence preset)")
+
+    def spec(self, durations: Durations) -> NodeSpec:
+        """The node as the compiler sees it."""
+        times = self.coherence_us()
+        return NodeSpec(
+            self.name,
+            self.qubits,
+            gate_specs(self.gates, durations),
+            self.node_type,
+            self.available,
+            self.degraded,
+            t1_us=None if times is None else times[0],
+            t2_us=None if times is None else times[1],
+            comm_qubits=self.comm_qubits,
+            fidelity_scale=self.fidelity_scale,
+        )
+
+
+@attrs.frozen
+class LinkEntry:
+    """One ``[[links]]`` table; ``a`` and ``b`` must name nodes of the file."""
+
+    a: str
+    b: str
+    fidelity: float = attrs.field(validator=FIDELITY)
+    latency_ms: float = attrs.field(validator=DURATION)
+    degraded: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        if self.a == self.b:
+            raise Invalid(f"a link needs two different nodes, got {self.a!r} twice")
+
+
+@attrs.frozen
+class NetworkEntry:
+    """``[network]``: ``all_to_all`` links every pair not listed under ``[[links]]``."""
+
+    all_to_all: bool = False
+    link_fidelity: float = attrs.field(default=1.0, validator=FIDELITY)
+    link_latency_ms: float = attrs.field(default=1.0, validator=DURATION)
+
+
+@attrs.frozen(kw_only=True)
+class TopologyFile:
+    """A topology file (or a stored snapshot) as written, before it becomes a
+    :class:`Topology`."""
+
+    defaults: Durations = attrs.field(factory=Durations)
+    network: NetworkEntry = attrs.field(factory=NetworkEntry)
+    nodes: tuple[NodeEntry, ...] = attrs.field(
+        validator=Check("at least one [[nodes]] entry", bool)
+    )
+    links: tuple[LinkEntry, ...] = ()
+
+    def topology(self) -> tuple[Topology, list[Problem]]:
+        """The topology, and the problems between entries (duplicate names and links)."""
+        problems: list[Problem] = []
+        nodes: dict[str, NodeSpec] = {}
+        for i, entry in enumerate(self.nodes):
+            if entry.name in nodes:
+                problems.append(Problem(f"nodes[{i}].name", "duplicate node name", entry.name))
+            else:
+                nodes[entry.name] = entry.spec(self.defaults)
+        links: dict[tuple[str, str], LinkSpec] = {}
+        for i, e in enumerate(self.links):
+            link = LinkSpec(e.a, e.b, e.fidelity, e.latency_ms, e.degraded)
+            if link.key in links:
+                problems.append(
+                    Problem(f"links[{i}]", f"duplicate link between {e.a!r} and {e.b!r}")
                 )
-                ok = False
-        if ok and a == b:
-            check.problems.append(f"{path}: a link needs two different nodes, got {a!r} twice")
-            ok = False
-        fid = check.fidelity(f"{path}.fidelity", raw.get("fidelity"))
-        lat = check.nonnegative(f"{path}.latency_ms", raw.get("latency_ms"))
-        degraded = raw.get("degraded", False)
-        if not ok or fid is None or lat is None:
-            continue
-        link = LinkSpec(a, b, fid, lat, bool(degraded))
-        if link.key in links:
-            check.problems.append(f"{path}: duplicate link between {a!r} and {b!r}")
-            continue
-        links[link.key] = link
-    network = data.get("network", {})
-    if not isinstance(network, dict):
-        check.problems.append("network: expected a table")
-        network = {}
-    check.unknown("network", network, ("all_to_all", "link_fidelity", "link_latency_ms"))
-    if network.get("all_to_all", False) is True:
-        fid = check.fidelity("network.link_fidelity", network.get("link_fidelity", 1.0))
-        lat = check.nonnegative("network.link_latency_ms", network.get("link_latency_ms", 1.0))
-        if fid is not None and lat is not None:
-            ordered = sorted(names)
+            links.setdefault(link.key, link)
+        if self.network.all_to_all:
+            net = self.network
+            ordered = sorted(nodes)
             for i, a in enumerate(ordered):
                 for b in ordered[i + 1 :]:
-                    links.setdefault((a, b), LinkSpec(a, b, fid, lat))
-    elif network.get("all_to_all", False) is not False:
-        check.problems.append(
-            f"network.all_to_all = {network['all_to_all']!r}: expected true or false"
+                    links.setdefault((a, b), LinkSpec(a, b, net.link_fidelity, net.link_latency_ms))
+        return Topology(list(nodes.values()), list(links.values())), problems
+
+
+def topology_from_dict(data: dict[str, Any], source: str = "topology") -> Topology:
+    """Build and validate a :class:`Topology` from parsed TOML (or a stored snapshot's
+    :meth:`Topology.to_dict`); :class:`TopologyError` with every problem if bad."""
+    raw_nodes = data.get("nodes") if isinstance(data, dict) else None
+    names = sorted(  # links may name a node whose entry has other problems
+        {
+            n["name"]
+            for n in raw_nodes or ()
+            if isinstance(n, dict) and isinstance(n.get("name"), str)
+        }
+    )
+    node = Check(
+        "the name of a node", lambda v: v in names, f"no such node (nodes: {', '.join(names)})"
+    )
+    try:
+        file = structure(
+            data, TopologyFile, checks={(LinkEntry, "a"): node, (LinkEntry, "b"): node}
         )
-    return list(links.values())
+    except Rejected as exc:
+        raise TopologyError([str(p) for p in exc.problems], source) from None
+    topology, problems = file.topology()
+    if problems:
+        raise TopologyError([str(p) for p in problems], source)
+    return topology
 
 
 def load_topology(path: str | Path) -> Topology:

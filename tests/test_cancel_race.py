@@ -45,6 +45,7 @@ from qorch.builtin.default_node_type import Simulated
 from qorch.config import RuntimeSettings, Settings
 from qorch.coordinator.jobs import CancelOutcome, JobService
 from qorch.coordinator.server import open_store
+from qorch.coordinator.submission import Submission
 from qorch.hookspecs import hookimpl
 from qorch.model import JOB_TRANSITIONS, JobState
 from qorch.node.service import NodeService
@@ -247,7 +248,7 @@ async def play(data_dir: Path, steps: list[str]) -> dict[str, Any]:
     async with trio.open_nursery() as nursery:
         coordinator = Coordinator(data_dir, nursery, gates, tiny_topology(data_dir.parent))
         service = await coordinator.start()
-        job_id = (await service.submit({"qasm": GHZ3, "seed": 3, "shots": SHOTS})).job_id
+        job_id = (await service.submit(Submission(qasm=GHZ3, seed=3, shots=SHOTS))).job_id
         for step in steps:  # the first one meets the job wherever the worker got to
             if step in ("fragment", "complete"):
                 gates.let_one(step)

@@ -217,7 +217,7 @@ async def test_rogue_adverts_over_the_wire_are_refused_with_the_reason(
         bad = await attacker.call(pid, "report", {**low, "fidelity": 2}, timeout=5)
         assert bad["error"] == {
             "code": "bad_request",
-            "message": "fidelity = 2: expected 0 <= fidelity <= 1",
+            "message": "fidelity = 2: expected a number in [0, 1]",
             "where": "fidelity",
         }
 

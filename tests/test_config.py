@@ -14,6 +14,7 @@ from qorch.config import (
     settings_as_dict,
     to_toml,
 )
+from qorch.converters import structure
 from qorch.errors import ConfigError
 from tests.conftest import REPO
 
@@ -137,7 +138,8 @@ def test_the_repository_settings_toml_holds_every_default():
 
 def test_every_setting_is_documented_and_bounded_sensibly():
     for spec in schema():
-        assert spec.doc and spec.accepts(spec.default), spec.key
+        assert spec.doc, spec.key
+    assert structure(defaults(), Settings) == Settings()  # every default within its bounds
 
 
 def test_to_toml_round_trips():

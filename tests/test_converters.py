@@ -39,10 +39,10 @@ def test_structure_options_is_strict_and_reports_everything():
     with pytest.raises(ConfigError) as info:
         structure_options({"n": "3", "ratio": True, "names": "ab", "x": 0}, Opts, "p")
     assert info.value.problems == [
-        "p.x: unknown option; Opts has n, ratio, names",
+        "p.x: unknown key; expected one of n, ratio, names",
         "p.n = '3': expected an integer",
         "p.ratio = True: expected a number",
-        "p.names = 'ab': expected a list",
+        "p.names = 'ab': expected a list of strings",
     ]
     with pytest.raises(ConfigError, match="must be >= 1"):
         structure_options({"n": 0}, Opts, "p")

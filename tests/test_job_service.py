@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from qorch.builtin.default_node_type import Simulated
 from qorch.config import RuntimeSettings, Settings
 from qorch.coordinator.jobs import JobService
+from qorch.coordinator.submission import Submission
 from qorch.hookspecs import hookimpl
 from qorch.model import JOB_TRANSITIONS, JobRecord, JobState
 from qorch.node.service import NodeService
@@ -84,7 +85,9 @@ def test_every_job_walks_a_legal_path_persisted_before_it_is_announced(sources):
     service, observer = service_with(store)
 
     async def main() -> list[str]:
-        ids = [(await service.submit({"qasm": s, "seed": i})).job_id for i, s in enumerate(sources)]
+        ids = [
+            (await service.submit(Submission(qasm=s, seed=i))).job_id for i, s in enumerate(sources)
+        ]
         await run_until_ended(service, ids)
         return ids
 
@@ -110,7 +113,7 @@ def test_a_cancelled_queued_job_fails_as_cancelled_and_never_runs():
     service, observer = service_with(store)
 
     async def main() -> str:
-        job = await service.submit({"qasm": BELL, "seed": 0})
+        job = await service.submit(Submission(qasm=BELL, seed=0))
         await service.cancel(job.job_id)
         await run_until_ended(service, [job.job_id])
         return job.job_id
@@ -149,7 +152,7 @@ def test_fragment_states_are_announced_and_their_records_stored():
     service, observer = service_with(store)
 
     async def main() -> str:
-        job = await service.submit({"qasm": GHZ, "seed": 3, "strategy": "greedy"})
+        job = await service.submit(Submission(qasm=GHZ, seed=3, strategy="greedy"))
         await run_until_ended(service, [job.job_id])
         await service.recorder.flush()
         return job.job_id

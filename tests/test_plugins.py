@@ -122,7 +122,7 @@ def test_options_come_from_the_plugins_table_and_are_checked(site):
     with pytest.raises(ConfigError) as info:
         PluginSystem(bad).check_config()
     assert info.value.problems == [
-        "plugins.cost_model.pack-fidelity.w: unknown option; FidelityOnlyOptions has weight",
+        "plugins.cost_model.pack-fidelity.w: unknown key; expected one of weight",
         "plugins.cost_model.pack-fidelity.weight = 'x': expected a number",
     ]
 

@@ -153,9 +153,12 @@ def test_coherence_forms_explicit_preset_and_override():
 @pytest.mark.parametrize(
     ("extra", "problem"),
     [
-        ({"t1_us": 100, "t2_us": 300}, "nodes[1].t2_us = 300: T2 must be <= 2*T1 (t1_us = 100)"),
-        ({"t1_us": 100}, "nodes[1].t1_us: give both t1_us and t2_us (or a coherence preset)"),
-        ({"t2_us": 100}, "nodes[1].t2_us: give both t1_us and t2_us (or a coherence preset)"),
+        (
+            {"t1_us": 100, "t2_us": 300},
+            "nodes[1].t2_us = 300.0: T2 must be <= 2*T1 (t1_us = 100.0)",
+        ),
+        ({"t1_us": 100}, "nodes[1].t2_us: give both t1_us and t2_us (or a coherence preset)"),
+        ({"t2_us": 100}, "nodes[1].t1_us: give both t1_us and t2_us (or a coherence preset)"),
         ({"t1_us": 0, "t2_us": 1}, "nodes[1].t1_us = 0: expected a number of microseconds > 0"),
         ({"t1_us": 1, "t2_us": -1}, "nodes[1].t2_us = -1: expected a number of microseconds > 0"),
         (
@@ -172,17 +175,17 @@ def test_coherence_forms_explicit_preset_and_override():
         ),
         (
             {"coherence": "superconducting", "t2_us": 300},
-            "nodes[1].t2_us = 300: T2 must be <= 2*T1 (t1_us = 100.0)",
+            "nodes[1].t2_us = 300.0: T2 must be <= 2*T1 (t1_us = 100.0)",
         ),
         (
             {"coherence": "photonic"},
-            "nodes[1].coherence = 'photonic': expected one of superconducting, trapped-ion, "
-            "neutral-atom",
+            "nodes[1].coherence = 'photonic': expected one of 'superconducting', "
+            "'trapped-ion', 'neutral-atom'",
         ),
         (
             {"coherence": ["trapped-ion"]},
-            "nodes[1].coherence = ['trapped-ion']: expected one of superconducting, "
-            "trapped-ion, neutral-atom",
+            "nodes[1].coherence = ['trapped-ion']: expected one of 'superconducting', "
+            "'trapped-ion', 'neutral-atom'",
         ),
         ({"comm_qubits": 0}, "nodes[1].comm_qubits = 0: expected an integer >= 1"),
         ({"comm_qubits": 1.5}, "nodes[1].comm_qubits = 1.5: expected an integer >= 1"),

@@ -35,7 +35,7 @@ from qorch.bench.overhead_bench import measure
 from qorch.circuits import ghz, qaoa, qft, random_circuit
 from qorch.compile.compiler import compile_circuit
 from qorch.coordinator.local_cluster import local_cluster
-from qorch.runtime.job import JobFailed, run_job
+from qorch.runtime.job import JobFailed, JobRequest, run_job
 from qorch.scenarios import build_schedule, scenario_injectors
 from qorch.stats import commit, machine, summary_ms, write_result
 from qorch.topology import load_topology
@@ -108,8 +108,8 @@ async def _jobs_on_cluster(plugins: Any, topology: Path, jobs: int, faults: Any)
                 circuit = _job_circuit(i)
                 try:
                     result = await run_job(
-                        circuit, registry.snapshot, client, plugins, job_id=f"nfr-{i}", seed=i,
-                        shots=200,
+                        circuit, registry.snapshot, client, plugins, job_id=f"nfr-{i}",
+                        request=JobRequest(shots=200, seed=i),
                     )  # fmt: skip
                 except JobFailed as exc:
                     failures.append(str(exc)[:200])

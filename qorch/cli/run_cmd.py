@@ -26,7 +26,7 @@ from qorch.ingest.load import load_circuit_as
 def run(args: argparse.Namespace) -> int:
     """Run one circuit file; exit 0 on a completed job, 2 on a failed one."""
     from qorch.coordinator.local_cluster import local_cluster
-    from qorch.runtime.job import JobFailed, run_job
+    from qorch.runtime.job import JobFailed, JobRequest, run_job
     from qorch.scenarios import load_scenario
     from qorch.topology import load_topology
 
@@ -34,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
         topology = load_topology(args.topology)  # every input checked before a process starts
         if args.strategy:
             app.plugins.get("placement", args.strategy)
+        request = JobRequest(shots=args.shots, seed=args.seed, strategy=args.strategy)
         data = Path(args.file).read_bytes() if args.file != "-" else sys.stdin.buffer.read()
         _parser, circuit = load_circuit_as(
             data,
@@ -58,9 +59,7 @@ def run(args: argparse.Namespace) -> int:
                         client,
                         app.plugins,
                         job_id="run-1",
-                        shots=args.shots,
-                        seed=args.seed,
-                        strategy=args.strategy,
+                        request=request,
                     )
                 except JobFailed as exc:  # returned, so the cluster shuts down cleanly
                     return exc

@@ -30,11 +30,9 @@ document with the status codes the route can answer.
 from __future__ import annotations
 
 import dataclasses
-import re
 from pathlib import Path
 from typing import Annotated, Any
 
-import attrs
 import trio
 from litestar import Litestar, Request, Response, WebSocket, get, post, websocket
 from litestar.exceptions import (
@@ -44,18 +42,19 @@ from litestar.exceptions import (
     WebSocketDisconnect,
 )
 from litestar.openapi import OpenAPIConfig, ResponseSpec
-from litestar.params import Parameter
+from litestar.params import Body, Parameter
 from litestar.static_files import create_static_files_router
 from loguru import logger
 
 from qorch.coordinator.events import COALESCE_S, EventHub, Subscription
 from qorch.coordinator.jobs import JobService, QueueFull
 from qorch.coordinator.metrics import CONTENT_TYPE, CoordinatorMetrics
+from qorch.coordinator.submission import Submission, openapi_schema, submission_from_body
 from qorch.logs import correlation
 from qorch.model import JobRecord, JobState
 
-FORMATS = ("auto", "qasm2", "qasm3")
 STATIC = Path(__file__).with_name("static")
+SUBMIT_SCHEMA = openapi_schema(Submission)
 
 
 @dataclasses.dataclass
@@ -99,59 +98,9 @@ def errors(*codes: int, why: dict[int, str] | None = None) -> dict[int, Response
     }
 
 
-MAX_SHOTS = 1_000_000
-
-
-@attrs.define
-class SubmitRequest:
-    """The body of ``POST /api/v1/circuits/submit``."""
-
-    qasm: str
-    format: str = "auto"
-    shots: int | None = None
-    seed: int | None = None
-    min_fidelity: float | None = None
-    strategy: str | None = None
-
-
-def check_submit(
-    body: SubmitRequest,
-    strategies: set[str],
-    max_bytes: int,
-    errors: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    """The job request of a valid body; :class:`ValidationException` (422) naming each bad
-    field otherwise (after any ``errors`` found before)."""
-    errors = list(errors or [])
-    if not body.qasm.strip():
-        errors.append({"field": "qasm", "message": "empty circuit"})
-    elif len(body.qasm.encode()) > max_bytes:
-        errors.append({"field": "qasm", "message": f"larger than {max_bytes} bytes"})
-    if body.format not in FORMATS:
-        errors.append({"field": "format", "message": f"one of {', '.join(FORMATS)}"})
-    if body.shots is not None and not 1 <= body.shots <= MAX_SHOTS:
-        errors.append({"field": "shots", "message": f"between 1 and {MAX_SHOTS}"})
-    if body.seed is not None and not 0 <= body.seed < 2**32:
-        errors.append({"field": "seed", "message": "between 0 and 2**32 - 1"})
-    if body.min_fidelity is not None and not 0.0 <= body.min_fidelity <= 1.0:
-        errors.append({"field": "min_fidelity", "message": "between 0 and 1"})
-    if body.strategy is not None and body.strategy not in strategies:
-        errors.append({"field": "strategy", "message": f"one of {', '.join(sorted(strategies))}"})
-    if errors:
-        raise ValidationException("invalid submission", extra=errors)
-    request = attrs.asdict(body)
-    request["seed"] = body.seed or 0
-    return {k: v for k, v in request.items() if v is not None}
-
-
 def _field_error(e: dict[str, Any]) -> dict[str, Any]:
     """One entry of a 422's ``errors``: the field a message is about, and the message."""
-    message = str(e.get("message", ""))
-    field = e.get("field") or e.get("key")
-    missing = re.match(r"Object missing required field `(\w+)`", message)
-    if missing:
-        field = missing.group(1)
-    return {"field": field, "message": message}
+    return {"field": e.get("field") or e.get("key"), "message": str(e.get("message", ""))}
 
 
 def job_view(job: JobRecord) -> dict[str, Any]:
@@ -273,17 +222,15 @@ def create_app(
         return job
 
     @post("/api/v1/circuits/submit", status_code=202, responses=errors(413, 422, 503))
-    async def submit(data: SubmitRequest, request: Request) -> dict[str, str]:
+    async def submit(
+        data: Annotated[Any, Body(schema_extra=SUBMIT_SCHEMA)], request: Request
+    ) -> dict[str, str]:
         """Queue a circuit; answers at once with the job id."""
-        unknown = sorted(set(await request.json()) - set(attrs.fields_dict(SubmitRequest)))
-        # a misspelt option must not be ignored silently; reported with the value checks
-        errors = [{"field": k, "message": "unknown field"} for k in unknown]
-        job_request = check_submit(data, strategies, settings.limits.max_qasm_bytes, errors)
+        submission = submission_from_body(data, strategies, settings.limits.max_qasm_bytes)
+        # the worker's log lines of this job carry the request id too
         request_id = request.scope.get("state", {}).get("request_id")
-        if request_id:  # the worker's log lines of this job carry it too
-            job_request["request_id"] = request_id
         try:
-            job = await service.submit(job_request)
+            job = await service.submit(submission, request_id=request_id)
         except QueueFull as exc:
             raise HTTPException(str(exc), status_code=503) from None
         with correlation(job_id=job.job_id):

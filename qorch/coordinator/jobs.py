@@ -45,6 +45,7 @@ import trio
 from loguru import logger
 
 from qorch.coordinator.recorder import Recorder
+from qorch.coordinator.submission import Submission
 from qorch.errors import QorchError, TransitionRefused
 from qorch.ingest.load import load_circuit_as
 from qorch.ir import Circuit
@@ -133,10 +134,11 @@ class JobService:
 
     # -- the API's side ---------------------------------------------------------------------
 
-    async def submit(self, request: dict[str, Any]) -> JobRecord:
-        """Persist a new ``QUEUED`` job for ``request`` and queue it; return the record."""
+    async def submit(self, request: Submission, *, request_id: str | None = None) -> JobRecord:
+        """Persist a new ``QUEUED`` job for ``request`` (submitted by HTTP request
+        ``request_id``) and queue it; return the record."""
         at = now()
-        job = JobRecord(new_job_id(), JobState.QUEUED, at, at, request=request)
+        job = JobRecord(new_job_id(), JobState.QUEUED, at, at, request=request.stored(request_id))
         if self._send.statistics().current_buffer_used >= QUEUE_LIMIT:
             raise QueueFull(f"{QUEUE_LIMIT} jobs are waiting")
         await trio.to_thread.run_sync(self.store.add_job, job)  # stored before a worker sees it
@@ -225,11 +227,11 @@ class JobService:
             state["at"] = new
 
         await on_state("COMPILING")
-        circuit = await self._parse(job_id, job.request)
-        if circuit is None:
+        parsed = await self._parse(job)
+        if parsed is None:
             return
         try:
-            result = await self._execute(job, circuit, on_state)
+            result = await self._execute(job, *parsed, on_state)
         except JobFailed as exc:
             await self._fail(job_id, exc.to_dict())
             return
@@ -239,26 +241,32 @@ class JobService:
         await on_state("EXECUTING")
         await self._complete(job_id, result)
 
-    async def _parse(self, job_id: str, req: dict[str, Any]) -> Circuit | None:
-        """The job's circuit; ``None`` once a circuit that does not parse failed the job."""
+    async def _parse(self, job: JobRecord) -> tuple[Submission, Circuit] | None:
+        """The job's request and circuit; ``None`` once a stored request or a circuit that
+        does not parse failed the job."""
         try:
+            request = Submission.from_stored(job.request)
             _parser, circuit = load_circuit_as(
-                req["qasm"].encode(),
+                request.qasm.encode(),
                 plugins=self.plugins,
                 limits=self.plugins.settings.limits,
-                format=req.get("format", "auto"),
-                origin=job_id,
+                format=request.format,
+                origin=job.job_id,
             )
         except QorchError as exc:
-            await self._fail(job_id, exc.to_dict())
+            await self._fail(job.job_id, exc.to_dict())
             return None
-        return circuit
+        return request, circuit
 
     async def _execute(
-        self, job: JobRecord, circuit: Circuit, on_state: Callable[[str], Awaitable[None]]
+        self,
+        job: JobRecord,
+        request: Submission,
+        circuit: Circuit,
+        on_state: Callable[[str], Awaitable[None]],
     ) -> JobResult:
         """Run the job (from its stored plan and windows when it was recovered)."""
-        job_id, req = job.job_id, job.request
+        job_id = job.job_id
         held = await self._held_reservations(job_id)
         return await self.run_job(
             circuit,
@@ -266,10 +274,7 @@ class JobService:
             self.client,
             self.plugins,
             job_id=job_id,
-            shots=req.get("shots"),
-            seed=req.get("seed", 0),
-            strategy=req.get("strategy"),
-            min_fidelity=req.get("min_fidelity"),
+            request=request,
             callbacks=JobCallbacks(
                 on_state=on_state,
                 on_plan=self._on_plan(job_id),

@@ -36,7 +36,7 @@ from qorch.coordinator.local_cluster import local_cluster
 from qorch.errors import QorchError
 from qorch.harness.report import write_report
 from qorch.harness.suite import CircuitEntry, Scenario, Suite
-from qorch.runtime.job import JobFailed, run_job
+from qorch.runtime.job import JobFailed, JobRequest, run_job
 from qorch.scenarios import build_schedule, scenario_injectors
 from qorch.stats import commit, machine
 from qorch.topology import load_topology
@@ -176,9 +176,9 @@ class _Group:
                 client,
                 self.plugins,
                 job_id="suite-" + hashlib.sha256(key.encode()).hexdigest()[:16],
-                shots=self.suite.shots,
-                seed=self.job_seed,
-                strategy=self.strategy,
+                request=JobRequest(
+                    shots=self.suite.shots, seed=self.job_seed, strategy=self.strategy
+                ),
             )
         except (JobFailed, QorchError) as exc:
             failure = exc.to_dict()

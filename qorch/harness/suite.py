@@ -39,6 +39,7 @@ from typing import Any
 
 import attrs
 
+from qorch.converters import Check, Invalid, Problem, Rejected, integer, one_of, structure
 from qorch.errors import ConfigError
 from qorch.ir import Circuit
 
@@ -132,109 +133,107 @@ class Suite:
         return len(self.groups()) * len(self.circuits)
 
 
-class _Reader:
-    def __init__(self, data: dict[str, Any], path: Path) -> None:
-        self.data, self.path = data, path
+STRINGS = Check("a non-empty list of strings", bool)
+SIZES = Check("a list of integers > 1", lambda v: all(n > 1 for n in v))
 
-    def bad(self, key: str, message: str) -> ConfigError:
-        return ConfigError([f"{self.path}: {key}: {message}"])
 
-    def integer(self, key: str, default: int, low: int) -> int:
-        value = self.data.get(key, default)
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise self.bad(key, f"{value!r}: expected an integer >= {low}")
-        return value
+@attrs.frozen
+class CircuitSpec:
+    """One ``[[circuits]]`` table: ``file``, ``glob`` or ``generator`` (with ``sizes``,
+    and ``operations`` for ``random``)."""
 
-    def strings(self, key: str, default: list[str] | None = None) -> list[str]:
-        value = self.data.get(key, default)
-        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-            raise self.bad(key, f"{value!r}: expected a non-empty list of strings")
-        return value
+    file: str | None = None
+    glob: str | None = None
+    generator: str | None = attrs.field(default=None, validator=one_of(*GENERATORS).optional())
+    sizes: tuple[int, ...] = attrs.field(default=(), validator=SIZES)
+    operations: int = attrs.field(default=30, validator=integer(1))
 
-    def relative(self, text: str) -> Path:
-        return (self.path.parent / text).resolve()
+    def __attrs_post_init__(self) -> None:
+        if [self.file, self.glob, self.generator].count(None) != 2:
+            choices = "|".join(GENERATORS)
+            raise Invalid(f"expected file = ..., glob = ... or generator = {choices}")
+        if self.generator is not None and not self.sizes:
+            raise Invalid(SIZES.message, where="sizes")
+
+    def entries(self, base: Path) -> list[CircuitEntry]:
+        """The circuits this table names (a file's relative to ``base``)."""
+        if self.file is not None:
+            return [CircuitEntry(Path(self.file).stem, file=(base / self.file).resolve())]
+        if self.glob is not None:
+            matches = sorted(globbing.glob(str((base / self.glob).resolve())))
+            return [CircuitEntry(Path(m).stem, file=Path(m)) for m in matches]
+        g = self.generator
+        return [
+            CircuitEntry(f"{g}{n}", generator=g, size=n, operations=self.operations)
+            for n in self.sizes
+        ]
+
+
+@attrs.frozen(kw_only=True)
+class SuiteFile:
+    """A suite file as written (module docstring), before paths are resolved."""
+
+    name: str | None = None
+    seed: int = attrs.field(default=0, validator=integer(0))
+    shots: int = attrs.field(default=1000, validator=integer(1))
+    repeats: int = attrs.field(default=1, validator=integer(1))
+    modes: tuple[str, ...] = attrs.field(
+        default=MODES,
+        validator=Check(
+            "a non-empty list of " + " or ".join(repr(m) for m in MODES),
+            lambda v: bool(v) and set(v) <= set(MODES),
+        ),
+    )
+    topologies: tuple[str, ...] = attrs.field(validator=STRINGS)
+    strategies: tuple[str, ...] | None = attrs.field(default=None, validator=STRINGS.optional())
+    circuits: tuple[CircuitSpec, ...] = attrs.field(
+        validator=Check("one or more [[circuits]] tables", bool)
+    )
+    scenarios: tuple[Scenario, ...] = attrs.field(
+        default=(Scenario("baseline"),), validator=Check("one or more [[scenarios]] tables", bool)
+    )
+
+    def __attrs_post_init__(self) -> None:
+        if len({s.name for s in self.scenarios}) != len(self.scenarios):
+            raise Invalid("scenario names must differ", where="scenarios")
 
 
 def load_suite(path: str | Path) -> Suite:
-    """Read and check a suite file."""
+    """Read and check a suite file (:class:`~qorch.errors.ConfigError` naming the file and
+    every problem)."""
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError([f"cannot read the suite {path}: {exc}"]) from None
-    r = _Reader(data, path)
-    known = {"name", "seed", "shots", "repeats", "modes", "topologies", "strategies"}
-    unknown = sorted(set(data) - known - {"circuits", "scenarios"})
-    if unknown:
-        raise r.bad(unknown[0], "unknown key (known: " + ", ".join(sorted(known)) + ")")
-    modes = r.strings("modes", list(MODES))
-    for mode in modes:
-        if mode not in MODES:
-            raise r.bad("modes", f"{mode!r}: expected one of {', '.join(MODES)}")
-    topologies = [r.relative(t) for t in r.strings("topologies")]
-    for t in topologies:
-        if not t.is_file():
-            raise r.bad("topologies", f"{t} does not exist")
-    strategies: list[str | None] = list(r.strings("strategies")) if "strategies" in data else [None]
+    try:
+        suite = structure(data, SuiteFile)
+    except Rejected as exc:
+        raise ConfigError([f"{path}: {p}" for p in exc.problems]) from None
+    problems = []
+    topologies = [(path.parent / t).resolve() for t in suite.topologies]
+    problems += [
+        Problem("topologies", f"{t} does not exist") for t in topologies if not t.is_file()
+    ]
+    circuits: list[CircuitEntry] = []
+    for i, spec in enumerate(suite.circuits):
+        entries = spec.entries(path.parent)
+        if not entries:
+            problems.append(Problem(f"circuits[{i}]", f"glob {spec.glob!r} matches no file"))
+        circuits += entries
+    missing = [c.file for c in circuits if c.file is not None and not c.file.is_file()]
+    problems += [Problem("circuits", f"{file} does not exist") for file in missing]
+    if problems:
+        raise ConfigError([f"{path}: {p}" for p in problems])
     return Suite(
-        name=str(data.get("name", path.stem)),
+        name=suite.name if suite.name is not None else path.stem,
         path=path,
-        seed=r.integer("seed", 0, 0),
-        shots=r.integer("shots", 1000, 1),
-        repeats=r.integer("repeats", 1, 1),
-        modes=tuple(modes),
+        seed=suite.seed,
+        shots=suite.shots,
+        repeats=suite.repeats,
+        modes=suite.modes,
         topologies=tuple(topologies),
-        strategies=tuple(strategies),
-        circuits=tuple(_circuits(r, data.get("circuits"))),
-        scenarios=tuple(_scenarios(r, data.get("scenarios", [{"name": "baseline"}]))),
+        strategies=suite.strategies if suite.strategies is not None else (None,),
+        circuits=tuple(circuits),
+        scenarios=suite.scenarios,
     )
-
-
-def _circuits(r: _Reader, raw: Any) -> list[CircuitEntry]:
-    if not isinstance(raw, list) or not raw:
-        raise r.bad("circuits", "expected one or more [[circuits]] tables")
-    out: list[CircuitEntry] = []
-    for i, entry in enumerate(raw):
-        key = f"circuits[{i}]"
-        if not isinstance(entry, dict):
-            raise r.bad(key, "expected a table")
-        if "file" in entry:
-            out.append(CircuitEntry(Path(entry["file"]).stem, file=r.relative(entry["file"])))
-        elif "glob" in entry:
-            matches = sorted(globbing.glob(str(r.relative(entry["glob"]))))
-            if not matches:
-                raise r.bad(key, f"glob {entry['glob']!r} matches no file")
-            out.extend(CircuitEntry(Path(m).stem, file=Path(m)) for m in matches)
-        elif entry.get("generator") in GENERATORS:
-            sizes = entry.get("sizes")
-            if not isinstance(sizes, list) or not all(isinstance(n, int) and n > 1 for n in sizes):
-                raise r.bad(f"{key}.sizes", f"{sizes!r}: expected a list of integers > 1")
-            ops = entry.get("operations", 30)
-            if not isinstance(ops, int) or ops < 1:
-                raise r.bad(f"{key}.operations", f"{ops!r}: expected an integer >= 1")
-            g = entry["generator"]
-            out.extend(CircuitEntry(f"{g}{n}", generator=g, size=n, operations=ops) for n in sizes)
-        else:
-            raise r.bad(
-                key, "expected file = ..., glob = ... or generator = " + "|".join(GENERATORS)
-            )
-    for entry in out:
-        if entry.file is not None and not entry.file.is_file():
-            raise r.bad("circuits", f"{entry.file} does not exist")
-    return out
-
-
-def _scenarios(r: _Reader, raw: Any) -> list[Scenario]:
-    if not isinstance(raw, list) or not raw:
-        raise r.bad("scenarios", "expected one or more [[scenarios]] tables")
-    out = []
-    for i, entry in enumerate(raw):
-        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
-            raise r.bad(f"scenarios[{i}]", "expected a table with name = '...'")
-        faults = entry.get("faults", [])
-        if not isinstance(faults, list):
-            raise r.bad(f"scenarios[{i}].faults", "expected a list of fault tables")
-        out.append(Scenario(entry["name"], tuple(faults)))
-    if len({s.name for s in out}) != len(out):
-        raise r.bad("scenarios", "scenario names must differ")
-    return out

@@ -31,14 +31,32 @@ code — ``oversized``, ``malformed``, ``schema``, ``version``, ``stale``, ``fut
 from __future__ import annotations
 
 import json
-import math
+import typing
 from typing import Any, Literal
 
 import attrs
 
+from qorch.converters import (
+    Check,
+    Rejected,
+    ignore_unknown_keys,
+    integer,
+    number,
+    one_of,
+    structure,
+    text,
+)
 from qorch.errors import QorchError
 from qorch.gates import GATES
-from qorch.topology import GateSpec, NodeSpec, coherence_problem, parse_gates
+from qorch.topology import (
+    GATE_TABLE,
+    MICROSECONDS,
+    GateSpec,
+    GateTable,
+    NodeSpec,
+    coherence,
+    gate_specs,
+)
 
 SCHEMA = "qorch.advert"
 VERSION = "1.1"
@@ -63,13 +81,16 @@ class AdvertError(QorchError):
         return {"kind": self.kind, "reason": self.reason, "message": str(self), "where": self.where}
 
 
+NAME = text(128, what="a name", without="|")
+
+
 @attrs.frozen
 class LinkQuality:
     """What a node reports about its quantum link to another node."""
 
-    node_id: str
-    fidelity: float
-    latency_ms: float
+    node_id: str = attrs.field(validator=NAME)
+    fidelity: float = attrs.field(validator=number(0, 1))
+    latency_ms: float = attrs.field(validator=number(0))
 
 
 @attrs.frozen
@@ -154,6 +175,65 @@ class Advert:
         )
 
 
+@ignore_unknown_keys  # a newer minor version may add fields
+@attrs.frozen(kw_only=True)
+class AdvertBody:
+    """The fields of an advert's wire form (module docstring), checked by the converter;
+    ``schema``, ``version`` and the headline ``fidelity`` are read apart."""
+
+    node_id: str = attrs.field(validator=NAME)
+    peer_id: str = attrs.field(validator=NAME)
+    addresses: tuple[str, ...] = attrs.field(
+        default=(),
+        validator=Check(
+            "a list of at most 16 strings of 1-512 characters",
+            lambda v: len(v) <= 16 and all(0 < len(a) <= 512 for a in v),
+        ),
+    )
+    timestamp: float = attrs.field(validator=number(0))
+    sequence: int = attrs.field(validator=integer(0))
+    ttl_s: float = attrs.field(validator=number(0.01))
+    service_type: str = attrs.field(validator=NAME)
+    availability: str = attrs.field(validator=one_of(*AVAILABILITY))
+    qubit_range: tuple[int, ...] = attrs.field(
+        validator=Check(
+            "[min, max] with 1 <= min <= max <= 100000",
+            lambda v: len(v) == 2 and 1 <= v[0] <= v[1] <= 100_000,
+        )
+    )
+    services: GateTable = attrs.field(validator=GATE_TABLE)
+    links: tuple[LinkQuality, ...] = attrs.field(
+        default=(), validator=Check("a list of at most 1024 links", lambda v: len(v) <= 1024)
+    )
+    t1_us: float | None = attrs.field(default=None, validator=MICROSECONDS.optional())
+    t2_us: float | None = attrs.field(default=None, validator=MICROSECONDS.optional())
+    comm_qubits: int | None = attrs.field(default=None, validator=integer(1).optional())
+    fidelity_scale: float = attrs.field(default=1.0, validator=number(0, 1, open_low=True))
+
+    def __attrs_post_init__(self) -> None:
+        coherence(self.t1_us, self.t2_us)
+
+    def advert(self, version: str) -> Advert:
+        """The advert this body describes."""
+        return Advert(
+            self.node_id,
+            self.peer_id,
+            self.addresses,
+            self.timestamp,
+            self.sequence,
+            self.ttl_s,
+            self.service_type,
+            typing.cast(Availability, self.availability),  # one of AVAILABILITY: checked
+            (self.qubit_range[0], self.qubit_range[1]),
+            gate_specs(self.services),
+            self.links,
+            version,
+            coherence(self.t1_us, self.t2_us),
+            self.comm_qubits,
+            self.fidelity_scale,
+        )
+
+
 def headline_fidelity(services: dict[str, GateSpec]) -> float:
     """Worst two-qubit gate fidelity of ``services``; worst of all gates if none is 2-qubit."""
     two = [g.fidelity for n, g in services.items() if n in GATES and GATES[n].num_qubits == 2]
@@ -211,24 +291,12 @@ def advert_from_dict(
             f"{', '.join(KNOWN_MAJORS)})",
             "version",
         )
-    fields = _Fields(raw)
-    node_id = fields.name("node_id")
-    peer_id = fields.name("peer_id")
-    addresses = fields.strings("addresses")
-    timestamp = fields.number("timestamp", ge=0.0)
-    sequence = fields.integer("sequence", ge=0)
-    ttl_s = fields.number("ttl_s", ge=0.01)
-    service_type = fields.name("service_type")
-    availability = fields.choice("availability", AVAILABILITY)
-    qubit_range = fields.qubit_range("qubit_range")
-    services, problems = parse_gates(raw.get("services"), "services")
-    fields.problems.extend(problems)
-    links = fields.links("links")
-    physics = fields.physics()
-    if fields.problems:
-        first = fields.problems[0]
-        raise AdvertError("schema", "; ".join(fields.problems), first.split(" ")[0].split(":")[0])
-    assert timestamp is not None and ttl_s is not None
+    try:
+        body = structure(raw, AdvertBody)
+    except Rejected as exc:
+        first = exc.problems[0].where
+        raise AdvertError("schema", "; ".join(str(p) for p in exc.problems), first) from None
+    timestamp = body.timestamp
     if now - timestamp > max_age_s:
         raise AdvertError(
             "stale",
@@ -242,138 +310,16 @@ def advert_from_dict(
             f"{max_skew_s:g} s",
             "timestamp",
         )
-    if sender is not None and peer_id != sender:
+    if sender is not None and body.peer_id != sender:
         raise AdvertError(
-            "identity", f"advert claims peer {peer_id} but came from peer {sender}", "peer_id"
+            "identity", f"advert claims peer {body.peer_id} but came from peer {sender}", "peer_id"
         )
-    return Advert(
-        node_id,  # type: ignore[arg-type]
-        peer_id,  # type: ignore[arg-type]
-        addresses,
-        timestamp,
-        sequence,  # type: ignore[arg-type]
-        ttl_s,
-        service_type,  # type: ignore[arg-type]
-        availability,  # type: ignore[arg-type]
-        qubit_range,  # type: ignore[arg-type]
-        services,
-        links,
-        version,
-        **physics,
-    )
+    return body.advert(version)
 
 
-def _is_version(text: str) -> bool:
-    parts = text.split(".")
+def _is_version(version: str) -> bool:
+    parts = version.split(".")
     return len(parts) == 2 and all(p.isdigit() and len(p) <= 4 for p in parts)
-
-
-class _Fields:
-    """Field readers that collect every problem with its field name."""
-
-    def __init__(self, raw: dict[str, Any]) -> None:
-        self.raw = raw
-        self.problems: list[str] = []
-
-    def _bad(self, key: str, expected: str, value: Any = None) -> None:
-        self.problems.append(f"{key} = {_short(value)}: expected {expected}")
-
-    def name(self, key: str) -> str | None:
-        value = self.raw.get(key)
-        if not isinstance(value, str) or not 0 < len(value) <= 128 or "|" in value:
-            self._bad(key, "a name of 1-128 characters without '|'", value)
-            return None
-        return value
-
-    def strings(self, key: str) -> tuple[str, ...]:
-        value = self.raw.get(key, [])
-        if not isinstance(value, list) or len(value) > 16:
-            self._bad(key, "a list of at most 16 strings", value)
-            return ()
-        if not all(isinstance(v, str) and 0 < len(v) <= 512 for v in value):
-            self._bad(key, "strings of 1-512 characters", value)
-            return ()
-        return tuple(value)
-
-    def number(self, key: str, ge: float) -> float | None:
-        value = self.raw.get(key)
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        if not ok or not math.isfinite(value) or value < ge:
-            self._bad(key, f"a finite number >= {ge:g}", value)
-            return None
-        return float(value)
-
-    def integer(self, key: str, ge: int) -> int | None:
-        value = self.raw.get(key)
-        if not isinstance(value, int) or isinstance(value, bool) or value < ge:
-            self._bad(key, f"an integer >= {ge}", value)
-            return None
-        return value
-
-    def choice(self, key: str, choices: tuple[str, ...]) -> str | None:
-        value = self.raw.get(key)
-        if value not in choices:
-            self._bad(key, "one of " + ", ".join(choices), value)
-            return None
-        return value
-
-    def physics(self) -> dict[str, Any]:
-        """The optional coherence, ``comm_qubits`` and ``fidelity_scale`` (since 1.1)."""
-        out: dict[str, Any] = {}
-        t1, t2 = self.raw.get("t1_us"), self.raw.get("t2_us")
-        if t1 is not None or t2 is not None:
-            problem = coherence_problem(t1, t2)
-            if problem is None:
-                out["coherence"] = (float(t1), float(t2))
-            else:
-                self.problems.append(problem)
-        if "comm_qubits" in self.raw:
-            out["comm_qubits"] = self.integer("comm_qubits", ge=1)
-        scale = self.number("fidelity_scale", ge=1e-9) if "fidelity_scale" in self.raw else 1.0
-        if scale is not None and scale > 1.0:
-            self._bad("fidelity_scale", "a number in (0, 1]", scale)
-        out["fidelity_scale"] = scale if scale is not None else 1.0
-        return out
-
-    def qubit_range(self, key: str) -> tuple[int, int] | None:
-        value = self.raw.get(key)
-        ok = (
-            isinstance(value, list)
-            and len(value) == 2
-            and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-            and 1 <= value[0] <= value[1] <= 100_000
-        )
-        if not ok:
-            self._bad(key, "[min, max] with 1 <= min <= max <= 100000", value)
-            return None
-        return (value[0], value[1])
-
-    def links(self, key: str) -> tuple[LinkQuality, ...]:
-        value = self.raw.get(key, [])
-        if not isinstance(value, list) or len(value) > 1024:
-            self._bad(key, "a list of at most 1024 links", value)
-            return ()
-        out = []
-        for i, item in enumerate(value):
-            path = f"{key}[{i}]"
-            if not isinstance(item, dict):
-                self._bad(path, "a table", item)
-                continue
-            sub = _Fields(item)
-            other = sub.name("node_id")
-            fid = sub.number("fidelity", ge=0.0)
-            lat = sub.number("latency_ms", ge=0.0)
-            if fid is not None and fid > 1.0:
-                sub._bad("fidelity", "a fidelity in (0, 1]", fid)
-            self.problems.extend(f"{path}.{p}" for p in sub.problems)
-            if not sub.problems:
-                out.append(LinkQuality(other, fid, lat))  # type: ignore[arg-type]
-        return tuple(out)
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def advert_for(

@@ -21,11 +21,23 @@ verb           served by                    body
 
 from __future__ import annotations
 
-import math
 import time
-from typing import Any
+from typing import Any, TypeVar
 
+import attrs
+
+from qorch.converters import (
+    Check,
+    Rejected,
+    ignore_unknown_keys,
+    integer,
+    number,
+    structure,
+    text,
+)
 from qorch.node.reservations import Correlation
+
+T = TypeVar("T")
 
 PROTOCOL_VERSION = "1.0.0"
 NODE_VERBS = ("subscribe", "status", "reserve", "cancel", "execute")
@@ -65,42 +77,88 @@ def bad_request(exc: BadRequest) -> dict[str, Any]:
     return error("bad_request", str(exc), where=exc.where)
 
 
-def _number(body: dict[str, Any], key: str, lo: float, hi: float = math.inf) -> float:
-    v = body.get(key)
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-        raise BadRequest(f"{key} = {v!r}: expected a number", key)
-    if not lo <= v <= hi:
-        raise BadRequest(f"{key} = {v!r}: expected {lo:g} <= {key} <= {hi:g}", key)
-    return float(v)
+TEXT = text(256)
 
 
-def _integer(body: dict[str, Any], key: str, lo: int, hi: int) -> int:
-    v = body.get(key)
-    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-        raise BadRequest(f"{key} = {v!r}: expected an integer in [{lo}, {hi}]", key)
-    return v
+def _body(cls: type[T], body: Any) -> T:
+    """``body`` as a ``cls``, or :class:`BadRequest` naming the first problem."""
+    try:
+        return structure(body, cls)
+    except Rejected as exc:
+        first = exc.problems[0]
+        raise BadRequest(str(first), first.where) from None
 
 
-def _text(body: dict[str, Any], key: str, where: str | None = None) -> str:
-    v = body.get(key)
-    if not isinstance(v, str) or not 0 < len(v) <= 256:
-        raise BadRequest(f"{key} = {v!r}: expected a string of 1-256 characters", where or key)
-    return v
+@ignore_unknown_keys  # a minor version may add optional fields (docs/protocol.md §4)
+@attrs.frozen
+class CorrelationBody:
+    """``correlation``: the ids that tie a request to a job's fragment attempt."""
+
+    job_id: str = attrs.field(validator=TEXT)
+    fragment_id: str = attrs.field(validator=TEXT)
+    attempt: int = attrs.field(validator=integer(0, 1_000_000))
+    request_id: str = attrs.field(validator=TEXT)
+
+    def ids(self) -> Correlation:
+        """The ids as the reservations book keeps them."""
+        return Correlation(self.job_id, self.fragment_id, self.attempt, self.request_id)
 
 
-def correlation(body: dict[str, Any]) -> Correlation:
-    """The correlation ids of a job request."""
-    c = body.get("correlation")
-    if not isinstance(c, dict):
-        raise BadRequest(
-            "correlation: expected {job_id, fragment_id, attempt, request_id}", "correlation"
-        )
-    return Correlation(
-        _text(c, "job_id", "correlation.job_id"),
-        _text(c, "fragment_id", "correlation.fragment_id"),
-        _integer(c, "attempt", 0, 1_000_000),
-        _text(c, "request_id", "correlation.request_id"),
+@ignore_unknown_keys
+@attrs.frozen
+class ReserveBody:
+    """A ``reserve`` request."""
+
+    correlation: CorrelationBody
+    operation: str = attrs.field(validator=TEXT)
+    qubits: int = attrs.field(validator=integer(1, 100_000))
+    start: float = attrs.field(validator=number(0))
+    duration_s: float = attrs.field(validator=number(1e-9, 86_400.0))
+    min_fidelity: float = attrs.field(validator=number(0, 1))
+
+
+@ignore_unknown_keys
+@attrs.frozen
+class WireOp:
+    """One operation of an ``execute`` request."""
+
+    name: str
+    qubits: tuple[int, ...] = attrs.field(
+        default=(),
+        validator=Check("a list of non-negative integers", lambda v: min(v, default=0) >= 0),
     )
+    params: tuple[float, ...] = ()
+
+
+@ignore_unknown_keys
+@attrs.frozen
+class ExecuteBody:
+    """An ``execute`` request."""
+
+    correlation: CorrelationBody
+    reservation_id: str = attrs.field(validator=TEXT)
+    ops: tuple[WireOp, ...] = attrs.field(
+        validator=Check(f"a list of at most {MAX_OPS} operations", lambda v: len(v) <= MAX_OPS)
+    )
+
+
+@ignore_unknown_keys
+@attrs.frozen
+class CancelBody:
+    """A ``cancel`` request."""
+
+    correlation: CorrelationBody
+    reservation_id: str = attrs.field(validator=TEXT)
+
+
+@ignore_unknown_keys
+@attrs.frozen
+class ReportBody:
+    """A ``report`` request: a node's own fidelity (FR-008)."""
+
+    node_id: str = attrs.field(validator=TEXT)
+    fidelity: float = attrs.field(validator=number(0, 1))
+    timestamp: float = attrs.field(validator=number(0))
 
 
 def correlation_dict(c: Correlation) -> dict[str, Any]:
@@ -115,50 +173,39 @@ def correlation_dict(c: Correlation) -> dict[str, Any]:
 
 def reserve_request(body: dict[str, Any]) -> dict[str, Any]:
     """Validated fields of a ``reserve`` body."""
+    req = _body(ReserveBody, body)
     return {
-        "correlation": correlation(body),
-        "operation": _text(body, "operation"),
-        "qubits": _integer(body, "qubits", 1, 100_000),
-        "start": _number(body, "start", 0.0),
-        "duration": _number(body, "duration_s", 1e-9, 86_400.0),
-        "min_fidelity": _number(body, "min_fidelity", 0.0, 1.0),
+        "correlation": req.correlation.ids(),
+        "operation": req.operation,
+        "qubits": req.qubits,
+        "start": req.start,
+        "duration": req.duration_s,
+        "min_fidelity": req.min_fidelity,
     }
 
 
 def execute_request(body: dict[str, Any]) -> dict[str, Any]:
     """Validated fields of an ``execute`` body (``ops``: name, qubits, params)."""
-    ops = body.get("ops")
-    if not isinstance(ops, list) or len(ops) > MAX_OPS:
-        raise BadRequest(f"ops: expected a list of at most {MAX_OPS} operations", "ops")
-    clean = []
-    for i, op in enumerate(ops):
-        if not isinstance(op, dict) or not isinstance(op.get("name"), str):
-            raise BadRequest(f"ops[{i}]: expected {{name, qubits, params}}", f"ops[{i}]")
-        qubits = op.get("qubits", [])
-        if not isinstance(qubits, list) or not all(
-            isinstance(q, int) and not isinstance(q, bool) and q >= 0 for q in qubits
-        ):
-            raise BadRequest(f"ops[{i}].qubits: expected non-negative integers", f"ops[{i}].qubits")
-        clean.append({"name": op["name"], "qubits": qubits, "params": op.get("params", [])})
+    req = _body(ExecuteBody, body)
     return {
-        "correlation": correlation(body),
-        "reservation_id": _text(body, "reservation_id"),
-        "ops": clean,
+        "correlation": req.correlation.ids(),
+        "reservation_id": req.reservation_id,
+        "ops": [
+            {"name": op.name, "qubits": list(op.qubits), "params": list(op.params)}
+            for op in req.ops
+        ],
     }
 
 
 def cancel_request(body: dict[str, Any]) -> dict[str, Any]:
     """Validated fields of a ``cancel`` body."""
-    return {"correlation": correlation(body), "reservation_id": _text(body, "reservation_id")}
+    req = _body(CancelBody, body)
+    return {"correlation": req.correlation.ids(), "reservation_id": req.reservation_id}
 
 
 def report_request(body: dict[str, Any]) -> dict[str, Any]:
     """Validated fields of a ``report`` body."""
-    return {
-        "node_id": _text(body, "node_id"),
-        "fidelity": _number(body, "fidelity", 0.0, 1.0),
-        "timestamp": _number(body, "timestamp", 0.0),
-    }
+    return attrs.asdict(_body(ReportBody, body))
 
 
 def reserve_body(fragment: str, qubits: int = 1, min_fidelity: float = 0.5) -> dict[str, Any]:

@@ -29,6 +29,7 @@ import trio
 from qorch.compile.compiler import InfeasibleError, compile_circuit
 from qorch.compile.executed import execution_order
 from qorch.config import Settings
+from qorch.converters import integer, number
 from qorch.errors import FragmentFailed, QorchError
 from qorch.ir import Circuit
 from qorch.plan import Plan, plan_from_dict
@@ -46,6 +47,23 @@ from qorch.runtime.world import Timing, planned_timing, simulate
 from qorch.topology import Topology, topology_from_dict
 
 PLAN_RETRY_S = 0.25  # how often a job waiting for usable nodes plans again
+MAX_SHOTS = 1_000_000  # the most shots one job may ask for (FR-014)
+
+
+@attrs.frozen
+class JobRequest:
+    """What one job asks for (FR-009, FR-014), checked by its attrs validators wherever it
+    is made: ``shots`` (``None``: ``[runtime] shots``), the ``seed`` everything random
+    in the job derives from (NFR-001), the lowest gate and link fidelity it accepts
+    (``None``: ``[compiler] min_fidelity``) and the placement ``strategy`` (``None``:
+    ``[compiler] placement``). The HTTP API's body is one with its circuit
+    (:class:`qorch.coordinator.submission.Submission`); ``qorch run`` and the harness
+    make theirs from their options."""
+
+    shots: int | None = attrs.field(default=None, validator=integer(1, MAX_SHOTS).optional())
+    seed: int = attrs.field(default=0, validator=integer(0, 2**32 - 1))
+    min_fidelity: float | None = attrs.field(default=None, validator=number(0, 1).optional())
+    strategy: str | None = None
 
 
 class JobFailed(QorchError):
@@ -249,16 +267,14 @@ async def run_job(
     plugins: Any,
     *,
     job_id: str,
-    shots: int | None = None,
-    seed: int = 0,
-    strategy: str | None = None,
-    min_fidelity: float | None = None,
+    request: JobRequest | None = None,
     callbacks: JobCallbacks | None = None,
     held: dict[str, dict[str, str]] | None = None,
     resume: dict[str, Any] | None = None,
     submitted_at: float | None = None,
 ) -> JobResult:
-    """Run ``circuit`` on the nodes ``client`` reaches (module docstring).
+    """Run ``circuit`` on the nodes ``client`` reaches as ``request`` asks (module
+    docstring; no request: every default).
 
     ``snapshot()`` gives the latest topology (FR-008) each time a plan is made. Raises
     :class:`JobFailed` when no plan exists or the fallbacks run out. Run ``k`` of a job
@@ -275,6 +291,8 @@ async def run_job(
     counts from there.
     """
     settings: Settings = plugins.settings
+    request = request or JobRequest()
+    seed = request.seed
     cb = callbacks or JobCallbacks()
     retry, timeouts = runtime_policies(settings)
     policy = plugins.create("fallback")
@@ -283,8 +301,10 @@ async def run_job(
     plan, topology, fallbacks = await _starting_point(resume, snapshot, settings)
     keep: dict[int, tuple[str, ...]] = {}  # qubits a fallback keeps where they were
     earlier: list[FragmentRun] = []
-    shots = shots or settings.runtime.shots
-    planner = _Planner(circuit, snapshot, plugins, seed, strategy, min_fidelity, shots)
+    shots = request.shots or settings.runtime.shots
+    planner = _Planner(
+        circuit, snapshot, plugins, seed, request.strategy, request.min_fidelity, shots
+    )
     while True:
         if plan is None:
             plan, topology = await planner.plan(topology, keep, fallbacks, started)
