@@ -17,6 +17,7 @@ import attrs
 import trio
 
 from qorch.cli.app import check_addresses, started
+from qorch.cli.arguments import add_data_dir
 from qorch.cli.client_cmd import nodes, print_nodes
 from qorch.datadir import locked
 from qorch.errors import QorchError, UsageError
@@ -146,3 +147,39 @@ def run_nodes_command(args: argparse.Namespace) -> int:
         counts = ", ".join(f"{k}: {v}" for k, v in sorted(registry.rejected.items()))
         print(f"rejected adverts: {counts}", file=sys.stderr)
     return 0
+
+
+def add_node_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
+    """``qorch node``'s arguments (FR-001, FR-005)."""
+    parser.description = (
+        "Run a service node (FR-001, FR-005) until SIGTERM/SIGINT. Its spec comes "
+        "from [node] in the settings file (--config), or from a topology entry."
+    )
+    add_data_dir(parser)
+    parser.add_argument("--listen", metavar="MULTIADDR", help="default: network.listen")
+    parser.add_argument(
+        "--bootstrap", nargs="+", default=None, metavar="MULTIADDR", help="peers to join through"
+    )
+    parser.add_argument("--topology", metavar="T", help="topology file holding the node's spec")
+    parser.add_argument("--name", metavar="N", help="the node's name (with --topology: its entry)")
+    parser.add_argument(
+        "--faults",
+        metavar="FILE",
+        help="a fault schedule (JSON) whose latency spikes and degradations this node applies",
+    )
+    parser.set_defaults(handler=run_node_command)
+
+
+def add_nodes_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
+    """``qorch nodes``'s arguments (FR-002)."""
+    parser.description = "Join the network as an observer, collect adverts and list them (FR-002)."
+    parser.add_argument("--bootstrap", nargs="+", metavar="MULTIADDR", help="peers to join through")
+    parser.add_argument(
+        "--url", metavar="U", help="ask this coordinator's API instead of the network"
+    )
+    parser.add_argument("--api-key", metavar="K", help="API key for --url (default $QORCH_API_KEY)")
+    parser.add_argument(
+        "--wait", type=float, default=3.0, metavar="S", help="seconds to collect (default 3)"
+    )
+    parser.add_argument("--json", action="store_true", help="one JSON object per node (JSON Lines)")
+    parser.set_defaults(handler=run_nodes_command)
