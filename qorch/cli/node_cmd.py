@@ -70,7 +70,7 @@ def node_spec(app: object, args: argparse.Namespace) -> NodeSpec:
 def run_node_command(args: argparse.Namespace) -> int:
     """Run one service node until it is told to stop."""
     from qorch.faults import load_schedule
-    from qorch.node.runner import run_node
+    from qorch.node.runner import NodeOptions, run_node
 
     with started(args, role="node", data_dir=getattr(args, "data_dir", None)) as app:
         spec = node_spec(app, args)
@@ -87,21 +87,17 @@ def run_node_command(args: argparse.Namespace) -> int:
         def ready(line: str) -> None:
             print(line, flush=True)
 
+        options = NodeOptions(
+            listen=args.listen or net.listen,
+            data_dir=data_dir,
+            bootstrap=bootstrap,
+            seed=app.settings.node.seed,
+            time_scale=app.settings.node.time_scale,
+            links=node_links(args, spec.name),
+            faults=faults,
+        )
         with locked(data_dir, "qorch node"):
-            trio.run(
-                lambda: run_node(
-                    spec,
-                    app,
-                    listen=args.listen or net.listen,
-                    bootstrap=bootstrap,
-                    data_dir=data_dir,
-                    seed=app.settings.node.seed,
-                    time_scale=app.settings.node.time_scale,
-                    on_ready=ready,
-                    links=node_links(args, spec.name),
-                    faults=faults,
-                )
-            )
+            trio.run(lambda: run_node(spec, app, options, on_ready=ready))
     return 0
 
 
