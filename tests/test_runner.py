@@ -15,7 +15,14 @@ from qorch.ir import Circuit, Operation, Register
 from qorch.node.service import NodeService
 from qorch.plugins import PluginSystem
 from qorch.runtime.retry import RetryPolicy
-from qorch.runtime.runner import PlanRunner, fidelity_scales, qubits_per_node, wire_ops
+from qorch.runtime.runner import (
+    PlanRunner,
+    QuietListener,
+    RunOptions,
+    fidelity_scales,
+    qubits_per_node,
+    wire_ops,
+)
 from qorch.runtime.world import simulate
 from qorch.testing.node_client import DirectClient
 from qorch.topology import topology_from_dict
@@ -56,7 +63,7 @@ def test_fragments_run_after_their_dependencies_and_every_window_is_released():
     plan = plan_for(qft(7), topology)
     nodes = services(topology)
     client = DirectClient(nodes)
-    runs = trio.run(PlanRunner(plan, "job-1", client, retry=FAST).run)
+    runs = trio.run(PlanRunner(plan, "job-1", client, RunOptions(retry=FAST)).run)
     assert sorted(runs) == sorted(f.id for f in plan.fragments)
     assert all(r.status == "ok" and r.attempts == 1 for r in runs.values())
     starts, ends = {}, {}
@@ -97,7 +104,7 @@ def test_transient_failures_are_retried_and_recorded_with_the_same_seed_the_same
             return None
 
         runner = PlanRunner(
-            plan, "job-2", DirectClient(services(topology), flaky), retry=FAST, seed=4
+            plan, "job-2", DirectClient(services(topology), flaky), RunOptions(retry=FAST, seed=4)
         )
         runs = trio.run(runner.run)
         outcomes.append((runs[target].attempts, runs[target].errors))
@@ -117,7 +124,7 @@ def test_a_fragment_that_keeps_failing_fails_the_job_with_where_and_why():
         return None
 
     with pytest.raises(FragmentFailed) as info:
-        trio.run(PlanRunner(plan, "job-3", DirectClient(nodes, down), retry=FAST).run)
+        trio.run(PlanRunner(plan, "job-3", DirectClient(nodes, down), RunOptions(retry=FAST)).run)
     failure = info.value.to_dict()
     assert failure["nodes"] == [victim.node] and failure["attempts"] == 3
     assert "unreachable" in failure["error"]
@@ -135,14 +142,14 @@ def test_a_busy_node_is_waited_for_until_its_next_free_window():
         "operation": "job", "qubits": 4, "start": start, "duration_s": 0.3, "min_fidelity": 0.0,
     }  # fmt: skip
     assert trio.run(svc, "reserve", other, "someone")["ok"]
-    runner = PlanRunner(plan, "job-4", DirectClient(nodes), retry=FAST, deadline_s=10)
+    runner = PlanRunner(plan, "job-4", DirectClient(nodes), RunOptions(retry=FAST, deadline_s=10))
     runs = trio.run(runner.run)
     assert all(r.status == "ok" for r in runs.values())
     assert min(r.started_at for r in runs.values()) >= start + 0.3 - 1e-3
     # busy past the job's whole deadline: the job cannot start at all
     busy = {**other, "start": time.time(), "duration_s": 5.0}
     assert trio.run(svc, "reserve", busy, "someone")["ok"]
-    short = PlanRunner(plan, "job-5", DirectClient(nodes), retry=FAST, deadline_s=0.1)
+    short = PlanRunner(plan, "job-5", DirectClient(nodes), RunOptions(retry=FAST, deadline_s=0.1))
     with pytest.raises(ReservationFailed, match="refused to hold"):
         trio.run(short.run)
 
@@ -162,13 +169,14 @@ def test_two_jobs_that_each_got_one_of_the_others_nodes_do_not_deadlock():
     client = DirectClient(nodes, delay=delay)
     released: list[tuple[str, str]] = []
 
-    async def on_released(job, node, rid):
-        released.append((job, node))
+    class Released(QuietListener):
+        async def on_released(self, run_id, node, reservation_id):
+            released.append((run_id, node))
 
     results = {}
 
     async def one(job):
-        runner = PlanRunner(plan, job, client, retry=FAST, deadline_s=3, on_released=on_released)
+        runner = PlanRunner(plan, job, client, RunOptions(retry=FAST, deadline_s=3), Released())
         results[job] = await runner.run()
 
     async def both():
@@ -191,7 +199,7 @@ def test_a_lost_reply_is_asked_again_under_the_same_attempt_and_not_run_twice():
     plan = plan_for(ghz(3), topology)
     nodes = services(topology)
     client = LosesFirstReply(DirectClient(nodes), "execute")
-    runs = trio.run(PlanRunner(plan, "job-7", client, retry=FAST).run)
+    runs = trio.run(PlanRunner(plan, "job-7", client, RunOptions(retry=FAST)).run)
     assert [body["correlation"]["attempt"] for body, _ in client.lost] == [0]
     assert all(r.status == "ok" for r in runs.values())
     assert sum(r.attempts for r in runs.values()) == len(runs) + 1  # one retry
@@ -211,7 +219,7 @@ def test_translated_operations_reach_the_node_in_its_native_gates():
     translated = [op for f in plan.fragments for op in f.ops if op.native]
     assert translated  # the plan does use translations
     nodes = services(topology)
-    runs = trio.run(PlanRunner(plan, "job-8", DirectClient(nodes), retry=FAST).run)
+    runs = trio.run(PlanRunner(plan, "job-8", DirectClient(nodes), RunOptions(retry=FAST)).run)
     assert all(r.status == "ok" and r.attempts == 1 for r in runs.values())
     for f in plan.fragments:
         sent = {op["name"] for op in wire_ops(f)}
@@ -229,7 +237,9 @@ def test_the_executed_plan_simulates_to_the_ideal_distribution_on_ideal_nodes():
     ops = [*ghz(7).operations, *(Operation("measure", [q], [q]) for q in range(7))]
     circuit = Circuit([Register("q", 7)], [Register("c", 7)], ops)
     plan = plan_for(circuit, topology)
-    runs = trio.run(PlanRunner(plan, "job-6", DirectClient(services(topology)), retry=FAST).run)
+    runs = trio.run(
+        PlanRunner(plan, "job-6", DirectClient(services(topology)), RunOptions(retry=FAST)).run
+    )
     result = simulate(
         circuit, plan, topology, shots=2000, seed=1, fidelity_scales=fidelity_scales(runs)
     )
@@ -244,7 +254,7 @@ def test_a_lost_reservation_reply_is_asked_again_and_gets_the_same_window():
     plan = plan_for(ghz(4), topology)
     nodes = services(topology)
     client = LosesFirstReply(DirectClient(nodes), "reserve")
-    runs = trio.run(PlanRunner(plan, "job-9", client, retry=FAST, deadline_s=5).run)
+    runs = trio.run(PlanRunner(plan, "job-9", client, RunOptions(retry=FAST, deadline_s=5)).run)
     assert len(client.lost) == 1 and all(r.status == "ok" for r in runs.values())
     lost = [reply["reservation"]["reservation_id"] for _, reply in client.lost]
     records = [rec for r in runs.values() for rec in r.records]

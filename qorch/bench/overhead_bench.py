@@ -37,7 +37,7 @@ from qorch.coordinator.local_cluster import local_cluster
 from qorch.ir import Circuit
 from qorch.plan import Plan
 from qorch.runtime.job import runtime_policies
-from qorch.runtime.runner import FragmentRun, PlanRunner
+from qorch.runtime.runner import FragmentRun, PlanRunner, RunOptions
 from qorch.stats import median_p95, summary_ms, write_result
 
 CHAIN_QUBITS = 30  # a GHZ chain across the ten nodes: its fragments run one at a time
@@ -68,7 +68,8 @@ async def _overheads(
     out: list[float] = []
     for i, circuit in enumerate(circuits):
         plan = compile_circuit(circuit, registry.snapshot(), plugins=plugins, seed=i)
-        runner = PlanRunner(plan, f"{tag}-{i}", client, retry=retry, timeouts=timeouts, seed=i)
+        options = RunOptions(retry=retry, timeouts=timeouts, seed=i)
+        runner = PlanRunner(plan, f"{tag}-{i}", client, options)
         out.extend(remote_overheads(plan, await runner.run()))
     return out
 

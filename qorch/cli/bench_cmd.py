@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
+
+from qorch.cli.arguments import positive_int
 
 
 def run(args: argparse.Namespace) -> int:
@@ -142,3 +145,110 @@ def _with_plugins(
     with started(args, role="bench") as app:
         data = module.run(app.plugins, args.out, progress=_progress, **options)
     _written(module.markdown(data), data["file"], args.out, written or name)
+
+
+def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
+    """``qorch bench BENCHMARK``: each benchmark and its options."""
+    benchmarks = parser.add_subparsers(dest="action", metavar="BENCHMARK", required=True)
+    out = argparse.ArgumentParser(add_help=False)
+    out.add_argument("--out", default="bench/results", metavar="DIR", help="results directory")
+    ten_nodes = argparse.ArgumentParser(add_help=False)
+    ten_nodes.add_argument(
+        "--topology",
+        default="examples/topologies/small-world-10.toml",
+        metavar="T",
+        help="ten-node topology (default: the small-world example)",
+    )
+    cs = benchmarks.add_parser("cli-startup", parents=[common, out], help="time `qorch --help`")
+    cs.add_argument(
+        "--runs", type=positive_int, default=30, metavar="N", help="timed runs (default 30)"
+    )
+    cb = benchmarks.add_parser("compile", parents=[common, out], help="compile latency and ebits")
+    cb.add_argument("--quick", action="store_true", help="fewer repeats and sizes")
+    _add_service_benchmarks(benchmarks, [common, out], [common, out, ten_nodes])
+    _add_simulation_benchmarks(benchmarks, [common, out])
+    nb = benchmarks.add_parser(
+        "nfr",
+        parents=[common, out, ten_nodes],
+        help="measure NFR-001..NFR-003 and write docs/nfr-report.md",
+    )
+    nb.add_argument(
+        "--jobs", type=positive_int, default=20, metavar="N", help="jobs per resilience run"
+    )
+    nb.add_argument(
+        "--report", default="docs/nfr-report.md", metavar="FILE", help="where the report goes"
+    )
+    rb = benchmarks.add_parser(
+        "run",
+        parents=[common],
+        help="run an experiment suite (FR-013) and write its report",
+        description="Run every cell of SUITE (circuits × topologies × modes × fault "
+        "scenarios × strategies × repeats) on real local clusters; resumable: a rerun "
+        "skips the cells already in DIR/results.jsonl.",
+    )
+    rb.add_argument("suite", metavar="SUITE", help="suite TOML file (see examples/suites/)")
+    rb.add_argument("--out", required=True, metavar="DIR", help="results and report directory")
+    rb.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(handler=run)
+
+
+def _add_service_benchmarks(
+    benchmarks: Any,
+    writing: list[argparse.ArgumentParser],
+    on_topology: list[argparse.ArgumentParser],
+) -> None:
+    """``qorch bench transport|api|events|overhead``; ``writing`` and ``on_topology`` are
+    the parent parsers of a benchmark that writes to ``--out``, and of one that also runs
+    on ``--topology``."""
+    tb = benchmarks.add_parser(
+        "transport",
+        parents=on_topology,
+        help="round trips and discovery (on --topology) per transport",
+    )
+    tb.add_argument(
+        "--n", type=positive_int, default=300, metavar="N", help="round trips (default 300)"
+    )
+    ab = benchmarks.add_parser(
+        "api",
+        parents=on_topology,
+        help="submit latency and jobs/s (on --topology) of the coordinator service",
+    )
+    ab.add_argument(
+        "--jobs", type=positive_int, default=60, metavar="N", help="jobs in the throughput run"
+    )
+    eb = benchmarks.add_parser(
+        "events",
+        parents=writing,
+        help="job latency with and without websocket clients following the events",
+    )
+    eb.add_argument("--clients", type=positive_int, default=50, metavar="N", help="followers (50)")
+    eb.add_argument("--rounds", type=positive_int, default=3, metavar="N", help="round pairs (3)")
+    ob = benchmarks.add_parser(
+        "overhead",
+        parents=on_topology,
+        help="orchestration overhead per remote fragment (on --topology) per transport",
+    )
+    ob.add_argument("--jobs", type=positive_int, default=30, metavar="N", help="jobs per transport")
+
+
+def _add_simulation_benchmarks(benchmarks: Any, writing: list[argparse.ArgumentParser]) -> None:
+    """``qorch bench world|estimator`` (``writing``: the parent parsers of a benchmark that
+    writes to ``--out``)."""
+    wb = benchmarks.add_parser(
+        "world",
+        parents=writing,
+        help="the world simulation's time for a 20-qubit, 50-operation distributed job",
+    )
+    wb.add_argument("--runs", type=positive_int, default=2, metavar="N", help="simulations (2)")
+    wb.add_argument(
+        "--qubits", type=positive_int, default=20, metavar="N", help="circuit width (20)"
+    )
+    xb = benchmarks.add_parser(
+        "estimator",
+        parents=writing,
+        help="estimated vs achieved fidelity on QASMBench, plans with and without ebits",
+    )
+    xb.add_argument("--max-qubits", type=positive_int, default=12, metavar="N", help="largest (12)")
+    xb.add_argument(
+        "--shots", type=positive_int, default=1000, metavar="N", help="shots per job (1000)"
+    )

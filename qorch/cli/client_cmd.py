@@ -22,6 +22,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
+from qorch.cli.arguments import EXECUTED_HELP, positive_int
 from qorch.errors import QorchError
 
 DEFAULT_URL = "http://127.0.0.1:8700"
@@ -302,3 +303,57 @@ def print_nodes(entries: list[dict], as_json: bool) -> None:
             " ".join(e["services"]),
         )
     Console(width=160).print(table if entries else "no nodes seen")
+
+
+def add_submit_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
+    """``qorch submit``'s arguments."""
+    _add_client_arguments(parser, submit)
+    parser.add_argument("file", metavar="FILE", help="circuit file; '-' reads stdin")
+    parser.add_argument("--format", default="auto", choices=("auto", "qasm2", "qasm3"))
+    parser.add_argument(
+        "--shots", type=positive_int, metavar="N", help="shots (default: runtime.shots)"
+    )
+    parser.add_argument("--seed", type=int, default=0, metavar="N", help="job seed (default 0)")
+    parser.add_argument("--strategy", metavar="S", help="placement strategy")
+    parser.add_argument("--wait", action="store_true", help="wait for the job and print its result")
+    parser.add_argument(
+        "--timeout", type=float, default=600.0, metavar="S", help="--wait at most S"
+    )
+
+
+def add_status_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
+    """``qorch status``'s arguments."""
+    _add_client_arguments(parser, status)
+    parser.add_argument(
+        "job_id", metavar="JOB", nargs="?", help="the job (default: the coordinator)"
+    )
+
+
+def add_result_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
+    """``qorch result``'s arguments."""
+    _add_client_arguments(parser, result)
+    parser.add_argument("job_id", metavar="JOB")
+    parser.add_argument("--executed", metavar="FILE", help=EXECUTED_HELP)
+
+
+def add_cancel_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
+    """``qorch cancel``'s arguments."""
+    _add_client_arguments(parser, cancel)
+    parser.add_argument("job_id", metavar="JOB")
+
+
+def add_jobs_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
+    """``qorch jobs``'s arguments."""
+    _add_client_arguments(parser, jobs)
+    parser.add_argument("--state", metavar="S", help="only jobs in state S (QUEUED ... FAILED)")
+    parser.add_argument("--limit", type=int, default=100, metavar="N", help="at most N (1-1000)")
+    parser.add_argument("--offset", type=int, default=0, metavar="N", help="skip the first N")
+
+
+def _add_client_arguments(parser: argparse.ArgumentParser, handler: Any) -> None:
+    """What every client command takes: ``--url``, ``--json``, ``--api-key``; ``handler``
+    runs it."""
+    parser.add_argument("--url", metavar="U", help="coordinator API (default $QORCH_URL or :8700)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--api-key", metavar="K", help="API key (default $QORCH_API_KEY)")
+    parser.set_defaults(handler=handler)

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from qorch.cli.app import started
+from qorch.cli.arguments import positive_int
 from qorch.cli.parse_cmd import read_input
 from qorch.errors import QorchError
 
@@ -142,3 +143,44 @@ def _print(results: list[dict[str, Any]]) -> None:
                 f"[red]{r['file']}: {r['error']['kind']}:[/red] {r['error']['message']}",
                 highlight=False,
             )
+
+
+def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
+    """``qorch compile``'s arguments (FR-004)."""
+    parser.description = "Compile circuits for a topology (FR-004)."
+    parser.add_argument("files", nargs="+", metavar="FILE", help="circuit files; '-' reads stdin")
+    parser.add_argument("--topology", required=True, metavar="TOPO", help="topology TOML file")
+    parser.add_argument("--format", default="auto", help="input format (as for `qorch parse`)")
+    parser.add_argument(
+        "--seed", type=int, metavar="N", help="search seed (default: compiler.seed)"
+    )
+    parser.add_argument(
+        "--strategy", metavar="S", help="placement strategy (default: compiler.placement)"
+    )
+    parser.add_argument(
+        "--cost-model", metavar="M", help="cost model (default: compiler.cost_model)"
+    )
+    parser.add_argument(
+        "--min-fidelity",
+        type=float,
+        metavar="F",
+        help="lowest gate and link fidelity accepted (default: compiler.min_fidelity)",
+    )
+    parser.add_argument(
+        "--shots",
+        type=positive_int,
+        metavar="N",
+        help="shots the fidelity estimate predicts for (default: runtime.shots)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="one plan summary per input (JSON Lines)"
+    )
+    parser.add_argument("--full", action="store_true", help="with --json: include the whole plan")
+    parser.add_argument(
+        "--repeat",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="compile N times and report compile_ms as {p50, p95, n}",
+    )
+    parser.set_defaults(handler=run)

@@ -73,3 +73,13 @@ def _option_docs(app: object) -> dict[str, str]:
             if "doc" in field.metadata:
                 docs[f"plugins.{impl.kind}.{impl.name}.{field.name}"] = field.metadata["doc"]
     return docs
+
+
+def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
+    """``qorch config show`` and its formats."""
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    show = actions.add_parser("show", parents=[common], help="every setting, its value and source")
+    fmt = show.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="nested JSON of the effective values")
+    fmt.add_argument("--toml", action="store_true", help="a complete, commented settings file")
+    parser.set_defaults(handler=run)

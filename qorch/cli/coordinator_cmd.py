@@ -20,6 +20,7 @@ from pathlib import Path
 import trio
 
 from qorch.cli.app import check_addresses, started
+from qorch.cli.arguments import add_data_dir, port_number
 from qorch.datadir import locked
 from qorch.errors import UsageError
 
@@ -68,3 +69,31 @@ def check_port_free(host: str, port: int) -> None:
                     f"port {port} is in use: choose --port or stop the other coordinator"
                 ) from None
             raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
+def add_coordinator_arguments(
+    parser: argparse.ArgumentParser, common: argparse.ArgumentParser
+) -> None:
+    """``qorch coordinator``'s arguments."""
+    _add_service_arguments(parser, "run the coordinator service and its HTTP job API")
+    parser.add_argument(
+        "--bootstrap", nargs="+", default=None, metavar="MULTIADDR", help="node peers"
+    )
+    parser.add_argument("--listen", metavar="MULTIADDR", help="the coordinator peer's address")
+
+
+def add_up_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
+    """``qorch up``'s arguments."""
+    _add_service_arguments(parser, "run the coordinator and one node process per topology node")
+    parser.add_argument("--topology", required=True, metavar="T", help="topology TOML file")
+
+
+def _add_service_arguments(parser: argparse.ArgumentParser, summary: str) -> None:
+    """What ``qorch coordinator`` and ``qorch up`` share: their description (``summary``,
+    as ``qorch --help`` lists it), ``--data-dir``, ``--port`` and how they run."""
+    parser.description = summary + " (FR-006, FR-009, FR-010) until SIGINT/SIGTERM."
+    add_data_dir(parser)
+    parser.add_argument(
+        "--port", type=port_number, metavar="P", help="API port (default: coordinator.port)"
+    )
+    parser.set_defaults(handler=run)

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from qorch.cli.app import started
+from qorch.cli.arguments import add_data_dir, add_store_action, positive_int
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,3 +40,18 @@ def run(args: argparse.Namespace) -> int:
             print("applied: " + (", ".join(status.applied) or "none"))
             print("pending: " + (", ".join(status.pending) or "none"))
     return 0
+
+
+def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
+    """``qorch db upgrade|downgrade|status`` and their options."""
+    add_data_dir(parser)
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    up = add_store_action(actions, common, "upgrade", "apply pending migrations")
+    up.add_argument("--target", metavar="NAME", help="stop after this migration")
+    down = add_store_action(actions, common, "downgrade", "roll back migrations")
+    down.add_argument(
+        "--steps", type=positive_int, default=1, metavar="N", help="how many (default 1)"
+    )
+    status = add_store_action(actions, common, "status", "applied and pending migrations")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(handler=run)

@@ -14,6 +14,7 @@ import sys
 from typing import Any
 
 from qorch.cli.app import started
+from qorch.cli.arguments import add_data_dir, add_store_action
 from qorch.errors import StoreError
 from qorch.keys import check_name, hash_key, key_prefix, new_key, parse_roles
 from qorch.model import ApiKeyRecord, utcnow
@@ -78,3 +79,24 @@ def _list(store: Any, *, json_out: bool) -> int:
             f"{r['name']:<{width}}  {','.join(r['roles']):<18}  {r['prefix']:<8}  {r['created_at']}"
         )
     return 0
+
+
+def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
+    """``qorch keys create|list|revoke`` and their options."""
+    parser.description = (
+        "Make, list and revoke the API keys of the store under --data-dir; a key "
+        "is printed once, the store keeps only its sha256 (FR-014)."
+    )
+    add_data_dir(parser)
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    create = add_store_action(actions, common, "create", "make a key and print it once")
+    create.add_argument("name", metavar="NAME", help="1-64 of A-Z a-z 0-9 . _ @ -")
+    create.add_argument(
+        "--roles", required=True, metavar="R[,R]", help="comma-separated: read, submit, admin"
+    )
+    create.add_argument("--json", action="store_true", help='{"name", "key", "roles", "prefix"}')
+    listing = add_store_action(actions, common, "list", "names, roles, prefixes, times")
+    listing.add_argument("--json", action="store_true", help="one JSON object per key (JSON Lines)")
+    revoke = add_store_action(actions, common, "revoke", "delete a key by name")
+    revoke.add_argument("name", metavar="NAME")
+    parser.set_defaults(handler=run)

@@ -17,6 +17,7 @@ import attrs
 import trio
 
 from qorch.cli.app import check_addresses, started
+from qorch.cli.arguments import add_data_dir
 from qorch.cli.client_cmd import nodes, print_nodes
 from qorch.datadir import locked
 from qorch.errors import QorchError, UsageError
@@ -69,7 +70,7 @@ def node_spec(app: object, args: argparse.Namespace) -> NodeSpec:
 def run_node_command(args: argparse.Namespace) -> int:
     """Run one service node until it is told to stop."""
     from qorch.faults import load_schedule
-    from qorch.node.runner import run_node
+    from qorch.node.runner import NodeOptions, run_node
 
     with started(args, role="node", data_dir=getattr(args, "data_dir", None)) as app:
         spec = node_spec(app, args)
@@ -86,21 +87,17 @@ def run_node_command(args: argparse.Namespace) -> int:
         def ready(line: str) -> None:
             print(line, flush=True)
 
+        options = NodeOptions(
+            listen=args.listen or net.listen,
+            data_dir=data_dir,
+            bootstrap=bootstrap,
+            seed=app.settings.node.seed,
+            time_scale=app.settings.node.time_scale,
+            links=node_links(args, spec.name),
+            faults=faults,
+        )
         with locked(data_dir, "qorch node"):
-            trio.run(
-                lambda: run_node(
-                    spec,
-                    app,
-                    listen=args.listen or net.listen,
-                    bootstrap=bootstrap,
-                    data_dir=data_dir,
-                    seed=app.settings.node.seed,
-                    time_scale=app.settings.node.time_scale,
-                    on_ready=ready,
-                    links=node_links(args, spec.name),
-                    faults=faults,
-                )
-            )
+            trio.run(lambda: run_node(spec, app, options, on_ready=ready))
     return 0
 
 
@@ -146,3 +143,39 @@ def run_nodes_command(args: argparse.Namespace) -> int:
         counts = ", ".join(f"{k}: {v}" for k, v in sorted(registry.rejected.items()))
         print(f"rejected adverts: {counts}", file=sys.stderr)
     return 0
+
+
+def add_node_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
+    """``qorch node``'s arguments (FR-001, FR-005)."""
+    parser.description = (
+        "Run a service node (FR-001, FR-005) until SIGTERM/SIGINT. Its spec comes "
+        "from [node] in the settings file (--config), or from a topology entry."
+    )
+    add_data_dir(parser)
+    parser.add_argument("--listen", metavar="MULTIADDR", help="default: network.listen")
+    parser.add_argument(
+        "--bootstrap", nargs="+", default=None, metavar="MULTIADDR", help="peers to join through"
+    )
+    parser.add_argument("--topology", metavar="T", help="topology file holding the node's spec")
+    parser.add_argument("--name", metavar="N", help="the node's name (with --topology: its entry)")
+    parser.add_argument(
+        "--faults",
+        metavar="FILE",
+        help="a fault schedule (JSON) whose latency spikes and degradations this node applies",
+    )
+    parser.set_defaults(handler=run_node_command)
+
+
+def add_nodes_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
+    """``qorch nodes``'s arguments (FR-002)."""
+    parser.description = "Join the network as an observer, collect adverts and list them (FR-002)."
+    parser.add_argument("--bootstrap", nargs="+", metavar="MULTIADDR", help="peers to join through")
+    parser.add_argument(
+        "--url", metavar="U", help="ask this coordinator's API instead of the network"
+    )
+    parser.add_argument("--api-key", metavar="K", help="API key for --url (default $QORCH_API_KEY)")
+    parser.add_argument(
+        "--wait", type=float, default=3.0, metavar="S", help="seconds to collect (default 3)"
+    )
+    parser.add_argument("--json", action="store_true", help="one JSON object per node (JSON Lines)")
+    parser.set_defaults(handler=run_nodes_command)

@@ -118,3 +118,21 @@ def _print_tables(results: list[dict[str, Any]]) -> None:
         elif "qasm" in r:
             console.print(f"[bold]{r['file']}[/bold] re-emitted:")
             console.print(r["qasm"], highlight=False, markup=False)
+
+
+def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
+    """``qorch parse``'s arguments (FR-003)."""
+    parser.description = "Parse OpenQASM 2/3 files (FR-003) and describe them."
+    parser.add_argument("files", nargs="+", metavar="FILE", help="circuit files; '-' reads stdin")
+    parser.add_argument(
+        "--format",
+        default="auto",
+        help="auto (from the OPENQASM header), qasm2, qasm3, or a plugin's format",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="one JSON object per input (JSON Lines)"
+    )
+    parser.add_argument(
+        "--emit", choices=("qasm3", "qasm2"), help="also print the circuit re-emitted"
+    )
+    parser.set_defaults(handler=run)

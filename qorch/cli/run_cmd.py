@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from qorch.cli.app import started
+from qorch.cli.arguments import EXECUTED_HELP, positive_int
 from qorch.cli.boundary import run_trio
 from qorch.errors import ConfigError
 from qorch.ingest.load import load_circuit_as
@@ -124,3 +125,27 @@ def print_result(name: str, result: dict[str, Any]) -> None:
         f"fallbacks {len(result['fallbacks'])}"
         + ("" if result["simulated"] else f"; not simulated: {result['reason']}")
     )
+
+
+def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
+    """``qorch run``'s arguments (FR-006)."""
+    parser.description = (
+        "Start one node process per topology node, run the circuit on them and "
+        "print counts, estimated vs achieved fidelity, ebits and timings (FR-006)."
+    )
+    parser.add_argument("file", metavar="FILE", help="circuit file; '-' reads stdin")
+    parser.add_argument("--topology", required=True, metavar="T", help="topology TOML file")
+    parser.add_argument("--format", default="auto", help="input format (as for `qorch parse`)")
+    parser.add_argument(
+        "--shots", type=positive_int, metavar="N", help="shots (default: runtime.shots)"
+    )
+    parser.add_argument("--seed", type=int, default=0, metavar="N", help="job seed (default 0)")
+    parser.add_argument("--strategy", metavar="S", help="placement strategy")
+    parser.add_argument(
+        "--faults",
+        metavar="SCENARIO",
+        help="a fault scenario (TOML, [[faults]] tables), scheduled with --seed (FR-013)",
+    )
+    parser.add_argument("--json", action="store_true", help="the result as one JSON object")
+    parser.add_argument("--executed", metavar="FILE", help=EXECUTED_HELP)
+    parser.set_defaults(handler=run)

@@ -30,7 +30,7 @@ from qorch.compile.fidelity import ideal_outcomes
 from qorch.compile.prepare import prepare
 from qorch.gates import GATES, diagonal_on
 from qorch.ir import Circuit
-from qorch.plan import Plan
+from qorch.plan import Fragment, Plan, PlanOp
 from qorch.qiskit_bridge import standard_gate
 from qorch.topology import Topology
 
@@ -48,6 +48,8 @@ def plan_problems(plan: Plan, topology: Topology, circuit: Circuit | None = None
 
 
 def _structure_problems(plan: Plan, topology: Topology) -> list[str]:
+    """The invariants of the plan alone (module docstring): fragment order, each
+    operation once, capacities, and what replaying it finds."""
     problems: list[str] = []
     index = {f.id: n for n, f in enumerate(plan.fragments)}
     if [f.id for f in plan.fragments] != [f"f{n}" for n in range(len(plan.fragments))]:
@@ -62,91 +64,127 @@ def _structure_problems(plan: Plan, topology: Topology) -> list[str]:
         problems.append(f"operations not each in exactly one fragment: {seen[:20]}...")
 
     problems.extend(_capacity_problems(plan, topology))
-    home = dict(enumerate(plan.initial_placement))
-    shares: dict[tuple[int, str], set[str]] = {}  # (qubit, node) -> fragments served
-    ebits = 0
-    last_fragment_of_qubit: dict[int, str] = {}
-    last_write: dict[int, str] = {}
-    reads_since_write: dict[int, list[str]] = {}
-    ancestors: dict[str, set[str]] = {}
+    replay = _Replay(plan, problems)
     for f in plan.fragments:
-        anc: set[str] = set()
-        for d in f.depends_on:
-            anc |= {d} | ancestors.get(d, set())
-        ancestors[f.id] = anc
-
-        def needs(before: str | None, what: str) -> None:
-            if before is not None and before != f.id and before not in anc:  # noqa: B023
-                problems.append(f"{f.id} does not depend on {before} ({what})")  # noqa: B023
-
-        if f.kind == "teleport":
-            q = f.qubits[0]
-            if home[q] != f.nodes[0]:
-                problems.append(f"{f.id} moves qubit {q} from {f.nodes[0]}, but it is on {home[q]}")
-            needs(last_fragment_of_qubit.get(q), f"qubit {q}")
-            home[q] = f.nodes[1]
-            last_fragment_of_qubit[q] = f.id
-            ebits += f.ebits
-            if f.ebits != len(f.path) - 1:
-                problems.append(f"{f.id}: {f.ebits} ebits for a path of {len(f.path)} nodes")
-            continue
-        if f.kind in ("entangle", "disentangle"):
-            q = f.qubits[0]
-            if home[q] != f.nodes[0]:
-                problems.append(
-                    f"{f.id} shares qubit {q} from {f.nodes[0]}, but it is on {home[q]}"
-                )
-            if f.kind == "entangle":
-                shares[(q, f.nodes[1])] = set(f.serves)
-                ebits += f.ebits
-                if f.ebits != len(f.path) - 1:
-                    problems.append(f"{f.id}: {f.ebits} ebits for a path of {len(f.path)} nodes")
-            else:
-                shares.pop((q, f.nodes[1]), None)
-            needs(last_fragment_of_qubit.get(q), f"qubit {q}")
-            last_fragment_of_qubit[q] = f.id
-            continue
-        node = f.nodes[0]
-        for op in f.ops:
-            diag = diagonal_on(op.name) if op.name in GATES else (False,) * len(op.qubits)
-            for pos, q in enumerate(op.qubits):
-                if home[q] == node:
-                    open_on = sorted(n for (qq, n) in shares if qq == q)
-                    if open_on and not diag[pos]:
-                        problems.append(
-                            f"{f.id}: op {op.index} ({op.name}) acts non-diagonally on qubit "
-                            f"{q} while it is shared with {', '.join(open_on)}"
-                        )
-                    continue
-                if f.id not in shares.get((q, node), set()):
-                    problems.append(
-                        f"{f.id}: op {op.index} ({op.name}) uses qubit {q} on "
-                        f"{home[q]} without a share to {node}"
-                    )
-                elif not diag[pos]:
-                    problems.append(
-                        f"{f.id}: op {op.index} ({op.name}) is not diagonal on shared qubit {q}"
-                    )
-            for q in op.qubits:
-                needs(last_fragment_of_qubit.get(q), f"qubit {q}")
-                last_fragment_of_qubit[q] = f.id
-            reads = op.condition["clbits"] if op.condition else []
-            for c in [*reads, *op.clbits]:
-                needs(last_write.get(c), f"clbit {c}")
-            for c in op.clbits:
-                for reader in reads_since_write.get(c, []):
-                    needs(reader, f"clbit {c} is read there before this write")
-                last_write[c] = f.id
-                reads_since_write[c] = []
-            for c in reads:
-                reads_since_write.setdefault(c, []).append(f.id)
-    if shares:
-        problems.append(f"shares never ended: {sorted(shares)}")
-    if ebits != plan.ebits:
-        problems.append(f"plan says {plan.ebits} ebits; its fragments consume {ebits}")
+        replay.fragment(f)
+    if replay.shares:
+        problems.append(f"shares never ended: {sorted(replay.shares)}")
+    if replay.ebits != plan.ebits:
+        problems.append(f"plan says {plan.ebits} ebits; its fragments consume {replay.ebits}")
     if sum(f.ebits for f in plan.fragments if f.kind == "teleport") != plan.moves:
         problems.append("moves do not match the teleport fragments")
     return problems
+
+
+class _Replay:
+    """Replays a plan fragment by fragment (in id order), tracking where every qubit
+    lives, which shares are open, the ebits consumed and which earlier fragment each one
+    must depend on; every violation found goes to ``problems``."""
+
+    def __init__(self, plan: Plan, problems: list[str]) -> None:
+        self.problems = problems
+        self.home = dict(enumerate(plan.initial_placement))
+        self.shares: dict[tuple[int, str], set[str]] = {}  # (qubit, node) -> fragments served
+        self.ebits = 0
+        self.last_fragment_of_qubit: dict[int, str] = {}
+        self.last_write: dict[int, str] = {}
+        self.reads_since_write: dict[int, list[str]] = {}
+        self.ancestors: dict[str, set[str]] = {}
+
+    def fragment(self, f: Fragment) -> None:
+        """Replay ``f``."""
+        anc: set[str] = set()
+        for d in f.depends_on:
+            anc |= {d} | self.ancestors.get(d, set())
+        self.ancestors[f.id] = anc
+        if f.kind == "teleport":
+            self._teleport(f)
+        elif f.kind in ("entangle", "disentangle"):
+            self._share(f)
+        else:
+            for op in f.ops:
+                self._placement(f, op)
+                self._order(f, op)
+
+    def _needs(self, f: Fragment, before: str | None, what: str) -> None:
+        """``f`` must depend on ``before`` (the last fragment that touched ``what``)."""
+        if before is not None and before != f.id and before not in self.ancestors[f.id]:
+            self.problems.append(f"{f.id} does not depend on {before} ({what})")
+
+    def _path_ebits(self, f: Fragment) -> None:
+        """A teleport or entangle consumes one ebit per hop of its path."""
+        self.ebits += f.ebits
+        if f.ebits != len(f.path) - 1:
+            self.problems.append(f"{f.id}: {f.ebits} ebits for a path of {len(f.path)} nodes")
+
+    def _teleport(self, f: Fragment) -> None:
+        """A teleport moves its qubit from where it is to its far node."""
+        q = f.qubits[0]
+        if self.home[q] != f.nodes[0]:
+            self.problems.append(
+                f"{f.id} moves qubit {q} from {f.nodes[0]}, but it is on {self.home[q]}"
+            )
+        self._needs(f, self.last_fragment_of_qubit.get(q), f"qubit {q}")
+        self.home[q] = f.nodes[1]
+        self.last_fragment_of_qubit[q] = f.id
+        self._path_ebits(f)
+
+    def _share(self, f: Fragment) -> None:
+        """An entangle opens a share of its qubit on its far node; a disentangle ends it."""
+        q = f.qubits[0]
+        if self.home[q] != f.nodes[0]:
+            self.problems.append(
+                f"{f.id} shares qubit {q} from {f.nodes[0]}, but it is on {self.home[q]}"
+            )
+        if f.kind == "entangle":
+            self.shares[(q, f.nodes[1])] = set(f.serves)
+            self._path_ebits(f)
+        else:
+            self.shares.pop((q, f.nodes[1]), None)
+        self._needs(f, self.last_fragment_of_qubit.get(q), f"qubit {q}")
+        self.last_fragment_of_qubit[q] = f.id
+
+    def _placement(self, f: Fragment, op: PlanOp) -> None:
+        """Every qubit of ``op`` is at the fragment's node, or shared there for ``f`` on a
+        side where ``op`` is diagonal; no qubit with an open share is acted on
+        non-diagonally at home."""
+        node = f.nodes[0]
+        diag = diagonal_on(op.name) if op.name in GATES else (False,) * len(op.qubits)
+        for pos, q in enumerate(op.qubits):
+            if self.home[q] == node:
+                open_on = sorted(n for (qq, n) in self.shares if qq == q)
+                if open_on and not diag[pos]:
+                    self.problems.append(
+                        f"{f.id}: op {op.index} ({op.name}) acts non-diagonally on qubit "
+                        f"{q} while it is shared with {', '.join(open_on)}"
+                    )
+                continue
+            if f.id not in self.shares.get((q, node), set()):
+                self.problems.append(
+                    f"{f.id}: op {op.index} ({op.name}) uses qubit {q} on "
+                    f"{self.home[q]} without a share to {node}"
+                )
+            elif not diag[pos]:
+                self.problems.append(
+                    f"{f.id}: op {op.index} ({op.name}) is not diagonal on shared qubit {q}"
+                )
+
+    def _order(self, f: Fragment, op: PlanOp) -> None:
+        """``f`` depends on the fragments before it on ``op``'s qubits and clbits (reads
+        after writes, and writes after reads)."""
+        for q in op.qubits:
+            self._needs(f, self.last_fragment_of_qubit.get(q), f"qubit {q}")
+            self.last_fragment_of_qubit[q] = f.id
+        reads = op.condition["clbits"] if op.condition else []
+        for c in [*reads, *op.clbits]:
+            self._needs(f, self.last_write.get(c), f"clbit {c}")
+        for c in op.clbits:
+            for reader in self.reads_since_write.get(c, []):
+                self._needs(f, reader, f"clbit {c} is read there before this write")
+            self.last_write[c] = f.id
+            self.reads_since_write[c] = []
+        for c in reads:
+            self.reads_since_write.setdefault(c, []).append(f.id)
 
 
 def _capacity_problems(plan: Plan, topology: Topology) -> list[str]:

@@ -21,10 +21,15 @@ GET      /                               the dashboard (static files under /stat
 GET      /schema/openapi.json            the OpenAPI document
 =======  ==============================  ============================================
 
-Every error is JSON ``{"kind", "message", "errors"?, "state"?}``: a bad body is 422 with
-one entry per field (``{"field", "message"}``), an unknown job 404, a cancel of a job that
-had already ended 409 ``{"kind": "conflict", "state"}``; each documented in the OpenAPI
-document with the status codes the route can answer.
+Every error is JSON ``{"kind", "message", "errors"?, "state"?}``: a bad body or query is
+422 with one entry per field (``{"field", "message"}``), an unknown job 404, a cancel of a
+job that had already ended 409 ``{"kind": "conflict", "state"}``; each documented in the
+OpenAPI document with the status codes the route can answer.
+
+The routes are Litestar controllers, one per resource; :func:`create_app` gives them the
+job service, node registry, event hub, metrics, settings and placement strategies as
+dependencies. Litestar checks the query's bounds (``Parameter(ge=, le=)``); the error
+handler words what it refuses as the rule broken (:data:`QUERY_RULES`).
 """
 
 from __future__ import annotations
@@ -34,7 +39,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import trio
-from litestar import Litestar, Request, Response, WebSocket, get, post, websocket
+from litestar import Controller, Litestar, Request, Response, WebSocket, get, post, websocket
+from litestar.di import Provide
 from litestar.exceptions import (
     HTTPException,
     NotFoundException,
@@ -46,6 +52,7 @@ from litestar.params import Body, Parameter
 from litestar.static_files import create_static_files_router
 from loguru import logger
 
+from qorch.config import Settings
 from qorch.coordinator.events import COALESCE_S, EventHub, Subscription
 from qorch.coordinator.jobs import JobService, QueueFull
 from qorch.coordinator.metrics import CONTENT_TYPE, CoordinatorMetrics
@@ -202,28 +209,48 @@ async def health_report(service: JobService, registry: Any) -> dict[str, Any]:
     }
 
 
-def create_app(
-    service: JobService,
-    registry: Any,
-    *,
-    hub: EventHub | None = None,
-    metrics: CoordinatorMetrics | None = None,
-) -> Litestar:
-    """The Litestar app over ``service`` (jobs) and ``registry`` (nodes), with ``hub``'s
-    events on the websockets and ``metrics`` at ``/metrics``."""
-    settings = service.plugins.settings
-    hub = hub or EventHub(settings.api.event_buffer)
-    strategies = set(service.plugins.registry.names("placement"))
+#: the most jobs one page of ``GET /api/v1/jobs`` lists
+MAX_PAGE = 1000
 
-    async def load(job_id: str) -> JobRecord:
-        job = await trio.to_thread.run_sync(service.store.get_job, job_id)
-        if job is None:
-            raise NotFoundException(f"no job {job_id!r}")
-        return job
 
-    @post("/api/v1/circuits/submit", status_code=202, responses=errors(413, 422, 503))
+def _any_case(name: str) -> str:
+    """A regular expression matching ``name`` in any letter case (``[Qq][Uu]...``)."""
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in name)
+
+
+#: ``?state=``: a job state, in any letter case
+STATE_PATTERN = "^(" + "|".join(_any_case(s.value) for s in JobState) + ")$"
+
+#: what a 422 says of each query parameter Litestar refused, by its handler argument:
+#: the parameter's name and the rule it breaks
+QUERY_RULES = {
+    "state_filter": ("state", f"one of {', '.join(JobState)}"),
+    "limit": ("limit", f"between 1 and {MAX_PAGE}"),
+    "offset": ("offset", "at least 0"),
+}
+
+
+async def _load(service: JobService, job_id: str) -> JobRecord:
+    """The stored job; 404 when there is none."""
+    job = await trio.to_thread.run_sync(service.store.get_job, job_id)
+    if job is None:
+        raise NotFoundException(f"no job {job_id!r}")
+    return job
+
+
+class CircuitController(Controller):
+    """Submitting circuits (FR-009)."""
+
+    path = "/api/v1/circuits"
+
+    @post("/submit", status_code=202, responses=errors(413, 422, 503))
     async def submit(
-        data: Annotated[Any, Body(schema_extra=SUBMIT_SCHEMA)], request: Request
+        self,
+        data: Annotated[Any, Body(schema_extra=SUBMIT_SCHEMA)],
+        request: Request,
+        service: JobService,
+        settings: Settings,
+        strategies: frozenset[str],
     ) -> dict[str, str]:
         """Queue a circuit; answers at once with the job id."""
         submission = submission_from_body(data, strategies, settings.limits.max_qasm_bytes)
@@ -237,122 +264,49 @@ def create_app(
             logger.info("job {} queued", job.job_id)
         return {"job_id": job.job_id}
 
-    job_status, job_result, list_jobs = _job_reads(service, load)
 
-    cancel = _cancel_route(service)
+class JobController(Controller):
+    """The jobs: the paged list, one job's state, result and events, cancelling (FR-009)."""
 
-    @get("/api/v1/nodes", responses=errors())
-    async def nodes() -> dict[str, Any]:
-        """Every node the registry knows, with availability and quality."""
-        now = registry.clock()
-        return {"nodes": [e.describe(now) for e in registry.entries()]}
+    path = "/api/v1/jobs"
 
-    @get("/health", responses={503: ResponseSpec(dict[str, Any], description="not ok")})
-    async def health() -> Response[dict[str, Any]]:
-        """Readiness (FR-012): coordinator, store, transport and registry, with an overall
-        ``status`` — 200 when ``ok``, 503 when ``degraded`` (no available node, no
-        connected peer) or ``down`` (the store fails)."""
-        body = await health_report(service, registry)
-        return Response(body, status_code=200 if body["status"] == "ok" else 503)
+    @get("/", responses=errors(422))
+    async def list_jobs(
+        self,
+        service: JobService,
+        state_filter: Annotated[str | None, Parameter(query="state", pattern=STATE_PATTERN)] = None,
+        limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE)] = 100,
+        offset: Annotated[int, Parameter(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        """Jobs, oldest first, optionally in one state, paged."""
+        wanted = JobState(state_filter.upper()) if state_filter else None
+        total = await trio.to_thread.run_sync(service.store.count_jobs, wanted)
+        jobs = []
+        if offset < total:  # past the last job: no query (an offset over 2**63 overflows SQLite)
+            jobs = await trio.to_thread.run_sync(
+                lambda: service.store.list_jobs(wanted, limit=limit, offset=offset)
+            )
+        return {
+            "jobs": [job_view(j) for j in jobs],
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+        }
 
-    @get("/metrics", media_type=CONTENT_TYPE, include_in_schema=False)
-    async def metrics_text() -> Response[bytes]:
-        """Prometheus metrics (text exposition format)."""
-        body = metrics.render() if metrics is not None else b""
-        return Response(body, media_type=CONTENT_TYPE)
-
-    job_events, all_events = _event_routes(service, hub)
-
-    @get("/", media_type="text/html", include_in_schema=False)
-    async def dashboard() -> Response[bytes]:
-        """The dashboard page (static HTML; its script follows the API and websocket)."""
-        page = STATIC / "index.html"
-        if not page.is_file():
-            raise NotFoundException("the dashboard is not installed")
-        return Response(page.read_bytes(), media_type="text/html")
-
-    return Litestar(
-        [
-            submit,
-            job_status,
-            job_result,
-            list_jobs,
-            cancel,
-            nodes,
-            health,
-            metrics_text,
-            job_events,
-            all_events,
-            dashboard,
-            create_static_files_router(path="/static", directories=[STATIC], name="static"),
-        ],
-        exception_handlers={Exception: _error_body},
-        openapi_config=OpenAPIConfig(title="qorch coordinator", version="1"),
-        debug=False,
-    )
-
-
-def _error_body(_: Request, exc: Exception) -> Response[dict[str, Any]]:
-    """Every error as ``{"kind", "message"}`` (422s with their field errors)."""
-    if isinstance(exc, ValidationException):
-        extra = exc.extra if isinstance(exc.extra, list) else []
-        errors = [_field_error(e) for e in extra if isinstance(e, dict)]
-        body = {"kind": "validation", "message": exc.detail, "errors": errors}
-        return Response(body, status_code=422)
-    if isinstance(exc, HTTPException):
-        kind = {404: "not_found", 400: "malformed", 503: "queue_full"}.get(exc.status_code, "http")
-        return Response({"kind": kind, "message": exc.detail}, status_code=exc.status_code)
-    logger.opt(exception=exc).error("request failed: {}", exc)
-    return Response(
-        {"kind": "internal", "message": "internal error (logged with the request id)"},
-        status_code=500,
-    )
-
-
-def _cancel_route(service: JobService) -> Any:
-    """``POST /api/v1/jobs/{id}/cancel`` (FR-009): 200 or 409, decided by
-    :meth:`JobService.cancel` in one compare-and-set on the job's state."""
-
-    @post(
-        "/api/v1/jobs/{job_id:str}/cancel",
-        status_code=200,
-        responses=errors(404, 409, 413, why={409: "the job had already ended: its state"}),
-    )
-    async def cancel(job_id: str) -> Response[dict[str, Any]]:
-        """Cancel a job that has not ended (FR-009): 200 with the job, which is then
-        ``FAILED`` with error kind ``cancelled`` and never completes — its remaining
-        fragments stop and its windows are given back; 409 ``{"kind": "conflict",
-        "state"}`` with the final state of a job that had already ended."""
-        outcome = await service.cancel(job_id)
-        if outcome is None:
-            raise NotFoundException(f"no job {job_id!r}")
-        state = outcome.job.state.value
-        if not outcome.cancelled:
-            message = f"job {job_id} had already ended: {state}"
-            body = {"kind": "conflict", "message": message, "state": state}
-            return Response(body, status_code=409)
-        with correlation(job_id=job_id):
-            logger.info("job {} cancelled", job_id)
-        return Response(job_view(outcome.job), status_code=200)
-
-    return cancel
-
-
-def _job_reads(service: JobService, load: Any) -> tuple[Any, Any, Any]:
-    """The read-only job routes: a job's state, its result, the paged list."""
-
-    @get("/api/v1/jobs/{job_id:str}", responses=errors(404))
-    async def job_status(job_id: str) -> dict[str, Any]:
+    @get("/{job_id:str}", responses=errors(404))
+    async def job_status(self, job_id: str, service: JobService) -> dict[str, Any]:
         """A job's state."""
-        return job_view(await load(job_id))
+        return job_view(await _load(service, job_id))
 
-    @get("/api/v1/jobs/{job_id:str}/result", responses=errors(404, 409))
-    async def job_result(job_id: str, include: str | None = None) -> Response[dict[str, Any]]:
+    @get("/{job_id:str}/result", responses=errors(404, 409))
+    async def job_result(
+        self, job_id: str, service: JobService, include: str | None = None
+    ) -> Response[dict[str, Any]]:
         """A completed job's result; 409 (with the state) before it ends.
 
         ``include=executed`` adds ``executed_qasm3``: the OpenQASM 3 of the circuit the
         nodes executed, explicit protocols, no noise (DESIGN §6)."""
-        job = await load(job_id)
+        job = await _load(service, job_id)
         if job.state is JobState.COMPLETED:
             result = dict(job.result or {})
             executed = result.pop("executed_qasm3", None)
@@ -366,43 +320,34 @@ def _job_reads(service: JobService, load: Any) -> tuple[Any, Any, Any]:
         }
         return Response(body, status_code=409)
 
-    @get("/api/v1/jobs", responses=errors(422))
-    async def list_jobs(
-        state_filter: Annotated[str | None, Parameter(query="state")] = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> dict[str, Any]:
-        """Jobs, oldest first, optionally in one state, paged."""
-        state = state_filter
-        errors = []
-        if state is not None and state.upper() not in JobState.__members__:
-            errors.append({"field": "state", "message": f"one of {', '.join(JobState)}"})
-        if not 1 <= limit <= 1000:
-            errors.append({"field": "limit", "message": "between 1 and 1000"})
-        if offset < 0:
-            errors.append({"field": "offset", "message": "at least 0"})
-        if errors:
-            raise ValidationException("invalid query", extra=errors)
-        wanted = JobState(state.upper()) if state else None
-        jobs = await trio.to_thread.run_sync(
-            lambda: service.store.list_jobs(wanted, limit=limit, offset=offset)
-        )
-        total = await trio.to_thread.run_sync(service.store.count_jobs, wanted)
-        return {
-            "jobs": [job_view(j) for j in jobs],
-            "total": total,
-            "limit": limit,
-            "offset": offset,
-        }
+    @post(
+        "/{job_id:str}/cancel",
+        status_code=200,
+        responses=errors(404, 409, 413, why={409: "the job had already ended: its state"}),
+    )
+    async def cancel(self, job_id: str, service: JobService) -> Response[dict[str, Any]]:
+        """Cancel a job that has not ended (FR-009): 200 with the job, which is then
+        ``FAILED`` with error kind ``cancelled`` and never completes — its remaining
+        fragments stop and its windows are given back; 409 ``{"kind": "conflict",
+        "state"}`` with the final state of a job that had already ended.
 
-    return job_status, job_result, list_jobs
+        Decided by :meth:`JobService.cancel` in one compare-and-set on the job's state."""
+        outcome = await service.cancel(job_id)
+        if outcome is None:
+            raise NotFoundException(f"no job {job_id!r}")
+        state = outcome.job.state.value
+        if not outcome.cancelled:
+            message = f"job {job_id} had already ended: {state}"
+            body = {"kind": "conflict", "message": message, "state": state}
+            return Response(body, status_code=409)
+        with correlation(job_id=job_id):
+            logger.info("job {} cancelled", job_id)
+        return Response(job_view(outcome.job), status_code=200)
 
-
-def _event_routes(service: JobService, hub: EventHub) -> tuple[Any, Any]:
-    """The websockets: one job's events, and every job's (FR-009)."""
-
-    @websocket("/api/v1/jobs/{job_id:str}/events")
-    async def job_events(socket: WebSocket, job_id: str) -> None:
+    @websocket("/{job_id:str}/events")
+    async def job_events(
+        self, socket: WebSocket, job_id: str, service: JobService, hub: EventHub
+    ) -> None:
         """One job's events: a ``snapshot`` of its state first, then its state changes,
         plans and fragment changes until it ends (then the socket closes)."""
         await socket.accept()
@@ -419,8 +364,20 @@ def _event_routes(service: JobService, hub: EventHub) -> tuple[Any, Any]:
                 await follow(socket, sub, until_end=True)
         await socket.close()
 
-    @websocket("/api/v1/events")
-    async def all_events(socket: WebSocket) -> None:
+
+class NetworkController(Controller):
+    """What the coordinator sees: the node registry, and every job's events (FR-009)."""
+
+    path = "/api/v1"
+
+    @get("/nodes", responses=errors())
+    async def nodes(self, registry: Any) -> dict[str, Any]:
+        """Every node the registry knows, with availability and quality."""
+        now = registry.clock()
+        return {"nodes": [e.describe(now) for e in registry.entries()]}
+
+    @websocket("/events")
+    async def all_events(self, socket: WebSocket, service: JobService, hub: EventHub) -> None:
         """Every job's events: a ``snapshot`` of the latest jobs first, then live."""
         await socket.accept()
         with hub.subscribe(None) as sub:
@@ -431,4 +388,95 @@ def _event_routes(service: JobService, hub: EventHub) -> tuple[Any, Any]:
             await socket.send_json({"type": "snapshot", "jobs": [job_view(j) for j in jobs]})
             await follow(socket, sub, until_end=False)
 
-    return job_events, all_events
+
+class OperationsController(Controller):
+    """For operators: readiness, metrics and the dashboard page (FR-012)."""
+
+    path = "/"
+
+    @get("/health", responses={503: ResponseSpec(dict[str, Any], description="not ok")})
+    async def health(self, service: JobService, registry: Any) -> Response[dict[str, Any]]:
+        """Readiness (FR-012): coordinator, store, transport and registry, with an overall
+        ``status`` — 200 when ``ok``, 503 when ``degraded`` (no available node, no
+        connected peer) or ``down`` (the store fails)."""
+        body = await health_report(service, registry)
+        return Response(body, status_code=200 if body["status"] == "ok" else 503)
+
+    @get("/metrics", media_type=CONTENT_TYPE, include_in_schema=False)
+    async def metrics_text(self, metrics: CoordinatorMetrics | None) -> Response[bytes]:
+        """Prometheus metrics (text exposition format)."""
+        body = metrics.render() if metrics is not None else b""
+        return Response(body, media_type=CONTENT_TYPE)
+
+    @get("/", media_type="text/html", include_in_schema=False)
+    async def dashboard(self) -> Response[bytes]:
+        """The dashboard page (static HTML; its script follows the API and websocket)."""
+        page = STATIC / "index.html"
+        if not page.is_file():
+            raise NotFoundException("the dashboard is not installed")
+        return Response(page.read_bytes(), media_type="text/html")
+
+
+def _always(value: Any) -> Provide:
+    """A dependency that is always ``value`` (the app's one job service, registry, ...)."""
+    return Provide(lambda: value, sync_to_thread=False)
+
+
+def create_app(
+    service: JobService,
+    registry: Any,
+    *,
+    hub: EventHub | None = None,
+    metrics: CoordinatorMetrics | None = None,
+) -> Litestar:
+    """The Litestar app over ``service`` (jobs) and ``registry`` (nodes), with ``hub``'s
+    events on the websockets and ``metrics`` at ``/metrics``: the controllers above,
+    given these (and the settings and placement strategies) as dependencies."""
+    settings = service.plugins.settings
+    dependencies = {
+        "service": service,
+        "registry": registry,
+        "hub": hub or EventHub(settings.api.event_buffer),
+        "metrics": metrics,
+        "settings": settings,
+        "strategies": frozenset(service.plugins.registry.names("placement")),
+    }
+    return Litestar(
+        [
+            CircuitController,
+            JobController,
+            NetworkController,
+            OperationsController,
+            create_static_files_router(path="/static", directories=[STATIC], name="static"),
+        ],
+        dependencies={name: _always(value) for name, value in dependencies.items()},
+        exception_handlers={Exception: _error_body},
+        openapi_config=OpenAPIConfig(title="qorch coordinator", version="1"),
+        debug=False,
+    )
+
+
+def _error_body(_: Request, exc: Exception) -> Response[dict[str, Any]]:
+    """Every error as ``{"kind", "message"}`` (422s with their field errors: a query
+    parameter Litestar refused with the rule it breaks, as :data:`QUERY_RULES` says)."""
+    if isinstance(exc, ValidationException):
+        extra = exc.extra if isinstance(exc.extra, list) else []
+        query = [
+            dict(zip(("field", "message"), QUERY_RULES[e["key"]], strict=True))
+            for e in extra
+            if isinstance(e, dict) and e.get("source") == "query" and e.get("key") in QUERY_RULES
+        ]
+        if query:
+            body = {"kind": "validation", "message": "invalid query", "errors": query}
+            return Response(body, status_code=422)
+        errors = [_field_error(e) for e in extra if isinstance(e, dict)]
+        body = {"kind": "validation", "message": exc.detail, "errors": errors}
+        return Response(body, status_code=422)
+    if isinstance(exc, HTTPException):
+        kind = {404: "not_found", 400: "malformed", 503: "queue_full"}.get(exc.status_code, "http")
+        return Response({"kind": kind, "message": exc.detail}, status_code=exc.status_code)
+    logger.opt(exception=exc).error("request failed: {}", exc)
+    return Response(
+        {"kind": "internal", "message": "internal error (logged with the request id)"},
+        status_code=500,
+    )

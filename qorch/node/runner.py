@@ -152,32 +152,46 @@ class Advertiser:
                 await self.announce_once()
 
 
+@attrs.frozen
+class NodeOptions:
+    """Where and how :func:`run_node` runs a node: the address it listens on, the
+    bootstrap peers it joins through, its data directory (its identity lives there), the
+    seed and time scale of its simulated QPU, the links it advertises, and the fault
+    schedule (JSON) whose latency spikes and degradations it applies (FR-013)."""
+
+    listen: str
+    data_dir: Path
+    bootstrap: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    seed: int = 0
+    time_scale: float = 0.0
+    links: tuple[LinkQuality, ...] = ()
+    faults: Path | None = None
+
+
 async def run_node(
     spec: NodeSpec,
     app: Any,
+    options: NodeOptions,
     *,
-    listen: str,
-    bootstrap: list[str],
-    data_dir: Path,
-    seed: int = 0,
-    time_scale: float = 0.0,
     on_ready: Callable[[str], None] = print,
     stop: trio.Event | None = None,
-    links: tuple[LinkQuality, ...] = (),
-    faults: Path | None = None,
 ) -> None:
-    """Run the node until SIGTERM/SIGINT or ``stop`` (see the module docstring)."""
+    """Run the node ``spec`` describes, as ``options`` say, until SIGTERM/SIGINT or
+    ``stop`` (see the module docstring); ``app`` holds the settings and plugins."""
     settings: Settings = app.settings
     node_type, offered = node_type_for(app.plugins, spec)
+    faults = options.faults
     applied = NodeFaults(load_schedule(faults), spec.name) if faults is not None else None
-    service = NodeService(offered, node_type, seed=seed, time_scale=time_scale, faults=applied)
-    service.known = list(bootstrap)
-    service.links = links
+    service = NodeService(
+        offered, node_type, seed=options.seed, time_scale=options.time_scale, faults=applied
+    )
+    service.known = list(options.bootstrap)
+    service.links = options.links
     transport = app.plugins.create("transport", settings.network.transport)
     config = PeerConfig(
         spec.name,
-        data_dir / "identity",
-        listen,
+        options.data_dir / "identity",
+        options.listen,
         settings.network.max_message_bytes,
         verbs=NODE_VERBS,
     )
@@ -189,7 +203,7 @@ async def run_node(
         await nursery.start(_watch_signals, stop)  # before "ready": a signal then is handled
         if faults is not None:
             await nursery.start(_reload_faults_on_sighup, service, faults)
-        nursery.start_soon(Advertiser(service, peer, bootstrap, settings).run)
+        nursery.start_soon(Advertiser(service, peer, list(options.bootstrap), settings).run)
         on_ready(f"ready {peer.addresses[0]}")
         await stop.wait()
         logger.info("{} stopping", spec.name)

@@ -39,6 +39,7 @@ from qorch.runtime.runner import (
     FragmentRun,
     NodeClient,
     PlanRunner,
+    RunOptions,
     Timeouts,
     fidelity_scales,
 )
@@ -260,6 +261,40 @@ class JobCallbacks:
     keep_windows: Callable[[], bool] | None = None
 
 
+@attrs.frozen
+class _RunEvents:
+    """One run of a job as its :class:`~qorch.runtime.runner.RunListener`: the runner's
+    events go to the job's ``callbacks``; its windows being held makes the job
+    ``EXECUTING`` on its ``first`` run only (a fallback's run continues the job)."""
+
+    callbacks: JobCallbacks
+    first: bool
+
+    async def on_reserved(self, run_id: str, node: str, reservation_id: str) -> None:
+        """To ``callbacks.on_reserved``."""
+        if self.callbacks.on_reserved is not None:
+            await self.callbacks.on_reserved(run_id, node, reservation_id)
+
+    async def on_released(self, run_id: str, node: str, reservation_id: str) -> None:
+        """To ``callbacks.on_released``."""
+        if self.callbacks.on_released is not None:
+            await self.callbacks.on_released(run_id, node, reservation_id)
+
+    async def on_held(self) -> None:
+        """``callbacks.on_state("EXECUTING")`` on the first run."""
+        if self.first and self.callbacks.on_state is not None:
+            await self.callbacks.on_state("EXECUTING")
+
+    async def on_fragment_state(self, event: FragmentEvent) -> None:
+        """To ``callbacks.on_fragment_state``."""
+        if self.callbacks.on_fragment_state is not None:
+            await self.callbacks.on_fragment_state(event)
+
+    def keep_windows(self) -> bool:
+        """``callbacks.keep_windows()``; no when it is not given."""
+        return self.callbacks.keep_windows is not None and self.callbacks.keep_windows()
+
+
 async def run_job(
     circuit: Circuit,
     snapshot: Callable[[], Topology],
@@ -318,24 +353,18 @@ async def run_job(
                     }
                 )
         run_id = job_id if not fallbacks else f"{job_id}.{len(fallbacks)}"
-        runner = PlanRunner(
-            plan,
-            run_id,
-            client,
+        options = RunOptions(
             retry=retry,
             timeouts=timeouts,
             seed=seed + len(fallbacks),
             deadline_s=settings.runtime.deadline_s,
-            reservations=(held or {}).get(run_id),
-            on_reserved=cb.on_reserved,
-            on_released=cb.on_released,
-            on_fragment_state=cb.on_fragment_state,
-            keep_windows=cb.keep_windows,
+            held=(held or {}).get(run_id, {}),
         )
+        runner = PlanRunner(plan, run_id, client, options, _RunEvents(cb, first=not fallbacks))
         if cb.on_state is not None and not fallbacks:
             await cb.on_state("RESERVING")
         try:
-            runs = await runner.run(on_held=cb.on_state if not fallbacks else None)
+            runs = await runner.run()
             break
         except FragmentFailed as failure:
             earlier.extend(runner.runs.values())

@@ -31,7 +31,7 @@ import math
 import random
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import attrs
@@ -119,40 +119,89 @@ def qubits_per_node(plan: Plan) -> dict[str, int]:
     return {n: max(1, peak.get(n, 0)) for n in sorted(used)}
 
 
+@attrs.frozen
+class RunOptions:
+    """How a :class:`PlanRunner` runs its plan: the retry policy and timeouts of its calls,
+    the seed of its backoff jitter, how long its windows last (``deadline_s``), its clock
+    (unix time), and ``held``: node -> reservation id of the windows an earlier
+    coordinator process was granted for this run (recovery), used again."""
+
+    retry: RetryPolicy = attrs.field(factory=RetryPolicy)
+    timeouts: Timeouts = attrs.field(factory=Timeouts)
+    seed: int = 0
+    deadline_s: float = 60.0
+    clock: Callable[[], float] = time.time
+    held: Mapping[str, str] = attrs.field(factory=dict)
+
+
+class RunListener(Protocol):
+    """What a :class:`PlanRunner` tells its caller (the job, the coordinator) as it runs.
+
+    :class:`QuietListener` ignores every event: subclass it and override what you need.
+    """
+
+    async def on_reserved(self, run_id: str, node: str, reservation_id: str) -> None:
+        """A window was granted on ``node`` for the run ``run_id``."""
+        ...
+
+    async def on_released(self, run_id: str, node: str, reservation_id: str) -> None:
+        """The window on ``node`` was given back (or left to expire: no answer)."""
+        ...
+
+    async def on_held(self) -> None:
+        """Every window the plan needs is held: its fragments start."""
+        ...
+
+    async def on_fragment_state(self, event: FragmentEvent) -> None:
+        """A fragment changed state (:class:`FragmentEvent`)."""
+        ...
+
+    def keep_windows(self) -> bool:
+        """Whether a run cancelled now keeps its windows held (a coordinator shutting down:
+        its successor resumes the job with them) instead of giving them back."""
+        ...
+
+
+class QuietListener:
+    """A :class:`RunListener` that ignores every event and never keeps windows."""
+
+    async def on_reserved(self, run_id: str, node: str, reservation_id: str) -> None:
+        """Nothing."""
+
+    async def on_released(self, run_id: str, node: str, reservation_id: str) -> None:
+        """Nothing."""
+
+    async def on_held(self) -> None:
+        """Nothing."""
+
+    async def on_fragment_state(self, event: FragmentEvent) -> None:
+        """Nothing."""
+
+    def keep_windows(self) -> bool:
+        """Never: a cancelled run gives its windows back."""
+        return False
+
+
 class PlanRunner:
-    """Reserves, executes and releases one plan (see the module docstring)."""
+    """Reserves, executes and releases one plan (see the module docstring) as ``job_id``
+    through ``client``, as ``options`` say, telling ``listener`` what happens."""
 
     def __init__(
         self,
         plan: Plan,
         job_id: str,
         client: NodeClient,
-        *,
-        retry: RetryPolicy | None = None,
-        timeouts: Timeouts | None = None,
-        seed: int = 0,
-        deadline_s: float = 60.0,
-        clock: Callable[[], float] = time.time,
-        on_fragment_state: Callable[[FragmentEvent], Awaitable[None]] | None = None,
-        reservations: dict[str, str] | None = None,
-        on_reserved: Callable[[str, str, str], Awaitable[None]] | None = None,
-        on_released: Callable[[str, str, str], Awaitable[None]] | None = None,
-        keep_windows: Callable[[], bool] | None = None,
+        options: RunOptions | None = None,
+        listener: RunListener | None = None,
     ) -> None:
         self.plan = plan
         self.job_id = job_id
         self.client = client
-        self.retry = retry or RetryPolicy()
-        self.timeouts = timeouts or Timeouts()
-        self.rng = random.Random(seed)
-        self.deadline_s = deadline_s
-        self.clock = clock
-        self.on_fragment_state = on_fragment_state
-        self.on_reserved = on_reserved
-        self.on_released = on_released
-        self.keep_windows = keep_windows  # cancelled while this is true: windows stay held
+        self.options = options or RunOptions()
+        self.listener = listener or QuietListener()
+        self.rng = random.Random(self.options.seed)
         # node -> reservation id; given ones were granted to an earlier coordinator process
-        self.reservations: dict[str, str] = dict(reservations or {})
+        self.reservations: dict[str, str] = dict(self.options.held)
         self.runs: dict[str, FragmentRun] = {}
         self._requests = 0
 
@@ -178,8 +227,8 @@ class PlanRunner:
         for each other. Windows granted to an earlier coordinator process (recovery) are
         kept as they are.
         """
-        start = self.clock()
-        end = start + self.deadline_s
+        start = self.options.clock()
+        end = start + self.options.deadline_s
         need = {n: q for n, q in qubits_per_node(self.plan).items() if n not in self.reservations}
         refused: list[str] = []
 
@@ -214,8 +263,7 @@ class PlanRunner:
         reply = await self._reserve_call(node, body)
         if reply.get("ok"):
             self.reservations[node] = reply["reservation"]["reservation_id"]
-            if self.on_reserved is not None:
-                await self.on_reserved(self.job_id, node, self.reservations[node])
+            await self.listener.on_reserved(self.job_id, node, self.reservations[node])
             return None
         error: dict[str, Any] = reply.get("error", {})
         if error.get("code") != "conflict":
@@ -228,29 +276,30 @@ class PlanRunner:
     async def _reserve_call(self, node: str, body: dict[str, Any]) -> dict[str, Any]:
         """The reserve request, tried again after a lost or failed call (seeded backoff,
         as for fragments; the node gives a job its window again, not a second one)."""
-        delays = self.retry.delays(self.rng)
-        for attempt in range(self.retry.attempts):
+        retry = self.options.retry
+        delays = retry.delays(self.rng)
+        for attempt in range(retry.attempts):
             try:
-                return await self.client.call(node, "reserve", body, self.timeouts.reserve)
+                return await self.client.call(node, "reserve", body, self.options.timeouts.reserve)
             except TransportError as exc:
-                if attempt + 1 == self.retry.attempts:
+                if attempt + 1 == retry.attempts:
                     raise ReservationFailed(
                         node,
-                        f"did not answer the reservation ({self.retry.attempts} tries): {exc}",
+                        f"did not answer the reservation ({retry.attempts} tries): {exc}",
                     ) from None
                 await trio.sleep(next(delays))
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _reserve_on(self, node: str, qubits: int, end: float) -> None:
         """Ask ``node`` until it grants the window or the deadline passes."""
-        while (conflict := await self._ask(node, qubits, self.clock(), end)) is not None:
-            if self.clock() + RESERVE_POLL_S >= end:
+        while (conflict := await self._ask(node, qubits, self.options.clock(), end)) is not None:
+            if self.options.clock() + RESERVE_POLL_S >= end:
                 raise ReservationFailed(
                     node, f"refused to hold {qubits} qubits until the deadline: it is busy"
                 )
             # the holders may release before their windows end: ask again soon, not only then
             nxt = conflict.get("next_window")
-            soonest = nxt["start"] - self.clock() if nxt else RESERVE_POLL_S
+            soonest = nxt["start"] - self.options.clock() if nxt else RESERVE_POLL_S
             await trio.sleep(min(max(0.0, soonest), RESERVE_POLL_S))
 
     async def _cancel(self, nodes: list[str]) -> None:
@@ -261,9 +310,8 @@ class PlanRunner:
                 body = {"correlation": self._correlation("*", 0), "reservation_id": rid}
                 # an unreleased window expires on its own at the deadline
                 with contextlib.suppress(TransportError):
-                    await self.client.call(node, "cancel", body, self.timeouts.release)
-                if self.on_released is not None:
-                    await self.on_released(self.job_id, node, rid)
+                    await self.client.call(node, "cancel", body, self.options.timeouts.release)
+                await self.listener.on_released(self.job_id, node, rid)
 
     async def release(self) -> None:
         """Cancel every reservation this job holds."""
@@ -271,18 +319,12 @@ class PlanRunner:
 
     # -- executing ---------------------------------------------------------------------------
 
-    async def run(
-        self, on_held: Callable[[str], Awaitable[None]] | None = None
-    ) -> dict[str, FragmentRun]:
-        """Reserve, execute every fragment in dependency order, release; the runs by id.
-
-        ``on_held("EXECUTING")`` is awaited once every window is held.
-        """
+    async def run(self) -> dict[str, FragmentRun]:
+        """Reserve, execute every fragment in dependency order, release; the runs by id."""
         try:
             try:
                 await self.reserve()
-                if on_held is not None:
-                    await on_held("EXECUTING")
+                await self.listener.on_held()
                 done = {f.id: trio.Event() for f in self.plan.fragments}
                 async with trio.open_nursery() as nursery:
                     for f in self.plan.fragments:
@@ -296,7 +338,7 @@ class PlanRunner:
             cancelled = isinstance(exc, trio.Cancelled) or (
                 isinstance(exc, BaseExceptionGroup) and exc.subgroup(trio.Cancelled) is not None
             )
-            if cancelled and self.keep_windows is not None and self.keep_windows():
+            if cancelled and self.listener.keep_windows():
                 self.reservations.clear()  # a coordinator shutting down keeps them held
             raise
         finally:
@@ -307,19 +349,20 @@ class PlanRunner:
         for dep in f.depends_on:
             await done[dep].wait()
         nodes = f.nodes if f.kind != "local" else (f.node,)
-        timeout = self.timeouts.execute_local if f.kind == "local" else self.timeouts.execute_remote
+        retry, clock, timeouts = self.options.retry, self.options.clock, self.options.timeouts
+        timeout = timeouts.execute_local if f.kind == "local" else timeouts.execute_remote
         ops = wire_ops(f)
-        delays = self.retry.delays(self.rng)
+        delays = retry.delays(self.rng)
         errors: list[str] = []
         failed: tuple[str, ...] = nodes
-        started = self.clock()
+        started = clock()
         wire = 0  # the attempt number the nodes see (their idempotency key)
-        for attempt in range(self.retry.attempts):
+        for attempt in range(retry.attempts):
             await self._event(f.id, nodes, "RUNNING", attempt)
             outcome = await self._attempt(f, nodes, ops, wire, timeout)
             if outcome and isinstance(outcome[0], dict):
                 run = FragmentRun(
-                    f.id, f.kind, nodes, "ok", attempt + 1, started, self.clock(),
+                    f.id, f.kind, nodes, "ok", attempt + 1, started, clock(),
                     tuple(errors), outcome,
                 )  # fmt: skip
                 self.runs[f.id] = run
@@ -333,16 +376,16 @@ class PlanRunner:
                 # or late answer is not: the node may have run it, so the same attempt
                 # is asked again and a node that ran it answers from its record (FR-010)
                 wire += 1
-            if attempt + 1 < self.retry.attempts:
+            if attempt + 1 < retry.attempts:
                 await self._event(f.id, nodes, "RETRYING", attempt, error=message)
                 await trio.sleep(next(delays))
         run = FragmentRun(
-            f.id, f.kind, nodes, "failed", self.retry.attempts, started, self.clock(),
+            f.id, f.kind, nodes, "failed", retry.attempts, started, clock(),
             tuple(errors),
         )  # fmt: skip
         self.runs[f.id] = run
-        await self._event(f.id, nodes, "FAILED", self.retry.attempts - 1, errors[-1], run)
-        raise FragmentFailed(f.id, nodes, self.retry.attempts, errors[-1], failed)
+        await self._event(f.id, nodes, "FAILED", retry.attempts - 1, errors[-1], run)
+        raise FragmentFailed(f.id, nodes, retry.attempts, errors[-1], failed)
 
     async def _attempt(
         self, f: Fragment, nodes: tuple[str, ...], ops: list[dict[str, Any]], attempt: int,
@@ -391,11 +434,10 @@ class PlanRunner:
         error: str | None = None,
         run: FragmentRun | None = None,
     ) -> None:
-        if self.on_fragment_state is not None:
-            event = FragmentEvent(
-                self.job_id, fragment, nodes, state, attempt, self.clock(), error, run
-            )
-            await self.on_fragment_state(event)
+        event = FragmentEvent(
+            self.job_id, fragment, nodes, state, attempt, self.options.clock(), error, run
+        )
+        await self.listener.on_fragment_state(event)
 
 
 def wire_ops(f: Fragment) -> list[dict[str, Any]]:
