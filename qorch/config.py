@@ -363,7 +363,7 @@ def load_settings(config_file: str | os.PathLike[str] | None = None) -> Settings
 
     ``config_file`` is the ``--config`` argument. Every problem is reported at once.
     """
-    from dynaconf import Dynaconf
+    from dynaconf import Dynaconf  # start-up: settings objects are built without it too
 
     path = _config_file(config_file)
     file_data = _read_toml(path) if path else {}

@@ -49,7 +49,7 @@ class QiskitObject:
         # start-up: qiskit on the first parse, not when the plugin system loads
         from qiskit import QuantumCircuit
 
-        from qorch.qiskit_bridge import from_qiskit
+        from qorch.qiskit_bridge import from_qiskit  # start-up: it imports qiskit
 
         if not isinstance(source.obj, QuantumCircuit):
             raise CircuitError(

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 import attrs
 
 from qorch.config import Settings, load_settings
+from qorch.errors import UsageError
 from qorch.logs import configure_logging
 from qorch.plugins import PluginSystem
 
@@ -49,7 +50,6 @@ def started(args: argparse.Namespace, role: str = "cli", **overrides: object) ->
 def check_addresses(app: App, addresses: list[str] | tuple[str, ...], flag: str) -> None:
     """Refuse (:class:`~qorch.errors.UsageError`) peer addresses the configured transport
     cannot dial, before any process starts (issue 15)."""
-    from qorch.errors import UsageError
 
     transport = app.plugins.create("transport")
     problems = [p for p in (transport.check_address(a) for a in addresses) if p]

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 from pathlib import Path
 from typing import Any
 
+from qorch.bench import api_bench as api_results
+from qorch.bench import events_bench as events_results
+from qorch.bench.api_bench import run as api_bench
+from qorch.bench.cli_startup import run as cli_startup
+from qorch.bench.compile_bench import run as compile_bench
+from qorch.bench.events_bench import run as events_bench
+from qorch.bench.nfr_bench import run as nfr_bench
+from qorch.cli.app import started
 from qorch.cli.arguments import positive_int
+from qorch.harness.runner import run_suite
+from qorch.harness.suite import load_suite
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the chosen benchmark."""
     if args.action == "cli-startup":
-        from qorch.bench.cli_startup import run as cli_startup
-
         if args.runs < 1:
             print("error: --runs must be at least 1")
             return 2
@@ -27,9 +36,6 @@ def run(args: argparse.Namespace) -> int:
         )
         print(f"written to {data['file']}")
     elif args.action == "compile":
-        from qorch.bench.compile_bench import run as compile_bench
-        from qorch.cli.app import started
-
         with started(args, role="bench") as app:
             results = compile_bench(app.plugins, args.out, quick=args.quick, progress=_progress)
         print(
@@ -43,9 +49,6 @@ def run(args: argparse.Namespace) -> int:
             return 2
         _with_plugins(args, "transport", n=args.n, topology=Path(args.topology))
     elif args.action == "api":
-        from qorch.bench.api_bench import markdown
-        from qorch.bench.api_bench import run as api_bench
-
         data = api_bench(
             args.out,
             small=Path("examples/topologies/two-nodes.toml"),
@@ -53,11 +56,8 @@ def run(args: argparse.Namespace) -> int:
             jobs=args.jobs,
             progress=_progress,
         )
-        _written(markdown(data), data["file"], args.out, "api")
+        _written(api_results.markdown(data), data["file"], args.out, "api")
     elif args.action == "events":
-        from qorch.bench.events_bench import markdown
-        from qorch.bench.events_bench import run as events_bench
-
         if args.clients < 1 or args.rounds < 1:
             print("error: --clients and --rounds must be at least 1")
             return 2
@@ -68,13 +68,11 @@ def run(args: argparse.Namespace) -> int:
             rounds=args.rounds,
             progress=_progress,
         )
-        _written(markdown(data), data["file"], args.out, "events")
+        _written(events_results.markdown(data), data["file"], args.out, "events")
     elif args.action == "nfr":
         if args.jobs < 1:
             print("error: --jobs must be at least 1")
             return 2
-        from qorch.bench.nfr_bench import run as nfr_bench
-        from qorch.cli.app import started
 
         with started(args, role="bench") as app:
             data = nfr_bench(
@@ -87,10 +85,6 @@ def run(args: argparse.Namespace) -> int:
             )
         print(f"written to {data['file']} and {data['report']}")
     elif args.action == "run":
-        from qorch.cli.app import started
-        from qorch.harness.runner import run_suite
-        from qorch.harness.suite import load_suite
-
         with started(args, role="bench") as app:
             suite = load_suite(args.suite)
             done = run_suite(suite, app.plugins, Path(args.out), progress=not args.no_progress)
@@ -137,9 +131,6 @@ def _with_plugins(
 ) -> None:
     """Run ``qorch.bench.<name>_bench.run(plugins, out, ...)``; print its table (its file
     is ``<written or name>.md``)."""
-    import importlib
-
-    from qorch.cli.app import started
 
     module = importlib.import_module(f"qorch.bench.{name}_bench")
     with started(args, role="bench") as app:

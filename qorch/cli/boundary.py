@@ -26,6 +26,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import trio
+from loguru import logger
+
+from qorch.errors import QorchError
+
 T = TypeVar("T")
 
 #: exit statuses
@@ -41,7 +46,6 @@ def leaves(exc: BaseException) -> list[BaseException]:
 
 def user_message(exc: BaseException) -> str | None:
     """The sentence for a user's mistake, or ``None`` when ``exc`` is not one."""
-    from qorch.errors import QorchError
 
     if isinstance(exc, QorchError):
         return str(exc)
@@ -75,14 +79,12 @@ def report(exc: BaseException) -> int:
 
 
 def _is_cancellation(exc: BaseException) -> bool:
-    import trio
 
     return isinstance(exc, trio.Cancelled)
 
 
 def _write_traceback(exc: BaseException) -> Path:
     """The traceback of a bug, in a file of the temporary directory (and the debug log)."""
-    from loguru import logger
 
     logger.opt(exception=exc).debug("unexpected error")
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -99,7 +101,6 @@ def run_trio(main: Callable[..., Awaitable[T]], *args: Any) -> T:
     """``trio.run(main, *args)``, with SIGINT and SIGTERM cancelling it instead of raising
     inside whatever runs: ``main``'s cleanup (stopping child processes, releasing
     windows) happens, then :class:`KeyboardInterrupt` is raised for :func:`report`."""
-    import trio
 
     interrupted = False
 

@@ -22,8 +22,19 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
+import httpx
+import trio
+from loguru import logger
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
+
 from qorch.cli.arguments import EXECUTED_HELP, positive_int
+from qorch.cli.job_output import print_result, write_executed
+from qorch.coordinator.events import JobProgress, decode
 from qorch.errors import QorchError
+from qorch.logs import configure_logging
 
 DEFAULT_URL = "http://127.0.0.1:8700"
 WAIT_POLL_S = 0.2
@@ -38,7 +49,6 @@ class ApiError(QorchError):
 def _url(args: argparse.Namespace) -> str:
     """The coordinator's URL; also sets the API key and keeps log lines off the terminal
     unless ``--log-level`` asks for them (a client prints results, not logs)."""
-    from qorch.logs import configure_logging
 
     global _API_KEY
     configure_logging(getattr(args, "log_level", None) or "WARNING", "text")
@@ -51,7 +61,6 @@ _API_KEY: str | None = None  # set by _url from --api-key / $QORCH_API_KEY
 
 def call(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
     """One API request: the status code and the JSON body; :class:`ApiError` if no answer."""
-    import httpx
 
     headers = {"X-API-Key": _API_KEY} if _API_KEY else {}
     try:
@@ -81,8 +90,6 @@ def wait_for(url: str, job_id: str, timeout_s: float, *, progress: bool = False)
     try:
         follow(url, job_id, timeout_s, progress=progress)
     except (OSError, ApiError, ValueError) as exc:  # no websocket: poll instead
-        from loguru import logger
-
         logger.debug("following {} by polling: {}", job_id, exc)
     while True:
         status = _checked(*call("GET", f"{url}/api/v1/jobs/{job_id}"))
@@ -93,12 +100,6 @@ def wait_for(url: str, job_id: str, timeout_s: float, *, progress: bool = False)
 
 def follow(url: str, job_id: str, timeout_s: float, *, progress: bool) -> None:
     """Read the job's event stream until it ends or ``timeout_s`` passes."""
-    import trio
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-    from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
-
-    from qorch.coordinator.events import JobProgress, decode
 
     ws = url.replace("https://", "wss://").replace("http://", "ws://")
     ws += f"/api/v1/jobs/{job_id}/events" + (f"?api_key={_API_KEY}" if _API_KEY else "")
@@ -213,8 +214,6 @@ def jobs(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(body, sort_keys=True))
         return 0
-    from rich.console import Console
-    from rich.table import Table
 
     table = Table("job", "state", "created", "updated", "error")
     for job in body["jobs"]:
@@ -233,7 +232,6 @@ def jobs(args: argparse.Namespace) -> int:
 def _show_result(
     url: str, job_id: str, as_json: bool, name: str | None = None, executed: str | None = None
 ) -> int:
-    from qorch.cli.run_cmd import print_result, write_executed
 
     query = "?include=executed" if executed else ""
     code, body = call("GET", f"{url}/api/v1/jobs/{job_id}/result{query}")
@@ -286,8 +284,6 @@ def print_nodes(entries: list[dict], as_json: bool) -> None:
         for entry in entries:
             print(json.dumps(entry, sort_keys=True))
         return
-    from rich.console import Console
-    from rich.table import Table
 
     table = Table("node", "peer id", "type", "qubits", "fidelity", "state", "age s", "services")
     for e in entries:

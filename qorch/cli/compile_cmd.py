@@ -11,10 +11,17 @@ import json
 import time
 from typing import Any
 
+from rich.console import Console
+from rich.table import Table
+
 from qorch.cli.app import started
 from qorch.cli.arguments import positive_int
 from qorch.cli.parse_cmd import read_input
+from qorch.compile.compiler import compile_circuit
 from qorch.errors import QorchError
+from qorch.ingest.load import load_circuit
+from qorch.stats import summary as stats
+from qorch.topology import load_topology
 
 
 def summary(plan: Any) -> dict[str, Any]:
@@ -51,9 +58,6 @@ def summary(plan: Any) -> dict[str, Any]:
 
 def compile_file(name: str, app: Any, topology: Any, args: argparse.Namespace) -> dict[str, Any]:
     """Parse and compile one input; the JSON-able result (summary, or ``error``)."""
-    from qorch.compile.compiler import compile_circuit
-    from qorch.ingest.load import load_circuit
-    from qorch.stats import summary as stats
 
     try:
         data, directory = read_input(name, app.settings.limits.max_qasm_bytes)
@@ -91,7 +95,6 @@ def compile_file(name: str, app: Any, topology: Any, args: argparse.Namespace) -
 
 def run(args: argparse.Namespace) -> int:
     """Run ``qorch compile``."""
-    from qorch.topology import load_topology
 
     if args.repeat < 1:
         print("error: --repeat must be at least 1")
@@ -111,8 +114,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print(results: list[dict[str, Any]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
 
     console = Console()
     table = Table(title="plans", title_justify="left")

@@ -5,8 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 
+import attrs
+from rich.console import Console
+from rich.table import Table
+
 from qorch.cli.app import started
 from qorch.config import schema, settings_as_dict, to_toml
+from qorch.converters import converter
 
 
 def run(args: argparse.Namespace) -> int:
@@ -22,8 +27,6 @@ def run(args: argparse.Namespace) -> int:
     if args.toml:
         print(to_toml(data, docs), end="")
         return 0
-    from rich.console import Console
-    from rich.table import Table
 
     table = Table(title="effective configuration")
     for col in ("key", "value", "source", "meaning"):
@@ -51,7 +54,6 @@ def run(args: argparse.Namespace) -> int:
 
 def effective_settings(app: object) -> dict:
     """Every setting, plus the effective options of every implementation that has options."""
-    from qorch.converters import converter
 
     data = settings_as_dict(app.settings)  # type: ignore[attr-defined]
     for impl in app.plugins.registry.all():  # type: ignore[attr-defined]
@@ -63,7 +65,6 @@ def effective_settings(app: object) -> dict:
 
 def _option_docs(app: object) -> dict[str, str]:
     """``plugins.<kind>.<name>.<field>`` -> the field's doc, for options classes that have one."""
-    import attrs
 
     docs: dict[str, str] = {}
     for impl in app.plugins.registry.all():  # type: ignore[attr-defined]

@@ -21,14 +21,14 @@ import trio
 
 from qorch.cli.app import check_addresses, started
 from qorch.cli.arguments import add_data_dir, port_number
+from qorch.coordinator.server import run_coordinator
 from qorch.datadir import locked
 from qorch.errors import UsageError
+from qorch.topology import load_topology
 
 
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGINT/SIGTERM; exit 0."""
-    from qorch.coordinator.server import run_coordinator
-    from qorch.topology import load_topology
 
     with started(args, role="coordinator", data_dir=getattr(args, "data_dir", None)) as app:
         topology = Path(args.topology) if getattr(args, "topology", None) else None

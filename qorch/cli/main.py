@@ -141,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except (Exception, KeyboardInterrupt, BaseExceptionGroup) as exc:
-        from qorch.cli.boundary import report
+        from qorch.cli.boundary import report  # start-up: only when something went wrong
 
         return report(exc)
 

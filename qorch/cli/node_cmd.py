@@ -19,10 +19,17 @@ import trio
 from qorch.cli.app import check_addresses, started
 from qorch.cli.arguments import add_data_dir
 from qorch.cli.client_cmd import nodes, print_nodes
+from qorch.coordinator.discovery import Discovery
+from qorch.coordinator.node_registry import NodeRegistry
 from qorch.datadir import locked
 from qorch.errors import QorchError, UsageError
+from qorch.faults import load_schedule
 from qorch.node.advert import LinkQuality
+from qorch.node.presets import PRESETS
+from qorch.node.protocol import REGISTRY_VERBS
+from qorch.node.runner import NodeOptions, run_node
 from qorch.topology import NodeSpec, load_topology
+from qorch.transport import PeerConfig
 
 
 class NodeSpecError(QorchError):
@@ -57,7 +64,6 @@ def node_spec(app: object, args: argparse.Namespace) -> NodeSpec:
             )
         return topology.node(args.name)
     node = settings.node
-    from qorch.node.presets import PRESETS
 
     name = args.name or node.name
     if node.node_type in PRESETS:
@@ -69,8 +75,6 @@ def node_spec(app: object, args: argparse.Namespace) -> NodeSpec:
 
 def run_node_command(args: argparse.Namespace) -> int:
     """Run one service node until it is told to stop."""
-    from qorch.faults import load_schedule
-    from qorch.node.runner import NodeOptions, run_node
 
     with started(args, role="node", data_dir=getattr(args, "data_dir", None)) as app:
         spec = node_spec(app, args)
@@ -108,10 +112,6 @@ def run_nodes_command(args: argparse.Namespace) -> int:
         return nodes(args)
     if not args.bootstrap:
         raise UsageError("qorch nodes needs --bootstrap MULTIADDR... or --url URL")
-    from qorch.coordinator.discovery import Discovery
-    from qorch.coordinator.node_registry import NodeRegistry
-    from qorch.node.protocol import REGISTRY_VERBS
-    from qorch.transport import PeerConfig
 
     with started(args, role="observer") as app:
         check_addresses(app, args.bootstrap, "--bootstrap")

@@ -12,10 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+from rich.console import Console
+from rich.table import Table
 
 from qorch.cli.app import started
 from qorch.errors import CircuitError
+from qorch.ingest.load import load_circuit_as
 from qorch.ir import summarize
+from qorch.qasm_emit import to_qasm2, to_qasm3
 
 
 def read_input(name: str, max_bytes: int) -> tuple[bytes, Path | None]:
@@ -29,8 +33,6 @@ def read_input(name: str, max_bytes: int) -> tuple[bytes, Path | None]:
 
 def describe_file(name: str, app: Any, fmt: str, emit: str | None) -> dict[str, Any]:
     """Parse one input; the JSON-able result (summary, or ``error``)."""
-    from qorch.ingest.load import load_circuit_as
-    from qorch.qasm_emit import to_qasm2, to_qasm3
 
     limits = app.settings.limits
     try:
@@ -76,8 +78,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_tables(results: list[dict[str, Any]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
 
     console = Console()
     table = Table(title="circuits", title_justify="left")

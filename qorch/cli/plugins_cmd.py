@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
+from rich.console import Console
+from rich.table import Table
+
 from qorch.cli.app import started
 from qorch.registry import KINDS
 
@@ -16,8 +19,6 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
-    from rich.console import Console
-    from rich.table import Table
 
     table = Table(title="qorch implementations")
     for col in ("kind", "name", "distribution", "version", "summary"):

@@ -20,16 +20,16 @@ from typing import Any
 from qorch.cli.app import started
 from qorch.cli.arguments import EXECUTED_HELP, positive_int
 from qorch.cli.boundary import run_trio
-from qorch.errors import ConfigError
+from qorch.cli.job_output import print_result, write_executed
+from qorch.coordinator.local_cluster import local_cluster
 from qorch.ingest.load import load_circuit_as
+from qorch.runtime.job import JobFailed, JobRequest, run_job
+from qorch.scenarios import load_scenario
+from qorch.topology import load_topology
 
 
 def run(args: argparse.Namespace) -> int:
     """Run one circuit file; exit 0 on a completed job, 2 on a failed one."""
-    from qorch.coordinator.local_cluster import local_cluster
-    from qorch.runtime.job import JobFailed, JobRequest, run_job
-    from qorch.scenarios import load_scenario
-    from qorch.topology import load_topology
 
     with started(args, role="coordinator") as app:
         topology = load_topology(args.topology)  # every input checked before a process starts
@@ -82,49 +82,6 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print_result(args.file, body)
     return 0
-
-
-def write_executed(path: str, text: str) -> None:
-    """Write the executed circuit's OpenQASM 3 to ``path`` ('-': stdout)."""
-    if path == "-":
-        sys.stdout.write(text)
-        return
-    try:
-        Path(path).write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot write the executed circuit to {path}: {exc.strerror}") from None
-
-
-def print_result(name: str, result: dict[str, Any]) -> None:
-    """A readable table of a job result (``JobResult.to_dict()``, or the API's result)."""
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console(width=120)
-    shots = result["shots"]
-    console.print(f"[bold]{name}[/bold]: {shots} shots")
-    counts = Table("outcome", "count", "share")
-    top = sorted(result["counts"].items(), key=lambda kv: -kv[1])[:16]
-    for outcome, n in top:
-        counts.add_row(outcome, str(n), f"{n / shots:.3f}")
-    console.print(counts)
-    achieved = result["achieved_fidelity"]
-    summary = Table("estimated fidelity", "achieved fidelity", "ebits", "fragments per node")
-    summary.add_row(
-        f"{result['estimated_fidelity']:.4f}",
-        "-" if achieved is None else f"{achieved:.4f}",
-        str(result["ebits"]),
-        ", ".join(f"{n}: {c}" for n, c in result["fragments_per_node"].items()),
-    )
-    console.print(summary)
-    console.print(
-        f"wall {result['wall_ms']:.1f} ms (compile {result['compile_ms']:.1f} ms, simulated "
-        f"critical path {result.get('critical_path_ms', 0.0):.4f} ms, orchestration overhead "
-        f"{result['orchestration_overhead_ms']:.1f} ms); world simulation "
-        f"{result.get('simulate_ms', 0.0):.1f} ms; retries {result['retries']}, "
-        f"fallbacks {len(result['fallbacks'])}"
-        + ("" if result["simulated"] else f"; not simulated: {result['reason']}")
-    )
 
 
 def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:

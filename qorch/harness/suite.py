@@ -39,9 +39,11 @@ from typing import Any
 
 import attrs
 
+from qorch import circuits as gen
 from qorch.converters import Check, Invalid, Problem, Rejected, integer, one_of, structure
 from qorch.errors import ConfigError
-from qorch.ir import Circuit
+from qorch.ingest.load import load_circuit_as
+from qorch.ir import Circuit, Operation, Register
 
 GENERATORS = ("qft", "ghz", "qaoa", "random")
 MODES = ("libp2p", "central")
@@ -59,11 +61,8 @@ class CircuitEntry:
 
     def load(self, plugins: Any, seed: int) -> Circuit:
         """The circuit (a generated one takes ``seed``)."""
-        from qorch import circuits as gen
 
         if self.file is not None:
-            from qorch.ingest.load import load_circuit_as
-
             _parser, circuit = load_circuit_as(
                 self.file.read_bytes(),
                 plugins=plugins,
@@ -84,7 +83,6 @@ class CircuitEntry:
 def measure_all(circuit: Circuit) -> Circuit:
     """``circuit`` with every qubit measured into a new register ``c`` (unchanged if it
     already measures something)."""
-    from qorch.ir import Operation, Register
 
     if circuit.num_clbits:
         return circuit

@@ -28,6 +28,7 @@ from qorch.errors import ConfigError
 from qorch.faults import NodeFaults, load_schedule
 from qorch.interfaces import Peer
 from qorch.node.advert import LinkQuality
+from qorch.node.presets import PRESETS
 from qorch.node.protocol import NODE_VERBS
 from qorch.node.service import NodeService
 from qorch.topology import NodeSpec
@@ -48,7 +49,6 @@ def node_type_for(plugins: Any, spec: NodeSpec) -> tuple[Any, NodeSpec]:
     coherence never decoheres (a fidelity-1 topology stays exactly ideal).
     Raises :class:`~qorch.errors.UnknownImplementation` for any other name.
     """
-    from qorch.node.presets import PRESETS
 
     if spec.node_type in PRESETS:
         node_type = plugins.create("node_type", "simulated")
