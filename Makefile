@@ -18,6 +18,9 @@ $(STAMP):
 	@test -n "$(PYTHON)" || { echo "error: Python >= 3.11 not found" >&2; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt $(EDITABLES)
+	@# trio ships its own types; trio-typing (which libp2p imports) adds stubs of an older
+	@# trio that would shadow them for mypy
+	rm -rf $(VENV)/lib/python*/site-packages/trio-stubs
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 
@@ -55,11 +58,13 @@ test: $(STAMP) browser
 	$(BIN)/python -m pytest -q -n 2 --cov --cov-report=term --cov-fail-under=80
 	$(BIN)/ruff check qorch plugins contrib tests
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 lint: $(STAMP)
 	$(BIN)/ruff check qorch plugins contrib tests
 	$(BIN)/ruff format --check qorch plugins contrib tests
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/qorch bench cli-startup

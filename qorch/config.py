@@ -329,7 +329,8 @@ def schema() -> list[SettingSpec]:
         cls = hints[section.name]
         field_hints = typing.get_type_hints(cls)
         for f in attrs.fields(cls):
-            default = f.default.factory() if isinstance(f.default, attrs.Factory) else f.default
+            factory = isinstance(f.default, attrs.Factory)  # type: ignore[arg-type]  # a class, stubbed as a function
+            default = f.default.factory() if factory else f.default
             specs.append(
                 SettingSpec(
                     key=f"{section.name}.{f.name}",
@@ -468,13 +469,13 @@ def load_settings(config_file: str | os.PathLike[str] | None = None) -> Settings
         dyn.validators.validate_all()
     except ValidationError as exc:
         for _validator, message in exc.details:
-            spec = by_key.get(message.split(" ", 1)[0])
-            if spec is None:  # pragma: no cover - dynaconf's own message for an odd case
+            bad = by_key.get(message.split(" ", 1)[0])
+            if bad is None:  # pragma: no cover - dynaconf's own message for an odd case
                 problems.append(message)
                 continue
-            value = dyn.get(spec.key)
+            value = dyn.get(bad.key)
             problems.append(
-                f"{spec.key} = {value!r} (from {source(spec.key)}): expected {spec.expected()}"
+                f"{bad.key} = {value!r} (from {source(bad.key)}): expected {bad.expected()}"
             )
     if problems:
         raise ConfigError(problems)

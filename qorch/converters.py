@@ -62,15 +62,16 @@ def structure_options(raw: dict[str, Any], cls: type, where: str) -> Any:
     for name, field in fields.items():
         if name not in raw:
             continue
-        value = raw[name]
-        primitive = _PRIMITIVES.get(field.type)  # type: ignore[arg-type]
-        if typing.get_origin(field.type) in (list, tuple, set, frozenset):
+        value, hint = raw[name], field.type
+        assert hint is not None  # resolve_types() gave every field its type
+        primitive = _PRIMITIVES.get(hint)
+        if typing.get_origin(hint) in (list, tuple, set, frozenset):
             primitive = ("a list", lambda v: isinstance(v, list))
         if primitive is not None and not primitive[1](value):
             problems.append(f"{where}.{name} = {value!r}: expected {primitive[0]}")
             continue
         try:
-            value = converter.structure(value, field.type)  # type: ignore[arg-type]
+            value = converter.structure(value, hint)
             if field.validator is not None:
                 field.validator(None, field, value)
         except (ValueError, TypeError, cattrs.BaseValidationError) as exc:

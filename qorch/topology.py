@@ -302,6 +302,7 @@ def _node(check: _Checker, path: str, raw: Any, defaults: dict[str, float]) -> N
     physics = _node_physics(check, path, raw)
     if len(check.problems) > before:
         return None
+    assert isinstance(name, str) and isinstance(qubits, int)  # no problem: both checked
     for extra in NON_GATES:
         gates.setdefault(extra, GateSpec(1.0, defaults[f"{extra}_ns"]))
     return NodeSpec(name, qubits, dict(sorted(gates.items())), node_type, **flags, **physics)
@@ -348,7 +349,7 @@ def _node_physics(check: _Checker, path: str, raw: dict[str, Any]) -> dict[str, 
     if (t1 is None) != (t2 is None):
         given = "t1_us" if t2 is None else "t2_us"
         check.problems.append(f"{path}.{given}: give both t1_us and t2_us (or a coherence preset)")
-    elif t1 is not None:
+    elif t1 is not None and t2 is not None:
         problem = coherence_problem(t1, t2)
         if problem is not None:
             check.problems.append(f"{path}.{problem}")
@@ -418,6 +419,7 @@ def _links(check: _Checker, data: dict[str, Any], names: set[str]) -> list[LinkS
         degraded = raw.get("degraded", False)
         if not ok or fid is None or lat is None:
             continue
+        assert isinstance(a, str) and isinstance(b, str)  # both are node names
         link = LinkSpec(a, b, fid, lat, bool(degraded))
         if link.key in links:
             check.problems.append(f"{path}: duplicate link between {a!r} and {b!r}")

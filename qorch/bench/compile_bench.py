@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _time(circuit: Any, topology: Any, plugins: Any, strategy: str, repeats: int) -> dict:
     compile_circuit(circuit, topology, plugins=plugins, strategy=strategy)  # warm caches
-    times, plan = [], None
+    times: list[float] = []
     for seed in range(repeats):
         start = time.perf_counter()
         plan = compile_circuit(circuit, topology, plugins=plugins, strategy=strategy, seed=seed)
@@ -139,7 +139,7 @@ def run(plugins: Any, out_dir: str, quick: bool = False, progress: Any = print) 
         disqco.append(row)
     results["ebits_disqco"] = disqco
 
-    sweep = []
+    sweep: list[dict[str, Any]] = []
     sizes = (6, 10, 16) if quick else (6, 8, 10, 12, 14, 16)
     for family in ("qft", "ghz", "qaoa", "random"):
         for n in sizes:

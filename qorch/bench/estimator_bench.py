@@ -76,6 +76,8 @@ def _row(name: str, circuit: Any, topo_name: str, topology: Topology, plugins: A
     world = simulate(circuit, plan, topology, shots=shots, seed=7, timing=planned_timing(plan))
     if not world.simulated:
         return {"circuit": name, "topology": topo_name, "skipped": world.reason}
+    achieved = world.achieved_fidelity
+    assert achieved is not None  # a simulated world has it
     return {
         "circuit": name,
         "topology": topo_name,
@@ -83,8 +85,8 @@ def _row(name: str, circuit: Any, topo_name: str, topology: Topology, plugins: A
         "ebits": plan.ebits,
         "estimate_method": plan.fidelity_estimate,
         "estimated": plan.estimated_fidelity,
-        "achieved": world.achieved_fidelity,
-        "error": abs(plan.estimated_fidelity - world.achieved_fidelity),
+        "achieved": achieved,
+        "error": abs(plan.estimated_fidelity - achieved),
     }
 
 

@@ -141,9 +141,9 @@ async def discovery(
             limit = settings.network.advert_ttl_s + settings.network.refresh_s + 30
             await nodes["qpu3"].stop(signal.SIGKILL)
             killed = await until(lambda: "qpu3" not in available(), limit)
-            nodes["qpu7"].process.send_signal(signal.SIGSTOP)  # type: ignore[union-attr]
+            nodes["qpu7"].send_signal(signal.SIGSTOP)
             frozen = await until(lambda: "qpu7" not in available(), limit)
-            nodes["qpu7"].process.send_signal(signal.SIGCONT)  # type: ignore[union-attr]
+            nodes["qpu7"].send_signal(signal.SIGCONT)
         finally:
             for node in nodes.values():
                 await node.stop()

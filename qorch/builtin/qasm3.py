@@ -35,7 +35,7 @@ def _parse_program(text: str) -> Any:
     from openqasm3._antlr.qasm3Parser import qasm3Parser
     from openqasm3.parser import QASMNodeVisitor
 
-    class FirstError(ErrorListener):  # type: ignore[misc]
+    class FirstError(ErrorListener):
         def syntaxError(self, recognizer, offendingSymbol, line, column, msg, e):
             raise _SyntaxAt(line, column, msg)
 
@@ -59,7 +59,7 @@ def _converter_class() -> type:
     from qiskit_qasm3_import.data import Scope, Symbol
     from qiskit_qasm3_import.exceptions import ConversionError, raise_from_node
 
-    class CheckingConverter(ConvertVisitor):  # type: ignore[misc]
+    class CheckingConverter(ConvertVisitor):
         def visit(self, node: Any, context: Any = None) -> Any:
             if isinstance(node, ast.Statement):
                 self._check_statement(node, context)

@@ -16,7 +16,7 @@ from pathlib import Path
 import attrs
 import trio
 
-from qorch.cli.app import check_addresses, started
+from qorch.cli.app import App, check_addresses, started
 from qorch.cli.client_cmd import nodes, print_nodes
 from qorch.datadir import locked
 from qorch.errors import QorchError, UsageError
@@ -42,9 +42,9 @@ def node_links(args: argparse.Namespace, name: str) -> tuple[LinkQuality, ...]:
     return tuple(out)
 
 
-def node_spec(app: object, args: argparse.Namespace) -> NodeSpec:
+def node_spec(app: App, args: argparse.Namespace) -> NodeSpec:
     """The spec of the node to run: a topology entry, or ``[node]`` with its node type."""
-    settings = app.settings  # type: ignore[attr-defined]
+    settings = app.settings
     if args.topology:
         topology = load_topology(args.topology)
         names = [n.name for n in topology.nodes]
@@ -60,9 +60,9 @@ def node_spec(app: object, args: argparse.Namespace) -> NodeSpec:
 
     name = args.name or node.name
     if node.node_type in PRESETS:
-        spec = app.plugins.create("node_type", "simulated").describe(name, node.node_type)  # type: ignore[attr-defined]
+        spec = app.plugins.create("node_type", "simulated").describe(name, node.node_type)
     else:
-        spec = app.plugins.create("node_type", node.node_type).describe(name)  # type: ignore[attr-defined]
+        spec = app.plugins.create("node_type", node.node_type).describe(name)
     return attrs.evolve(spec, qubits=node.qubits) if node.qubits else spec
 
 

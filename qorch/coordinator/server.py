@@ -125,8 +125,8 @@ async def _serve(
         stop = trio.Event()
         binds = await nursery.start(
             lambda task_status: serve(
-                Gate(
-                    create_app(service, registry, hub=hub, metrics=metrics),
+                Gate(  # type: ignore[arg-type]  # hypercorn's typed ASGI scopes vs Gate's dicts
+                    create_app(service, registry, hub=hub, metrics=metrics),  # type: ignore[arg-type]  # likewise litestar's
                     plugins.settings.api,
                     KeyBook(store),
                     on_request=metrics.request,
@@ -171,5 +171,5 @@ def guard_hypercorn_close_race() -> None:
         except trio.BusyResourceError:
             await self.protocol.handle(Closed())
 
-    protocol_send.qorch_guarded = True  # type: ignore[attr-defined]
-    tcp_server.TCPServer.protocol_send = protocol_send  # type: ignore[method-assign]
+    protocol_send.qorch_guarded = True  # type: ignore[attr-defined]  # a marker: patched once
+    tcp_server.TCPServer.protocol_send = protocol_send  # type: ignore[method-assign]  # the patch

@@ -202,7 +202,7 @@ def _environment(suite: Suite, plugins: Any) -> dict[str, Any]:
 
     from qorch.stats import commit, machine
 
-    versions = {}
+    versions: dict[str, str | None] = {}
     for dist in ("qorch", "qiskit", "qiskit-aer", "libp2p", "trio", "matplotlib"):
         try:
             versions[dist] = version(dist)

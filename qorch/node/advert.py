@@ -228,7 +228,9 @@ def advert_from_dict(
     if fields.problems:
         first = fields.problems[0]
         raise AdvertError("schema", "; ".join(fields.problems), first.split(" ")[0].split(":")[0])
-    assert timestamp is not None and ttl_s is not None
+    # no problem was found, so every reader returned its value
+    assert node_id and peer_id and service_type and availability and qubit_range
+    assert timestamp is not None and ttl_s is not None and sequence is not None
     if now - timestamp > max_age_s:
         raise AdvertError(
             "stale",
@@ -247,15 +249,15 @@ def advert_from_dict(
             "identity", f"advert claims peer {peer_id} but came from peer {sender}", "peer_id"
         )
     return Advert(
-        node_id,  # type: ignore[arg-type]
-        peer_id,  # type: ignore[arg-type]
+        node_id,
+        peer_id,
         addresses,
         timestamp,
-        sequence,  # type: ignore[arg-type]
+        sequence,
         ttl_s,
-        service_type,  # type: ignore[arg-type]
-        availability,  # type: ignore[arg-type]
-        qubit_range,  # type: ignore[arg-type]
+        service_type,
+        availability,  # type: ignore[arg-type]  # choice() checked it is one of AVAILABILITY
+        qubit_range,
         services,
         links,
         version,
@@ -297,8 +299,12 @@ class _Fields:
 
     def number(self, key: str, ge: float) -> float | None:
         value = self.raw.get(key)
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        if not ok or not math.isfinite(value) or value < ge:
+        if (
+            not isinstance(value, int | float)
+            or isinstance(value, bool)
+            or not math.isfinite(value)
+            or value < ge
+        ):
             self._bad(key, f"a finite number >= {ge:g}", value)
             return None
         return float(value)
@@ -324,6 +330,7 @@ class _Fields:
         if t1 is not None or t2 is not None:
             problem = coherence_problem(t1, t2)
             if problem is None:
+                assert t1 is not None and t2 is not None  # coherence_problem checked both
                 out["coherence"] = (float(t1), float(t2))
             else:
                 self.problems.append(problem)
@@ -337,13 +344,12 @@ class _Fields:
 
     def qubit_range(self, key: str) -> tuple[int, int] | None:
         value = self.raw.get(key)
-        ok = (
+        if not (
             isinstance(value, list)
             and len(value) == 2
             and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
             and 1 <= value[0] <= value[1] <= 100_000
-        )
-        if not ok:
+        ):
             self._bad(key, "[min, max] with 1 <= min <= max <= 100000", value)
             return None
         return (value[0], value[1])
@@ -367,7 +373,8 @@ class _Fields:
                 sub._bad("fidelity", "a fidelity in (0, 1]", fid)
             self.problems.extend(f"{path}.{p}" for p in sub.problems)
             if not sub.problems:
-                out.append(LinkQuality(other, fid, lat))  # type: ignore[arg-type]
+                assert other is not None and fid is not None and lat is not None
+                out.append(LinkQuality(other, fid, lat))
         return tuple(out)
 
 
@@ -401,7 +408,7 @@ def advert_for(
         (min(min_qubits, spec.qubits), spec.qubits),
         dict(spec.gates),
         tuple(links),
-        coherence=None if spec.t1_us is None else (spec.t1_us, spec.t2_us),  # type: ignore[arg-type]
+        coherence=None if spec.t1_us is None or spec.t2_us is None else (spec.t1_us, spec.t2_us),
         comm_qubits=spec.comm_qubits,
         fidelity_scale=spec.fidelity_scale,
     )

@@ -314,8 +314,8 @@ class StoreContract:
         ]
         reports.append(QualityReport("n1|n2", "link", "rtt_ms", 1.5, at(2), "probe"))
         reports.append(QualityReport("n1", "node", "rtt_ms", 5000.0, at(1), "probe", ok=False))
-        for r in reports:
-            store.add_quality_report(r)
+        for report in reports:
+            store.add_quality_report(report)
         got = store.list_quality_reports("n1")
         r = reports
         assert got == [r[4], r[3], r[2], r[6], r[1], r[0]]  # equal times: later-added first
