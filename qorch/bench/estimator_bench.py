@@ -22,6 +22,7 @@ from typing import Any
 from qorch.compile.compiler import InfeasibleError, compile_circuit
 from qorch.errors import CircuitError
 from qorch.ingest.load import load_circuit
+from qorch.interfaces import Plugins
 from qorch.stats import write_result
 from qorch.topology import Topology, load_topology, topology_from_dict
 
@@ -45,7 +46,7 @@ def small_nodes(n: int) -> Topology:
     return topology_from_dict({"nodes": nodes, "links": links})
 
 
-def corpus(plugins: Any, directory: Path, max_qubits: int) -> list[tuple[str, Any]]:
+def corpus(plugins: Plugins, directory: Path, max_qubits: int) -> list[tuple[str, Any]]:
     """The measured corpus circuits of 2..max_qubits qubits, by name (QASMBench's
     ``_transpiled`` copies of the same circuits left out)."""
     out = []
@@ -61,7 +62,7 @@ def corpus(plugins: Any, directory: Path, max_qubits: int) -> list[tuple[str, An
     return out
 
 
-def _row(name: str, circuit: Any, topo_name: str, topology: Topology, plugins: Any, shots: int):
+def _row(name: str, circuit: Any, topo_name: str, topology: Topology, plugins: Plugins, shots: int):
     from qorch.compile.prepare import prepare
     from qorch.runtime.world import planned_timing, simulate
 
@@ -91,7 +92,7 @@ def _row(name: str, circuit: Any, topo_name: str, topology: Topology, plugins: A
 
 
 def run(
-    plugins: Any,
+    plugins: Plugins,
     out_dir: str,
     *,
     max_qubits: int = 12,

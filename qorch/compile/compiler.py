@@ -26,7 +26,7 @@ from qorch.compile.native import NodeGates
 from qorch.compile.prepare import Prepared, prepare
 from qorch.compile.strategy import Objective, feasible_assignment
 from qorch.errors import PluginError, QorchError
-from qorch.interfaces import CostModel, CostTerms
+from qorch.interfaces import CostModel, CostTerms, Plugins
 from qorch.ir import Circuit, Operation
 from qorch.network import UNREACHABLE, Network
 from qorch.placement import Placement
@@ -367,7 +367,7 @@ def compile_circuit(
     circuit: Circuit,
     topology: Topology,
     *,
-    plugins: Any,
+    plugins: Plugins,
     seed: int = 0,
     strategy: str | None = None,
     cost_model: str | None = None,

@@ -26,7 +26,7 @@ import sys
 import time
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 from hypercorn.config import Config as HypercornConfig
@@ -41,9 +41,14 @@ from qorch.coordinator.metrics import CoordinatorMetrics
 from qorch.coordinator.node_registry import NodeRegistry
 from qorch.coordinator.recorder import Recorder, restore_adverts
 from qorch.coordinator.security import Gate, KeyBook
+from qorch.interfaces import Plugins
+from qorch.store import Store
+
+if TYPE_CHECKING:
+    from qorch.plugins import PluginSystem
 
 
-def open_store(plugins: Any, data_dir: Path) -> Any:
+def open_store(plugins: Plugins, data_dir: Path) -> Store:
     """The configured store under ``data_dir``, opened and upgraded."""
     store = plugins.create("store", data_dir=data_dir)
     store.open()
@@ -52,7 +57,7 @@ def open_store(plugins: Any, data_dir: Path) -> Any:
 
 
 async def run_coordinator(
-    plugins: Any,
+    plugins: PluginSystem,
     data_dir: Path,
     *,
     port: int | None = None,
@@ -92,7 +97,7 @@ async def run_coordinator(
 
 
 async def _serve(
-    plugins: Any,
+    plugins: PluginSystem,
     store: Any,
     recorder: Recorder,
     registry: NodeRegistry,

@@ -19,12 +19,16 @@ import json
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
 
 from qorch.harness.suite import CircuitEntry, Scenario, Suite
+from qorch.interfaces import Plugins
+
+if TYPE_CHECKING:
+    from qorch.plugins import PluginSystem
 
 RESULTS = "results.jsonl"
 
@@ -50,7 +54,7 @@ def read_results(out_dir: Path) -> list[dict[str, Any]]:
 
 
 def run_suite(
-    suite: Suite, plugins: Any, out_dir: Path, *, progress: bool = True
+    suite: Suite, plugins: PluginSystem, out_dir: Path, *, progress: bool = True
 ) -> dict[str, Any]:
     """Run every cell not in ``out_dir/results.jsonl`` yet; write the report."""
     from rich.progress import (
@@ -110,7 +114,7 @@ class _Group:
     def __init__(
         self,
         suite: Suite,
-        plugins: Any,
+        plugins: Plugins,
         topology: Path,
         mode: str,
         scenario: Scenario,
@@ -197,7 +201,7 @@ class _Group:
         return row
 
 
-def _environment(suite: Suite, plugins: Any) -> dict[str, Any]:
+def _environment(suite: Suite, plugins: Plugins) -> dict[str, Any]:
     from importlib.metadata import PackageNotFoundError, version
 
     from qorch.stats import commit, machine

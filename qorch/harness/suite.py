@@ -40,6 +40,7 @@ from typing import Any
 import attrs
 
 from qorch.errors import ConfigError
+from qorch.interfaces import Plugins
 from qorch.ir import Circuit
 
 GENERATORS = ("qft", "ghz", "qaoa", "random")
@@ -56,7 +57,7 @@ class CircuitEntry:
     size: int = 0
     operations: int = 0
 
-    def load(self, plugins: Any, seed: int) -> Circuit:
+    def load(self, plugins: Plugins, seed: int) -> Circuit:
         """The circuit (a generated one takes ``seed``)."""
         from qorch import circuits as gen
 

@@ -26,7 +26,7 @@ from loguru import logger
 from qorch.config import Settings
 from qorch.errors import ConfigError
 from qorch.faults import NodeFaults, load_schedule
-from qorch.interfaces import Peer
+from qorch.interfaces import NodeType, Peer, Plugins
 from qorch.node.advert import LinkQuality
 from qorch.node.protocol import NODE_VERBS
 from qorch.node.service import NodeService
@@ -36,7 +36,7 @@ from qorch.transport import PeerConfig, TransportError
 RETRY_S = (0.2, 0.5, 1.0, 2.0)
 
 
-def node_type_for(plugins: Any, spec: NodeSpec) -> tuple[Any, NodeSpec]:
+def node_type_for(plugins: Plugins, spec: NodeSpec) -> tuple[NodeType, NodeSpec]:
     """The node type plugin for ``spec`` and the spec it offers.
 
     ``spec.node_type`` names a node type plugin, or a preset of ``simulated``

@@ -30,6 +30,7 @@ from qorch.compile.compiler import InfeasibleError, compile_circuit
 from qorch.compile.executed import execution_order
 from qorch.config import Settings
 from qorch.errors import FragmentFailed, QorchError
+from qorch.interfaces import Plugins
 from qorch.ir import Circuit
 from qorch.plan import Plan, plan_from_dict
 from qorch.runtime.retry import RetryPolicy
@@ -133,7 +134,7 @@ class _Planner:
         self,
         circuit: Circuit,
         snapshot: Callable[[], Topology],
-        plugins: Any,
+        plugins: Plugins,
         seed: int,
         strategy: str | None,
         min_fidelity: float | None,
@@ -246,7 +247,7 @@ async def run_job(
     circuit: Circuit,
     snapshot: Callable[[], Topology],
     client: NodeClient,
-    plugins: Any,
+    plugins: Plugins,
     *,
     job_id: str,
     shots: int | None = None,
