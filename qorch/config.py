@@ -329,7 +329,7 @@ def schema() -> list[SettingSpec]:
         cls = hints[section.name]
         field_hints = typing.get_type_hints(cls)
         for f in attrs.fields(cls):
-            factory = isinstance(f.default, attrs.Factory)  # type: ignore[arg-type]  # a class, stubbed as a function
+            factory = isinstance(f.default, attrs.Factory)  # type: ignore[arg-type]  # a class, typed as a function
             default = f.default.factory() if factory else f.default
             specs.append(
                 SettingSpec(

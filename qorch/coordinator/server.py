@@ -130,8 +130,8 @@ async def _serve(
         stop = trio.Event()
         binds = await nursery.start(
             lambda task_status: serve(
-                Gate(  # type: ignore[arg-type]  # hypercorn's typed ASGI scopes vs Gate's dicts
-                    create_app(service, registry, hub=hub, metrics=metrics),  # type: ignore[arg-type]  # likewise litestar's
+                Gate(  # type: ignore[arg-type]  # hypercorn's ASGI TypedDicts, Gate's dicts
+                    create_app(service, registry, hub=hub, metrics=metrics),  # type: ignore[arg-type]  # litestar's ASGI TypedDicts
                     plugins.settings.api,
                     KeyBook(store),
                     on_request=metrics.request,
@@ -177,4 +177,4 @@ def guard_hypercorn_close_race() -> None:
             await self.protocol.handle(Closed())
 
     protocol_send.qorch_guarded = True  # type: ignore[attr-defined]  # a marker: patched once
-    tcp_server.TCPServer.protocol_send = protocol_send  # type: ignore[method-assign]  # the patch
+    tcp_server.TCPServer.protocol_send = protocol_send  # type: ignore[method-assign]  # patched on purpose
