@@ -42,6 +42,7 @@ import hashlib
 import json
 import math
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -137,16 +138,20 @@ class LinkSpec:
         return (self.a, self.b) if self.a <= self.b else (self.b, self.a)
 
 
+def _sorted_nodes(nodes: Iterable[NodeSpec]) -> tuple[NodeSpec, ...]:
+    return tuple(sorted(nodes, key=lambda n: n.name))
+
+
+def _sorted_links(links: Iterable[LinkSpec]) -> tuple[LinkSpec, ...]:
+    return tuple(sorted((_normal(x) for x in links), key=lambda x: x.key))
+
+
 @attrs.frozen
 class Topology:
     """Nodes and links, sorted by name, with a content digest (NFR-001)."""
 
-    nodes: tuple[NodeSpec, ...] = attrs.field(
-        converter=lambda ns: tuple(sorted(ns, key=lambda n: n.name))
-    )
-    links: tuple[LinkSpec, ...] = attrs.field(
-        converter=lambda ls: tuple(sorted((_normal(x) for x in ls), key=lambda x: x.key))
-    )
+    nodes: tuple[NodeSpec, ...] = attrs.field(converter=_sorted_nodes)
+    links: tuple[LinkSpec, ...] = attrs.field(converter=_sorted_links)
 
     def without(self, nodes: tuple[str, ...]) -> Topology:
         """This topology with ``nodes`` marked unavailable (how a re-plan leaves them out)."""

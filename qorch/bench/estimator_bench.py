@@ -62,7 +62,9 @@ def corpus(plugins: Plugins, directory: Path, max_qubits: int) -> list[tuple[str
     return out
 
 
-def _row(name: str, circuit: Any, topo_name: str, topology: Topology, plugins: Plugins, shots: int):
+def _row(
+    name: str, circuit: Any, topo_name: str, topology: Topology, plugins: Plugins, shots: int
+) -> dict[str, Any]:
     from qorch.compile.prepare import prepare
     from qorch.runtime.world import planned_timing, simulate
 

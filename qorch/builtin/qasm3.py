@@ -36,7 +36,9 @@ def _parse_program(text: str) -> Any:
     from openqasm3.parser import QASMNodeVisitor
 
     class FirstError(ErrorListener):
-        def syntaxError(self, recognizer, offendingSymbol, line, column, msg, e):
+        def syntaxError(
+            self, recognizer: Any, offendingSymbol: Any, line: int, column: int, msg: str, e: Any
+        ) -> None:
             raise _SyntaxAt(line, column, msg)
 
     lexer = qasm3Lexer(InputStream(text))

@@ -207,7 +207,7 @@ class TransportContract:
         ):
             replies = {}
 
-            async def dial_and_call(me, other) -> None:
+            async def dial_and_call(me: Peer, other: Peer) -> None:
                 pid = await me.dial(other.addresses[0])
                 replies[me.peer_id] = await me.call(pid, "status", {"from": me.peer_id}, timeout=5)
 
