@@ -65,9 +65,9 @@ def regular_graph(n: int, degree: int, seed: int) -> list[tuple[int, int]]:
     for _ in range(1000):
         stubs = [v for v in range(n) for _ in range(degree)]
         rng.shuffle(stubs)
-        edges = {tuple(sorted(stubs[i : i + 2])) for i in range(0, len(stubs), 2)}
+        edges = {(min(a, b), max(a, b)) for a, b in zip(stubs[::2], stubs[1::2], strict=True)}
         if len(edges) == n * degree // 2 and all(a != b for a, b in edges):
-            return sorted(edges)  # type: ignore[arg-type]
+            return sorted(edges)
     raise ValueError("no simple regular graph found")
 
 

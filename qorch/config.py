@@ -55,7 +55,7 @@ def setting(
     if choices:
         validator = one_of(*choices)
     elif isinstance(default, int) and not isinstance(default, bool):
-        validator = integer(ge, le)  # type: ignore[arg-type]
+        validator = integer(ge, le)  # type: ignore[arg-type]  # an integer setting has integer bounds
     elif isinstance(default, float):
         validator = number(ge, le)
     if isinstance(default, list):
@@ -300,7 +300,8 @@ def schema() -> list[SettingSpec]:
         if section.name in ("plugin_options", "sources"):
             continue
         for f in attrs.fields(hints[section.name]):
-            default = f.default.factory() if isinstance(f.default, attrs.Factory) else f.default
+            factory = isinstance(f.default, attrs.Factory)  # type: ignore[arg-type]  # a class, typed as a function
+            default = f.default.factory() if factory else f.default
             specs.append(SettingSpec(f"{section.name}.{f.name}", default, f.metadata["doc"]))
     return specs
 

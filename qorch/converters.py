@@ -329,17 +329,27 @@ def _is_list(t: Any) -> bool:
     return typing.get_origin(t) is list or (typing.get_origin(t) is tuple and args[1:] == (...,))
 
 
+def _is_typed_list(t: Any) -> bool:
+    return typing.get_origin(t) is list and bool(typing.get_args(t))
+
+
+def _is_homogenous_tuple(t: Any) -> bool:
+    return _is_list(t) and typing.get_origin(t) is tuple
+
+
+def _is_typed_dict(t: Any) -> bool:
+    return typing.get_origin(t) is dict and len(typing.get_args(t)) == 2
+
+
 converter.register_structure_hook_factory(
-    lambda t: typing.get_origin(t) is list and bool(typing.get_args(t)),
-    _shaped((list, tuple), lambda t: list_structure_factory(t, converter)),
+    _is_typed_list, _shaped((list, tuple), lambda t: list_structure_factory(t, converter))
 )
 converter.register_structure_hook_factory(
-    lambda t: _is_list(t) and typing.get_origin(t) is tuple,
+    _is_homogenous_tuple,
     _shaped((list, tuple), lambda t: homogenous_tuple_structure_factory(t, converter)),
 )
 converter.register_structure_hook_factory(
-    lambda t: typing.get_origin(t) is dict and len(typing.get_args(t)) == 2,
-    _shaped((dict,), lambda t: make_mapping_structure_fn(t, converter, dict)),
+    _is_typed_dict, _shaped((dict,), lambda t: make_mapping_structure_fn(t, converter, dict))
 )
 
 #: checks that depend on the call (registered names, a size limit): (class, field) -> check
@@ -388,11 +398,11 @@ def table_hook(cls: type) -> Callable[[Any, Any], Any]:
     and checked one by one, unknown keys refused (unless :func:`ignore_unknown_keys`)."""
     attrs.resolve_types(cls)
     hooks = {f.name: override(struct_hook=_field_hook(cls, f)) for f in attrs.fields(cls) if f.init}
-    base = make_dict_structure_fn(
+    base: Callable[[Any, Any], Any] = make_dict_structure_fn(
         cls,
         converter,
         _cattrs_forbid_extra_keys=cls not in _LENIENT,
-        **hooks,  # type: ignore[arg-type]
+        **hooks,  # type: ignore[arg-type]  # cattrs types the overrides as one keyword, not **kwargs
     )
 
     def hook(value: Any, _type: Any) -> Any:
@@ -467,8 +477,8 @@ def problems(exc: BaseException, where: str = "") -> Iterator[Problem]:
             else:
                 yield from problems(e, path)
     elif isinstance(exc, cattrs.IterableValidationError):
-        for e, note in exc.group_exceptions()[0]:
-            yield from problems(e, _join(where, note.index))
+        for e, index_note in exc.group_exceptions()[0]:
+            yield from problems(e, _join(where, index_note.index))
     elif isinstance(exc, cattrs.ForbiddenExtraKeysError):
         known = ", ".join(f.name for f in attrs.fields(exc.cl) if f.init)
         for key in sorted(exc.extra_fields):

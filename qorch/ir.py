@@ -72,6 +72,14 @@ class Operation:
         return self.name in GATES
 
 
+def _registers(value: Iterable[Register]) -> tuple[Register, ...]:
+    return tuple(value)
+
+
+def _operations(value: Iterable[Operation]) -> tuple[Operation, ...]:
+    return tuple(value)
+
+
 @attrs.frozen
 class Circuit:
     """A quantum circuit in qorch's IR (FR-003).
@@ -80,9 +88,9 @@ class Circuit:
     has global index ``qregs[0].size + i``. ``operations`` are in program order.
     """
 
-    qregs: tuple[Register, ...] = attrs.field(converter=tuple)
-    cregs: tuple[Register, ...] = attrs.field(converter=tuple)
-    operations: tuple[Operation, ...] = attrs.field(converter=tuple)
+    qregs: tuple[Register, ...] = attrs.field(converter=_registers)
+    cregs: tuple[Register, ...] = attrs.field(converter=_registers)
+    operations: tuple[Operation, ...] = attrs.field(converter=_operations)
     name: str = ""
 
     @property

@@ -14,9 +14,12 @@ import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from loguru import logger
+
+if TYPE_CHECKING:
+    from loguru import Message, Record
 
 CORRELATION_KEYS = ("request_id", "job_id", "fragment_id")
 _TEXT_FORMAT = (
@@ -25,7 +28,7 @@ _TEXT_FORMAT = (
 )
 
 
-def _json_line(record: dict[str, Any]) -> str:
+def _json_line(record: Record) -> str:
     out: dict[str, Any] = {
         "time": record["time"].isoformat(),
         "level": record["level"].name,
@@ -44,7 +47,7 @@ def _json_line(record: dict[str, Any]) -> str:
     return json.dumps(out, default=str)
 
 
-def _patch_ids(record: dict[str, Any]) -> None:
+def _patch_ids(record: Record) -> None:
     ids = [f"{k}={record['extra'][k]}" for k in CORRELATION_KEYS if k in record["extra"]]
     record["extra"]["_ids"] = ("[" + " ".join(ids) + "] ") if ids else ""
 
@@ -72,7 +75,11 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", stream: TextIO | N
     logger.remove()
     logger.configure(patcher=_patch_ids)
     if fmt == "json":
-        logger.add(lambda m: stream.write(_json_line(m.record) + "\n"), level=level)
+
+        def write_json(message: Message) -> None:
+            stream.write(_json_line(message.record) + "\n")
+
+        logger.add(write_json, level=level)
     else:
         logger.add(
             stream,

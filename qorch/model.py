@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections.abc import Iterable
 from typing import Any
 
 import attrs
@@ -139,6 +140,10 @@ class MetricSample:
     labels: dict[str, str] = attrs.field(factory=dict)
 
 
+def _roles(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
 @attrs.frozen
 class ApiKeyRecord:
     """An API key as persisted (FR-014): never the key, only its sha256 (``key_hash``).
@@ -149,7 +154,7 @@ class ApiKeyRecord:
 
     name: str
     key_hash: str
-    roles: tuple[str, ...] = attrs.field(converter=tuple)
+    roles: tuple[str, ...] = attrs.field(converter=_roles)
     created_at: dt.datetime
     prefix: str
 

@@ -235,15 +235,15 @@ class PluginSystem:
                     self.options(kind, self._table_owner(kind, name))
                 except (UnknownImplementation, ConfigError) as exc:
                     problems.extend(getattr(exc, "problems", [f"[plugins.{kind}.{name}]: {exc}"]))
-        for kind in KINDS:
-            if kind.selector is None:
+        for k in KINDS:
+            if k.selector is None:
                 continue
             try:
-                impl = self.selected(kind.name)
-                if not self.settings.options_for(kind.name, impl.name):
-                    self.options(kind.name, impl.name)
+                impl = self.selected(k.name)
+                if not self.settings.options_for(k.name, impl.name):
+                    self.options(k.name, impl.name)
             except UnknownImplementation as exc:
-                problems.append(f"{kind.selector}: {exc}")
+                problems.append(f"{k.selector}: {exc}")
             except ConfigError as exc:
                 problems.extend(exc.problems)
         if problems:

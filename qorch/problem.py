@@ -52,6 +52,11 @@ class Hyperedge:
     partners: tuple[int, ...]
 
 
+def _best(nodes: list[int], logf: list[float]) -> int:
+    """The node of ``nodes`` with the highest ``logf`` (the lowest index on a tie)."""
+    return max(nodes, key=lambda j: (logf[j], -j))
+
+
 class PlacementProblem:
     """Everything a :class:`~qorch.compile.strategy.PlacementStrategy` needs, precomputed.
 
@@ -103,8 +108,7 @@ class PlacementProblem:
                 neighbours[p].add(h.owner)
         self.neighbours = [sorted(n) for n in neighbours]
         self.best_alone = [
-            max(eligible[q], key=lambda j, q=q: (self.local_logf[q][j], -j)) if eligible[q] else 0
-            for q in range(num_qubits)
+            _best(eligible[q], self.local_logf[q]) if eligible[q] else 0 for q in range(num_qubits)
         ]
 
     def _runs(self) -> tuple[list[tuple[int, ...]], list[TwoQubitGate], dict[tuple[int, int], int]]:

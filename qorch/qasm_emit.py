@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import re
 from functools import cache
+from typing import Any, SupportsFloat
 
 from qiskit.circuit import Parameter, ParameterExpression
 
@@ -156,10 +157,10 @@ class _Emitter:
     def __init__(self, circuit: Circuit, version: int) -> None:
         self.c = circuit
         self.v = version
-        native = {(i.qasm3 if version == 3 else i.qasm2) for i in GATES.values()} - {None}
+        native = {n for name in GATES if (n := self.native(name)) is not None}
         defined = {op.name for op in circuit.operations if op.name in GATES}
         keywords = QASM3_RESERVED if version == 3 else QASM2_RESERVED
-        self.names = _names(circuit, keywords | native | defined)  # type: ignore[operator]
+        self.names = _names(circuit, keywords | native | defined)
 
     def native(self, name: str) -> str | None:
         info = GATES[name]
@@ -251,7 +252,7 @@ def gate_definition(name: str, version: int) -> str:
     gate = standard_gate(name, params)
     body: list[str] = []
 
-    def expand(op, qubits: list[int]) -> None:  # type: ignore[no-untyped-def]
+    def expand(op: Any, qubits: list[int]) -> None:
         if op.name == "global_phase":
             return
         ir = ir_name_of(op)
@@ -276,14 +277,14 @@ def gate_definition(name: str, version: int) -> str:
     return head + " { " + " ".join(body) + " }"
 
 
-def _expr(value: object) -> str:
+def _expr(value: SupportsFloat) -> str:
     """A gate-definition parameter (a number or a symbolic expression of p0, p1 ...)."""
 
     if isinstance(value, ParameterExpression):
         if not value.parameters:
             return number(float(value))
         return str(value).replace("**", "^")
-    return number(float(value))  # type: ignore[arg-type]
+    return number(float(value))
 
 
 _GATE_DEF = re.compile(r"\bgate\s+([A-Za-z_]\w*)[^{;]*\{[^}]*\}")

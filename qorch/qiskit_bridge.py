@@ -227,7 +227,7 @@ class _Converter:
             raise self.error("unsupported", "'else' branches are not supported", "else")
         target, value = op.condition
         if isinstance(target, Clbit):
-            cond_bits = (self.cindex[target],)
+            cond_bits: tuple[int, ...] = (self.cindex[target],)
             cond = Condition(cond_bits, int(bool(value)))
         elif isinstance(target, ClassicalRegister):
             cond_bits = tuple(self.cindex[b] for b in target)

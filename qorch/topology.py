@@ -41,6 +41,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tomllib
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, NewType
 
@@ -142,16 +143,20 @@ class LinkSpec:
         return (self.a, self.b) if self.a <= self.b else (self.b, self.a)
 
 
+def _sorted_nodes(nodes: Iterable[NodeSpec]) -> tuple[NodeSpec, ...]:
+    return tuple(sorted(nodes, key=lambda n: n.name))
+
+
+def _sorted_links(links: Iterable[LinkSpec]) -> tuple[LinkSpec, ...]:
+    return tuple(sorted((_normal(x) for x in links), key=lambda x: x.key))
+
+
 @attrs.frozen
 class Topology:
     """Nodes and links, sorted by name, with a content digest (NFR-001)."""
 
-    nodes: tuple[NodeSpec, ...] = attrs.field(
-        converter=lambda ns: tuple(sorted(ns, key=lambda n: n.name))
-    )
-    links: tuple[LinkSpec, ...] = attrs.field(
-        converter=lambda ls: tuple(sorted((_normal(x) for x in ls), key=lambda x: x.key))
-    )
+    nodes: tuple[NodeSpec, ...] = attrs.field(converter=_sorted_nodes)
+    links: tuple[LinkSpec, ...] = attrs.field(converter=_sorted_links)
 
     def without(self, nodes: tuple[str, ...]) -> Topology:
         """This topology with ``nodes`` marked unavailable (how a re-plan leaves them out)."""
@@ -248,7 +253,8 @@ class Durations:
 
 
 def gate_specs(
-    table: dict[str, GateEntry], durations: Durations | None = None
+    table: Mapping[GateName, GateEntry] | Mapping[str, GateEntry],
+    durations: Durations | None = None,
 ) -> dict[str, GateSpec]:
     """The gate specs of a gate table, sorted by name, with ``measure`` and ``reset``
     added (fidelity 1) when the table leaves them out."""

@@ -219,7 +219,8 @@ class Channel:
         if self.closed.is_set():
             raise TransportError("unreachable", "channel closed", self.remote)
         rid = next(self.ids)
-        done, box = trio.Event(), []
+        done = trio.Event()
+        box: list[dict[str, Any]] = []
         self.pending[rid] = (done, box)
         self.idle = trio.Event()
         try:
@@ -239,7 +240,8 @@ class Channel:
             raise TransportError(
                 str(err.get("code", "protocol")), str(err.get("message", "")), self.remote
             )
-        return reply.get("body") if isinstance(reply.get("body"), dict) else {}
+        answer = reply.get("body")
+        return answer if isinstance(answer, dict) else {}
 
     async def run(self, nursery: trio.Nursery) -> None:
         """Read frames until the stream ends; answer requests in ``nursery``."""

@@ -19,12 +19,16 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qorch.circuits import ghz, qaoa, qft, qft_cx, random_circuit, uniform
 from qorch.compile.compiler import compile_circuit
+from qorch.interfaces import Plugins
 from qorch.stats import summary, write_result
 from qorch.topology import load_topology
+
+if TYPE_CHECKING:
+    from qorch.plugins import PluginSystem
 
 DISQCO = {
     ("qft", 29, 2): 14,
@@ -38,9 +42,9 @@ DISQCO = {
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _time(circuit: Any, topology: Any, plugins: Any, strategy: str, repeats: int) -> dict:
+def _time(circuit: Any, topology: Any, plugins: Plugins, strategy: str, repeats: int) -> dict:
     compile_circuit(circuit, topology, plugins=plugins, strategy=strategy)  # warm caches
-    times, plan = [], None
+    times: list[float] = []
     for seed in range(repeats):
         start = time.perf_counter()
         plan = compile_circuit(circuit, topology, plugins=plugins, strategy=strategy, seed=seed)
@@ -67,7 +71,7 @@ def _family(name: str, n: int) -> Any:
     return random_circuit(n, 4 * n, seed=n)
 
 
-def run(plugins: Any, out_dir: str, quick: bool = False, progress: Any = print) -> dict:
+def run(plugins: PluginSystem, out_dir: str, quick: bool = False, progress: Any = print) -> dict:
     """Run every section; write ``compile.json`` and ``compile.md``; return the numbers."""
     strategies = plugins.registry.names("placement")
     repeats = 10 if quick else 40
@@ -139,7 +143,7 @@ def run(plugins: Any, out_dir: str, quick: bool = False, progress: Any = print) 
         disqco.append(row)
     results["ebits_disqco"] = disqco
 
-    sweep = []
+    sweep: list[dict[str, Any]] = []
     sizes = (6, 10, 16) if quick else (6, 8, 10, 12, 14, 16)
     for family in ("qft", "ghz", "qaoa", "random"):
         for n in sizes:

@@ -23,6 +23,7 @@ from qorch.compile.compiler import InfeasibleError, compile_circuit
 from qorch.compile.prepare import prepare
 from qorch.errors import CircuitError
 from qorch.ingest.load import load_circuit
+from qorch.interfaces import Plugins
 from qorch.runtime.world import planned_timing, simulate
 from qorch.stats import write_result
 from qorch.topology import Topology, load_topology, topology_from_dict
@@ -47,7 +48,7 @@ def small_nodes(n: int) -> Topology:
     return topology_from_dict({"nodes": nodes, "links": links})
 
 
-def corpus(plugins: Any, directory: Path, max_qubits: int) -> list[tuple[str, Any]]:
+def corpus(plugins: Plugins, directory: Path, max_qubits: int) -> list[tuple[str, Any]]:
     """The measured corpus circuits of 2..max_qubits qubits, by name (QASMBench's
     ``_transpiled`` copies of the same circuits left out)."""
     out = []
@@ -63,7 +64,9 @@ def corpus(plugins: Any, directory: Path, max_qubits: int) -> list[tuple[str, An
     return out
 
 
-def _row(name: str, circuit: Any, topo_name: str, topology: Topology, plugins: Any, shots: int):
+def _row(
+    name: str, circuit: Any, topo_name: str, topology: Topology, plugins: Plugins, shots: int
+) -> dict[str, Any]:
 
     ops = len(prepare(circuit).ops)
     if ops > MAX_OPS:
@@ -76,6 +79,8 @@ def _row(name: str, circuit: Any, topo_name: str, topology: Topology, plugins: A
     world = simulate(circuit, plan, topology, shots=shots, seed=7, timing=planned_timing(plan))
     if not world.simulated:
         return {"circuit": name, "topology": topo_name, "skipped": world.reason}
+    achieved = world.achieved_fidelity
+    assert achieved is not None  # a simulated world has it
     return {
         "circuit": name,
         "topology": topo_name,
@@ -83,13 +88,13 @@ def _row(name: str, circuit: Any, topo_name: str, topology: Topology, plugins: A
         "ebits": plan.ebits,
         "estimate_method": plan.fidelity_estimate,
         "estimated": plan.estimated_fidelity,
-        "achieved": world.achieved_fidelity,
-        "error": abs(plan.estimated_fidelity - world.achieved_fidelity),
+        "achieved": achieved,
+        "error": abs(plan.estimated_fidelity - achieved),
     }
 
 
 def run(
-    plugins: Any,
+    plugins: Plugins,
     out_dir: str,
     *,
     max_qubits: int = 12,

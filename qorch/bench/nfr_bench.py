@@ -27,7 +27,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -35,10 +35,14 @@ from qorch.bench.overhead_bench import measure
 from qorch.circuits import ghz, qaoa, qft, random_circuit
 from qorch.compile.compiler import compile_circuit
 from qorch.coordinator.local_cluster import local_cluster
+from qorch.interfaces import Plugins
 from qorch.runtime.job import JobFailed, JobRequest, run_job
 from qorch.scenarios import build_schedule, scenario_injectors
 from qorch.stats import commit, machine, summary_ms, write_result
 from qorch.topology import load_topology
+
+if TYPE_CHECKING:
+    from qorch.plugins import PluginSystem
 
 STRATEGIES = ("greedy", "partition", "teleport")
 FAILURE_RATE = 0.05  # per fragment execution, in the transient-failure run
@@ -57,7 +61,7 @@ def _circuits() -> list[tuple[str, Any]]:
     return out + [(f"random{n}", random_circuit(n, 50, seed=n)) for n in (8, 20)]
 
 
-def _digests(plugins: Any, topology_path: Path) -> dict[str, str]:
+def _digests(plugins: Plugins, topology_path: Path) -> dict[str, str]:
     topology = load_topology(topology_path)
     return {
         f"{name}/{strategy}": compile_circuit(
@@ -68,7 +72,7 @@ def _digests(plugins: Any, topology_path: Path) -> dict[str, str]:
     }
 
 
-def determinism(plugins: Any, topology: Path) -> dict[str, Any]:
+def determinism(plugins: Plugins, topology: Path) -> dict[str, Any]:
     """NFR-001: plan digests in this process and a fresh one; fault schedule digests."""
     here = _digests(plugins, topology)
     code = (
@@ -99,7 +103,9 @@ def _job_circuit(i: int) -> Any:
     return random_circuit(14, 40, seed=100 + i)
 
 
-async def _jobs_on_cluster(plugins: Any, topology: Path, jobs: int, faults: Any) -> dict[str, Any]:
+async def _jobs_on_cluster(
+    plugins: Plugins, topology: Path, jobs: int, faults: Any
+) -> dict[str, Any]:
 
     done, retries, fallbacks, failures = 0, 0, 0, []
     with tempfile.TemporaryDirectory(prefix="qorch-nfr-") as tmp:
@@ -136,7 +142,7 @@ def _node_env(**values: str) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def resilience(plugins: Any, topology: Path, jobs: int) -> dict[str, Any]:
+def resilience(plugins: Plugins, topology: Path, jobs: int) -> dict[str, Any]:
     """NFR-002: transient fragment failures, then a node drop, on real node processes."""
     with _node_env(QORCH_PLUGINS__NODE_TYPE__SIMULATED__FAILURE_RATE=str(FAILURE_RATE)):
         transient = trio.run(_jobs_on_cluster, plugins, topology, jobs, None)
@@ -164,7 +170,7 @@ def resilience(plugins: Any, topology: Path, jobs: int) -> dict[str, Any]:
     }
 
 
-def performance(plugins: Any, topology: Path, out_dir: str) -> dict[str, Any]:
+def performance(plugins: PluginSystem, topology: Path, out_dir: str) -> dict[str, Any]:
     """NFR-003: compile latency and the overhead per remote fragment."""
 
     top = load_topology(topology)
@@ -182,7 +188,7 @@ def performance(plugins: Any, topology: Path, out_dir: str) -> dict[str, Any]:
 
 
 def run(
-    plugins: Any,
+    plugins: PluginSystem,
     out_dir: str,
     *,
     topology: Path,

@@ -27,18 +27,22 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from qorch.circuits import ghz, random_circuit
 from qorch.compile.compiler import compile_circuit
 from qorch.coordinator.local_cluster import local_cluster
+from qorch.interfaces import Plugins
 from qorch.ir import Circuit
 from qorch.plan import Plan
 from qorch.runtime.job import runtime_policies
 from qorch.runtime.runner import FragmentRun, PlanRunner, RunOptions
 from qorch.stats import median_p95, summary_ms, write_result
+
+if TYPE_CHECKING:
+    from qorch.plugins import PluginSystem
 
 CHAIN_QUBITS = 30  # a GHZ chain across the ten nodes: its fragments run one at a time
 CHAIN_JOBS = 10
@@ -62,7 +66,7 @@ def remote_overheads(plan: Plan, runs: dict[str, FragmentRun]) -> list[float]:
 
 
 async def _overheads(
-    plugins: Any, registry: Any, client: Any, circuits: list[Circuit], tag: str
+    plugins: Plugins, registry: Any, client: Any, circuits: list[Circuit], tag: str
 ) -> list[float]:
     retry, timeouts = runtime_policies(plugins.settings)
     out: list[float] = []
@@ -75,7 +79,7 @@ async def _overheads(
 
 
 async def measure(
-    plugins: Any, topology: Path, jobs: int, ops: int, qubits: int, tmp: Path
+    plugins: Plugins, topology: Path, jobs: int, ops: int, qubits: int, tmp: Path
 ) -> dict[str, Any]:
     """One transport: the cluster; ``jobs`` random circuits, then ``CHAIN_JOBS`` GHZ
     chains (one fragment at a time), one job after another; the overheads."""
@@ -102,7 +106,7 @@ async def measure(
 
 
 def run(
-    plugins: Any,
+    plugins: PluginSystem,
     out_dir: str,
     *,
     topology: Path,

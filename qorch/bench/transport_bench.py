@@ -21,7 +21,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -32,6 +32,9 @@ from qorch.node.processes import NodeProcess
 from qorch.node.protocol import REGISTRY_VERBS, reserve_body
 from qorch.stats import median_p95, summary, summary_ms, write_result
 from qorch.transport import PeerConfig
+
+if TYPE_CHECKING:
+    from qorch.plugins import PluginSystem
 
 TARGET_P95_MS = 5.0
 TARGET_DISCOVERY_S = 3.0
@@ -141,9 +144,9 @@ async def discovery(
             limit = settings.network.advert_ttl_s + settings.network.refresh_s + 30
             await nodes["qpu3"].stop(signal.SIGKILL)
             killed = await until(lambda: "qpu3" not in available(), limit)
-            nodes["qpu7"].process.send_signal(signal.SIGSTOP)  # type: ignore[union-attr]
+            nodes["qpu7"].send_signal(signal.SIGSTOP)
             frozen = await until(lambda: "qpu7" not in available(), limit)
-            nodes["qpu7"].process.send_signal(signal.SIGCONT)  # type: ignore[union-attr]
+            nodes["qpu7"].send_signal(signal.SIGCONT)
         finally:
             for node in nodes.values():
                 await node.stop()
@@ -167,7 +170,7 @@ async def discovery(
 
 
 def run(
-    plugins: Any, out_dir: str, *, n: int, topology: Path, progress: Callable[[str], None]
+    plugins: PluginSystem, out_dir: str, *, n: int, topology: Path, progress: Callable[[str], None]
 ) -> dict[str, Any]:
     """Measure every installed transport; write ``transport.json`` and ``transport.md``."""
     results: dict[str, Any] = {}

@@ -15,6 +15,7 @@ from typing import Any
 
 from qorch.circuits import random_circuit
 from qorch.compile.compiler import compile_circuit
+from qorch.interfaces import Plugins
 from qorch.runtime.world import planned_timing, simulate
 from qorch.stats import summary, write_result
 from qorch.topology import load_topology
@@ -24,7 +25,7 @@ QUBITS, OPS, SHOTS = 20, 50, 1000
 
 
 def run(
-    plugins: Any, out_dir: str, runs: int = 2, qubits: int = QUBITS, progress: Any = print
+    plugins: Plugins, out_dir: str, runs: int = 2, qubits: int = QUBITS, progress: Any = print
 ) -> dict[str, Any]:
     """Simulate the job ``runs`` times; write the results."""
 

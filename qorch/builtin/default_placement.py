@@ -23,6 +23,7 @@ from qorch.compile.strategy import (
     feasible_assignment,
     fill_unused,
     interaction_counts,
+    placed,
 )
 from qorch.placement import Placement
 from qorch.problem import PlacementProblem
@@ -72,7 +73,7 @@ def greedy_assignment(problem: PlacementProblem, objective: Objective) -> list[i
         where[q] = best
         load[best] += 1
         group_home.setdefault(group[q], component[best])
-    return where  # type: ignore[return-value]
+    return placed(where)
 
 
 def _interaction_groups(n: int, counts: list[dict[int, int]]) -> list[int]:
@@ -101,8 +102,9 @@ def random_assignment(problem: PlacementProblem, rng: random.Random) -> list[int
         free = [j for j in problem.eligible[q] if load[j] < problem.capacity[j]]
         if not free:
             return None
-        where[q] = rng.choice(free)
-        load[where[q]] += 1  # type: ignore[index]
+        node = rng.choice(free)
+        where[q] = node
+        load[node] += 1
     return fill_unused(problem, where)
 
 

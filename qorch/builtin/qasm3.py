@@ -45,8 +45,10 @@ class _SyntaxAt(Exception):
 def _parse_program(text: str) -> Any:
     """ANTLR parse with an error listener that stops at the first error, with position."""
 
-    class FirstError(ErrorListener):  # type: ignore[misc]
-        def syntaxError(self, recognizer, offendingSymbol, line, column, msg, e):
+    class FirstError(ErrorListener):
+        def syntaxError(
+            self, recognizer: Any, offendingSymbol: Any, line: int, column: int, msg: str, e: Any
+        ) -> None:
             raise _SyntaxAt(line, column, msg)
 
     lexer = qasm3Lexer(InputStream(text))
@@ -62,7 +64,7 @@ def _parse_program(text: str) -> Any:
 def _converter_class() -> type:
     """A ConvertVisitor that checks what qiskit would report without a position."""
 
-    class CheckingConverter(ConvertVisitor):  # type: ignore[misc]
+    class CheckingConverter(ConvertVisitor):
         def visit(self, node: Any, context: Any = None) -> Any:
             if isinstance(node, ast.Statement):
                 self._check_statement(node, context)

@@ -126,4 +126,4 @@ def run_trio(main: Callable[..., Awaitable[T]], *args: Any) -> T:
     result = trio.run(guarded)
     if interrupted:
         raise KeyboardInterrupt
-    return result  # type: ignore[no-any-return]
+    return result

@@ -64,7 +64,7 @@ def compile_file(name: str, app: Any, topology: Any, args: argparse.Namespace) -
         circuit = load_circuit(
             data, plugins=app.plugins, format=args.format, origin=name, directory=directory
         )
-        times, plan = [], None
+        times: list[float] = []
         for _ in range(max(1, args.repeat)):
             start = time.perf_counter()
             plan = compile_circuit(

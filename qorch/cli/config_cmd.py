@@ -9,7 +9,7 @@ import attrs
 from rich.console import Console
 from rich.table import Table
 
-from qorch.cli.app import started
+from qorch.cli.app import App, started
 from qorch.config import schema, settings_as_dict, to_toml
 from qorch.converters import converter
 
@@ -52,22 +52,22 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def effective_settings(app: object) -> dict:
+def effective_settings(app: App) -> dict:
     """Every setting, plus the effective options of every implementation that has options."""
 
-    data = settings_as_dict(app.settings)  # type: ignore[attr-defined]
-    for impl in app.plugins.registry.all():  # type: ignore[attr-defined]
+    data = settings_as_dict(app.settings)
+    for impl in app.plugins.registry.all():
         if impl.options is not None:
-            options = converter.unstructure(app.plugins.options(impl.kind, impl.name))  # type: ignore[attr-defined]
+            options = converter.unstructure(app.plugins.options(impl.kind, impl.name))
             data["plugins"].setdefault(impl.kind, {})[impl.name] = options
     return data
 
 
-def _option_docs(app: object) -> dict[str, str]:
+def _option_docs(app: App) -> dict[str, str]:
     """``plugins.<kind>.<name>.<field>`` -> the field's doc, for options classes that have one."""
 
     docs: dict[str, str] = {}
-    for impl in app.plugins.registry.all():  # type: ignore[attr-defined]
+    for impl in app.plugins.registry.all():
         if impl.options is None:
             continue
         for field in attrs.fields(impl.options):

@@ -125,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Orchestrate quantum circuits across a network of QPU service nodes.",
     )
     parser.add_argument("--version", action="version", version=f"qorch {__version__}")
-    sub = parser.add_subparsers(
+    sub = parser.add_subparsers(  # type: ignore[call-overload]  # _Commands takes common=
         dest="command", metavar="COMMAND", required=True, action=_Commands, common=common
     )
     for command, (summary, _) in COMMANDS.items():

@@ -16,7 +16,7 @@ from pathlib import Path
 import attrs
 import trio
 
-from qorch.cli.app import check_addresses, started
+from qorch.cli.app import App, check_addresses, started
 from qorch.cli.arguments import add_data_dir
 from qorch.cli.client_cmd import nodes, print_nodes
 from qorch.coordinator.discovery import Discovery
@@ -50,9 +50,9 @@ def node_links(args: argparse.Namespace, name: str) -> tuple[LinkQuality, ...]:
     return tuple(out)
 
 
-def node_spec(app: object, args: argparse.Namespace) -> NodeSpec:
+def node_spec(app: App, args: argparse.Namespace) -> NodeSpec:
     """The spec of the node to run: a topology entry, or ``[node]`` with its node type."""
-    settings = app.settings  # type: ignore[attr-defined]
+    settings = app.settings
     if args.topology:
         topology = load_topology(args.topology)
         names = [n.name for n in topology.nodes]
@@ -67,9 +67,9 @@ def node_spec(app: object, args: argparse.Namespace) -> NodeSpec:
 
     name = args.name or node.name
     if node.node_type in PRESETS:
-        spec = app.plugins.create("node_type", "simulated").describe(name, node.node_type)  # type: ignore[attr-defined]
+        spec = app.plugins.create("node_type", "simulated").describe(name, node.node_type)
     else:
-        spec = app.plugins.create("node_type", node.node_type).describe(name)  # type: ignore[attr-defined]
+        spec = app.plugins.create("node_type", node.node_type).describe(name)
     return attrs.evolve(spec, qubits=node.qubits) if node.qubits else spec
 
 
@@ -82,7 +82,7 @@ def run_node_command(args: argparse.Namespace) -> int:
         if faults is not None:
             load_schedule(faults)  # a bad file stops start-up with the reason
         net = app.settings.network
-        bootstrap = args.bootstrap if args.bootstrap is not None else list(net.bootstrap)
+        bootstrap: list[str] = list(args.bootstrap if args.bootstrap is not None else net.bootstrap)
         check_addresses(app, bootstrap, "--bootstrap")
         data_dir = app.settings.data_path()
         if not getattr(args, "data_dir", None):

@@ -19,14 +19,14 @@ from typing import Any
 
 import attrs
 
-from qorch.compile.distribute import Distribution, distribute
+from qorch.compile.distribute import Distribution, Move, Share, distribute
 from qorch.compile.fidelity import OUTPUT_DISTRIBUTION, predicted_fidelity
 from qorch.compile.fragments import LOCAL, TELEPORT, FragmentSpec, build_fragments
 from qorch.compile.native import NodeGates
 from qorch.compile.prepare import Prepared, prepare
 from qorch.compile.strategy import Objective, feasible_assignment
 from qorch.errors import PluginError, QorchError
-from qorch.interfaces import CostModel, CostTerms
+from qorch.interfaces import CostModel, CostTerms, Plugins
 from qorch.ir import Circuit, Operation
 from qorch.network import UNREACHABLE, Network
 from qorch.placement import Placement
@@ -171,7 +171,7 @@ class Compilation:
         """Distribute, fragment and estimate ``placement``."""
         dist = distribute(self.problem, placement)
         if not dist.reachable:
-            missing = sum(x.hops >= UNREACHABLE for x in (*dist.shares, *dist.moves))
+            missing = sum(x.hops >= UNREACHABLE for x in dist.remotes)
             terms = CostTerms(0.0, 1.0, 0, 0, unreachable=missing)
             return Realized(placement, dist, (), (), (), terms)
         frags = tuple(build_fragments(self.problem, dist))
@@ -184,7 +184,9 @@ class Compilation:
                 logf, end = 0.0, 0.0
                 for el in frag.elements:
                     op = ops[el.op]
-                    lf, dur = node.cost(op.name)  # type: ignore[misc]
+                    cost = node.cost(op.name)
+                    assert cost is not None  # its qubits are on nodes that can run its gates
+                    lf, dur = cost
                     logf += lf
                     start = max((ready.get(q, 0.0) for q in op.qubits), default=0.0)
                     for q in op.qubits:
@@ -251,11 +253,7 @@ class Compilation:
         dist, names = realized.distribution, self.network.names
         if not dist.reachable:
             pairs = sorted(
-                {
-                    (names[s.src], names[s.dest])
-                    for s in (*dist.shares, *dist.moves)
-                    if s.hops >= UNREACHABLE
-                }
+                {(names[s.src], names[s.dest]) for s in dist.remotes if s.hops >= UNREACHABLE}
             )
             raise InfeasibleError(
                 "no link path between nodes "
@@ -287,6 +285,7 @@ class Compilation:
             remote = dist.moves[el.ref] if el.kind == TELEPORT else dist.shares[el.ref]
             serves: tuple[str, ...] = ()
             if f.kind == "entangle":
+                assert isinstance(remote, Share)  # an entangle fragment opens a share
                 serves = tuple(
                     sorted({ids[where_op[i]] for i in remote.ops}, key=lambda s: int(s[1:]))
                 )
@@ -304,7 +303,7 @@ class Compilation:
                     duration,
                     fidelity,
                     serves,
-                    remote.slice if el.kind == TELEPORT else 0,
+                    remote.slice if isinstance(remote, Move) else 0,
                 )
             )
         terms = realized.terms
@@ -368,7 +367,7 @@ def compile_circuit(
     circuit: Circuit,
     topology: Topology,
     *,
-    plugins: Any,
+    plugins: Plugins,
     seed: int = 0,
     strategy: str | None = None,
     cost_model: str | None = None,

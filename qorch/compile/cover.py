@@ -18,7 +18,7 @@ def max_matching(adj: dict[V, list[V]]) -> dict[V, V]:
     """Maximum matching, as right vertex -> left vertex (iterative augmenting paths)."""
     match_right: dict[V, V] = {}
     for root in adj:
-        parent: dict[V, V | None] = {}  # right vertex -> the left vertex that reached it
+        parent: dict[V, V] = {}  # right vertex -> the left vertex that reached it
         stack: list[tuple[V, int]] = [(root, 0)]
         via: dict[V, V | None] = {root: None}  # left vertex -> right vertex it came through
         found: V | None = None
@@ -42,19 +42,18 @@ def max_matching(adj: dict[V, list[V]]) -> dict[V, V]:
                     break
         if found is None:
             continue
-        right = found
-        while right is not None:  # flip the augmenting path
-            left = parent[right]
-            previous = via[left]
-            match_right[right] = left
-            right = previous
+        end: V | None = found
+        while end is not None:  # flip the augmenting path
+            left = parent[end]
+            match_right[end] = left
+            end = via[left]
     return match_right
 
 
 def min_vertex_cover(edges: Iterable[tuple[V, V]]) -> set[V]:
     """A minimum vertex cover of the bipartite graph with ``(left, right)`` edges."""
     adj: dict[V, list[V]] = {}
-    for left, right in sorted(set(edges)):  # type: ignore[type-var]
+    for left, right in sorted(set(edges)):
         adj.setdefault(left, []).append(right)
     match_right = max_matching(adj)
     matched_left = set(match_right.values())

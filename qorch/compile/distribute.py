@@ -59,14 +59,19 @@ class Distribution:
     moves: tuple[Move, ...]
 
     @property
+    def remotes(self) -> tuple[Share | Move, ...]:
+        """Every share, then every move."""
+        return (*self.shares, *self.moves)
+
+    @property
     def ebits(self) -> int:
         """Ebits consumed: one per hop of every share and every move."""
-        return sum(s.hops for s in self.shares) + sum(m.hops for m in self.moves)
+        return sum(x.hops for x in self.remotes)
 
     @property
     def reachable(self) -> bool:
         """False if some share or move needs a path the network does not have."""
-        return all(x.hops < UNREACHABLE for x in (*self.shares, *self.moves))
+        return all(x.hops < UNREACHABLE for x in self.remotes)
 
 
 def distribute(problem: PlacementProblem, placement: Placement) -> Distribution:
@@ -110,7 +115,8 @@ def distribute(problem: PlacementProblem, placement: Placement) -> Distribution:
             forced.setdefault(vb, []).append(i)
             exec_node[i] = ha
         else:
-            flexible.append((i, va, vb))  # type: ignore[arg-type]
+            assert va is not None and vb is not None  # prepare(): diagonal on some qubit
+            flexible.append((i, va, vb))
 
     served: dict[Vertex, list[int]] = {v: list(ops) for v, ops in forced.items()}
     open_edges = []

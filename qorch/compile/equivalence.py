@@ -75,7 +75,7 @@ class Branch:
     def project(self, q: int, outcome: int) -> float:
         """Project qubit ``q`` on ``outcome``, renormalise; the probability it had."""
         before = float(np.vdot(self.state, self.state).real)
-        index = [slice(None)] * self.n
+        index: list[slice | int] = [slice(None)] * self.n
         index[self.axis(q)] = 1 - outcome
         self.state[tuple(index)] = 0.0
         after = float(np.vdot(self.state, self.state).real)

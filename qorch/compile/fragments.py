@@ -101,8 +101,8 @@ def build_fragments(problem: PlacementProblem, dist: Distribution) -> list[Fragm
     generation = [0] * len(order)
     for pos in range(len(order)):
         g, mine = 0, group[pos]
-        for p in preds[pos]:
-            gp = generation[p] if group[p] == mine else generation[p] + 1
+        for pred in preds[pos]:
+            gp = generation[pred] if group[pred] == mine else generation[pred] + 1
             if gp > g:
                 g = gp
         generation[pos] = g

@@ -234,7 +234,7 @@ def _batch(found: list[tuple[int, _Errors, Any]], state: dict, back: Any) -> Rea
     ratios = np.concatenate([ratios, sure], axis=1)
     moved = (np.abs(1.0 - ratios) > _UNTOUCHED) & (probs > 0)[:, :, None]
     probs = np.where(moved.any(axis=2), probs, 0.0)
-    bits = moved.any(axis=1)
+    bits = np.any(moved, axis=1)  # (the method is typed as maybe returning a scalar)
     keep = bits.any(axis=1)
     index = np.array([index for index, _, _ in found], dtype=np.int64)
     return Reach(index[keep], probs[keep], ratios[keep], bits[keep])

@@ -171,7 +171,7 @@ def entangle_channel(noise: ProtocolNoise) -> PauliChannel:
     """
 
     def fold(label: str) -> str:
-        q, a = label
+        q, a = label[0], label[1]
         return q + ("X" if a in "XY" else "I")
 
     cx = remap(depolarizing(noise.home_cx, 2), fold)
@@ -208,7 +208,7 @@ def teleport_channel(noise: ProtocolNoise) -> PauliChannel:
     """
 
     def through(label: str) -> str:
-        q, a = label
+        q, a = label[0], label[1]
         return BITS_PAULI[(1 if a in "XY" else 0, 1 if q in "ZY" else 0)]
 
     out = remap(depolarizing(noise.home_cx, 2), through)

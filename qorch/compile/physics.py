@@ -35,6 +35,7 @@ import attrs
 from qorch.compile import noise
 from qorch.compile.executed import OP, ExecutedCircuit, Interaction, Step
 from qorch.compile.native import NodeGates
+from qorch.compile.noise import ProtocolNoise
 from qorch.ir import Operation
 from qorch.plan import Plan
 from qorch.topology import Topology
@@ -206,7 +207,7 @@ class _Walker:
             self.emit(op.name, qubits, params=op.params, condition=op.condition)
             self.noise(noise.depolarizing(fid, len(qubits)), qubits)
 
-    def protocol_noise(self, it: Interaction) -> noise.ProtocolNoise:
+    def protocol_noise(self, it: Interaction) -> ProtocolNoise:
         """The fidelities of ``it``'s protocol operations on its two nodes."""
         home, remote = it.nodes
 

@@ -136,15 +136,23 @@ def fill_unused(problem: PlacementProblem, where: list[int | None]) -> list[int]
     for node in where:
         if node is not None:
             load[node] += 1
-    out = list(where)
-    for q, node in enumerate(out):
+    out: list[int] = []
+    for q, node in enumerate(where):
         if node is None:
             free = [j for j in problem.eligible[q] if load[j] < problem.capacity[j]]
             if not free:
                 return None
-            out[q] = free[0]
-            load[free[0]] += 1
-    return out  # type: ignore[return-value]
+            node = free[0]
+            load[node] += 1
+        out.append(node)
+    return out
+
+
+def placed(where: list[int | None]) -> list[int]:
+    """``where`` once every qubit has its node (one without is a bug: AssertionError)."""
+    out = [node for node in where if node is not None]
+    assert len(out) == len(where), "a qubit was left without a node"
+    return out
 
 
 def feasible_assignment(problem: PlacementProblem) -> list[int] | None:
@@ -166,8 +174,8 @@ def feasible_assignment(problem: PlacementProblem) -> list[int] | None:
         seen: set[tuple[int, int]] = set()
         stack = [(q, iter(slots(q)))]
         trail: list[tuple[int, tuple[int, int]]] = []
-        placed = False
-        while stack and not placed:
+        done = False
+        while stack and not done:
             cur, it = stack[-1]
             for slot in it:
                 if slot in seen:
@@ -179,12 +187,12 @@ def feasible_assignment(problem: PlacementProblem) -> list[int] | None:
                     for qq, sl in trail:
                         owner[sl] = qq
                         where[qq] = sl[0]
-                    placed = True
+                    done = True
                 else:
                     stack.append((holder, iter(slots(holder))))
                 break
             else:
                 stack.pop()
-        if not placed:
+        if not done:
             return None
-    return where  # type: ignore[return-value]
+    return placed(where)

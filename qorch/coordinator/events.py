@@ -176,6 +176,6 @@ class JobProgress:
         self.ended = self.state in ("COMPLETED", "FAILED") or kind == "error"
 
 
-def decode(message: str) -> list[dict[str, Any]]:
+def decode(message: str | bytes) -> list[dict[str, Any]]:
     """The events of one websocket message (one JSON object per line)."""
     return [json.loads(line) for line in message.splitlines() if line.strip()]

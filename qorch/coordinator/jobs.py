@@ -38,7 +38,7 @@ import datetime as dt
 import math
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
@@ -55,6 +55,9 @@ from qorch.runtime.job import JobCallbacks, JobFailed, JobResult, run_job
 from qorch.runtime.runner import FragmentEvent, NodeClient, Timeouts
 from qorch.store import Store
 from qorch.transport import TransportError
+
+if TYPE_CHECKING:
+    from qorch.plugins import PluginSystem
 
 QUEUE_LIMIT = 100_000  # jobs waiting; a submit beyond it is refused (back-pressure)
 #: the error of a job a client cancelled
@@ -96,7 +99,7 @@ class JobService:
     def __init__(
         self,
         store: Store,
-        plugins: Any,
+        plugins: PluginSystem,
         client: NodeClient,
         snapshot: Any,
         *,

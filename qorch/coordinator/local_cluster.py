@@ -22,7 +22,7 @@ from qorch.coordinator.discovery import Discovery
 from qorch.coordinator.node_registry import NodeRegistry
 from qorch.coordinator.peer_client import PeerClient
 from qorch.faults import FaultSchedule
-from qorch.interfaces import Peer
+from qorch.interfaces import Peer, Plugins
 from qorch.node.processes import NodeProcess, apply_drops
 from qorch.node.protocol import REGISTRY_VERBS
 from qorch.topology import load_topology
@@ -33,7 +33,7 @@ START_TIMEOUT_S = 90.0
 
 @asynccontextmanager
 async def coordinator_peer(
-    plugins: Any,
+    plugins: Plugins,
     data_dir: Path,
     bootstrap: list[str],
     listen: str = "/ip4/127.0.0.1/tcp/0",
@@ -70,7 +70,7 @@ async def coordinator_peer(
 @asynccontextmanager
 async def local_cluster(
     topology_path: Path,
-    plugins: Any,
+    plugins: Plugins,
     data_dir: Path,
     registry: NodeRegistry | None = None,
     faults: FaultSchedule | None = None,

@@ -108,7 +108,7 @@ class CoordinatorMetrics:
         queue.set_function(lambda: float(self.queue_depth()))
         clients = Gauge("qorch_event_clients", "websocket clients following events", registry=r)
         clients.set_function(lambda: float(event_clients()))
-        r.register(_Live(self._live))  # type: ignore[arg-type]
+        r.register(_Live(self._live))
 
     def _live(self) -> list[GaugeMetricFamily]:
         entries = self.nodes.entries()

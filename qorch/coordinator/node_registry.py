@@ -156,11 +156,11 @@ class NodeRegistry:
     def _check_against_held(self, advert: Advert, now: float) -> None:
         record = self._records.get(advert.node_id)
         if record is None:
-            held = sum(r.advert.peer_id == advert.peer_id for r in self._records.values())
-            if held >= MAX_NODES_PER_PEER:
+            count = sum(r.advert.peer_id == advert.peer_id for r in self._records.values())
+            if count >= MAX_NODES_PER_PEER:
                 raise AdvertError(
                     "identity",
-                    f"peer {advert.peer_id} already advertises {held} nodes",
+                    f"peer {advert.peer_id} already advertises {count} nodes",
                     "node_id",
                 )
             return

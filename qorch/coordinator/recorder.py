@@ -84,7 +84,7 @@ class Recorder:
                 await self._write(batch)
 
     def _drain(self, limit: int) -> list[tuple[str, Any]]:
-        out = []
+        out: list[tuple[str, Any]] = []
         while len(out) < limit:
             try:
                 out.append(self._receive.receive_nowait())

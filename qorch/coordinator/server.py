@@ -26,7 +26,7 @@ import sys
 import time
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 from hypercorn.config import Config as HypercornConfig
@@ -42,9 +42,14 @@ from qorch.coordinator.metrics import CoordinatorMetrics
 from qorch.coordinator.node_registry import NodeRegistry
 from qorch.coordinator.recorder import Recorder, restore_adverts
 from qorch.coordinator.security import Gate, KeyBook
+from qorch.interfaces import Plugins
+from qorch.store import Store
+
+if TYPE_CHECKING:
+    from qorch.plugins import PluginSystem
 
 
-def open_store(plugins: Any, data_dir: Path) -> Any:
+def open_store(plugins: Plugins, data_dir: Path) -> Store:
     """The configured store under ``data_dir``, opened and upgraded."""
     store = plugins.create("store", data_dir=data_dir)
     store.open()
@@ -53,7 +58,7 @@ def open_store(plugins: Any, data_dir: Path) -> Any:
 
 
 async def run_coordinator(
-    plugins: Any,
+    plugins: PluginSystem,
     data_dir: Path,
     *,
     port: int | None = None,
@@ -93,7 +98,7 @@ async def run_coordinator(
 
 
 async def _serve(
-    plugins: Any,
+    plugins: PluginSystem,
     store: Any,
     recorder: Recorder,
     registry: NodeRegistry,
@@ -126,8 +131,8 @@ async def _serve(
         stop = trio.Event()
         binds = await nursery.start(
             lambda task_status: serve(
-                Gate(
-                    create_app(service, registry, hub=hub, metrics=metrics),
+                Gate(  # type: ignore[arg-type]  # hypercorn's ASGI TypedDicts, Gate's dicts
+                    create_app(service, registry, hub=hub, metrics=metrics),  # type: ignore[arg-type]  # litestar's ASGI TypedDicts
                     plugins.settings.api,
                     KeyBook(store),
                     on_request=metrics.request,
@@ -170,5 +175,5 @@ def guard_hypercorn_close_race() -> None:
         except trio.BusyResourceError:
             await self.protocol.handle(Closed())
 
-    protocol_send.qorch_guarded = True  # type: ignore[attr-defined]
-    tcp_server.TCPServer.protocol_send = protocol_send  # type: ignore[method-assign]
+    protocol_send.qorch_guarded = True  # type: ignore[attr-defined]  # a marker: patched once
+    tcp_server.TCPServer.protocol_send = protocol_send  # type: ignore[method-assign]  # patched on purpose

@@ -13,6 +13,7 @@ back by :meth:`Submission.from_stored` when a worker runs (or resumes) the job.
 from __future__ import annotations
 
 import typing
+from collections.abc import Collection
 from typing import Any
 
 import attrs
@@ -48,11 +49,11 @@ class Submission(JobRequest):
         return structure({k: v for k, v in data.items() if k != "request_id"}, cls)
 
 
-def submission_from_body(body: Any, strategies: set[str], max_bytes: int) -> Submission:
+def submission_from_body(body: Any, strategies: Collection[str], max_bytes: int) -> Submission:
     """The submission ``body`` (decoded JSON) asks for, or a ``ValidationException`` (the
     API's 422) with one ``{"field", "message"}`` per problem: ``strategies`` are the
     placement strategies registered, ``max_bytes`` the largest circuit source."""
-    checks = {
+    checks: dict[tuple[type, str], Check] = {
         (Submission, "qasm"): Check(
             f"a circuit of at most {max_bytes} bytes", lambda q: len(q.encode()) <= max_bytes
         ),

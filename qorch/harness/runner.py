@@ -36,6 +36,8 @@ from qorch.coordinator.local_cluster import local_cluster
 from qorch.errors import QorchError
 from qorch.harness.report import write_report
 from qorch.harness.suite import CircuitEntry, Scenario, Suite
+from qorch.interfaces import Plugins
+from qorch.plugins import PluginSystem
 from qorch.runtime.job import JobFailed, JobRequest, run_job
 from qorch.scenarios import build_schedule, scenario_injectors
 from qorch.stats import commit, machine
@@ -65,7 +67,7 @@ def read_results(out_dir: Path) -> list[dict[str, Any]]:
 
 
 def run_suite(
-    suite: Suite, plugins: Any, out_dir: Path, *, progress: bool = True
+    suite: Suite, plugins: PluginSystem, out_dir: Path, *, progress: bool = True
 ) -> dict[str, Any]:
     """Run every cell not in ``out_dir/results.jsonl`` yet; write the report."""
 
@@ -116,7 +118,7 @@ class _Group:
     def __init__(
         self,
         suite: Suite,
-        plugins: Any,
+        plugins: Plugins,
         topology: Path,
         mode: str,
         scenario: Scenario,
@@ -198,9 +200,9 @@ class _Group:
         return row
 
 
-def _environment(suite: Suite, plugins: Any) -> dict[str, Any]:
+def _environment(suite: Suite, plugins: Plugins) -> dict[str, Any]:
 
-    versions = {}
+    versions: dict[str, str | None] = {}
     for dist in ("qorch", "qiskit", "qiskit-aer", "libp2p", "trio", "matplotlib"):
         try:
             versions[dist] = version(dist)

@@ -43,6 +43,7 @@ from qorch import circuits as gen
 from qorch.converters import Check, Invalid, Problem, Rejected, integer, one_of, structure
 from qorch.errors import ConfigError
 from qorch.ingest.load import load_circuit_as
+from qorch.interfaces import Plugins
 from qorch.ir import Circuit, Operation, Register
 
 GENERATORS = ("qft", "ghz", "qaoa", "random")
@@ -59,7 +60,7 @@ class CircuitEntry:
     size: int = 0
     operations: int = 0
 
-    def load(self, plugins: Any, seed: int) -> Circuit:
+    def load(self, plugins: Plugins, seed: int) -> Circuit:
         """The circuit (a generated one takes ``seed``)."""
 
         if self.file is not None:

@@ -347,7 +347,7 @@ def advert_for(
         (min(min_qubits, spec.qubits), spec.qubits),
         dict(spec.gates),
         tuple(links),
-        coherence=None if spec.t1_us is None else (spec.t1_us, spec.t2_us),  # type: ignore[arg-type]
+        coherence=None if spec.t1_us is None or spec.t2_us is None else (spec.t1_us, spec.t2_us),
         comm_qubits=spec.comm_qubits,
         fidelity_scale=spec.fidelity_scale,
     )

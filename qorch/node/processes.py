@@ -72,7 +72,7 @@ class NodeProcess:
         self.address = line.split(" ", 1)[1].strip()
         return self.address
 
-    def send_signal(self, sig: int) -> None:
+    def send_signal(self, sig: signal.Signals) -> None:
         """Send ``sig`` if it is running (SIGHUP: reload its fault schedule)."""
         if self.process is not None and self.process.returncode is None:
             self.process.send_signal(sig)
@@ -83,7 +83,7 @@ class NodeProcess:
             return ""
         return "\n".join(self.stderr_path.read_text(errors="replace").splitlines()[-lines:])
 
-    async def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int | None:
+    async def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 15.0) -> int | None:
         """Send ``sig`` and wait (bounded) for the exit status; SIGKILL if it lingers."""
         if self.process is None:
             return None
@@ -103,12 +103,13 @@ async def apply_drops(schedule: FaultSchedule, nodes: dict[str, NodeProcess]) ->
     """Kill (SIGKILL) each node a ``drop`` event names at its time after the schedule's
     epoch, and start it again ``duration_s`` later when that is positive (same data
     directory: same identity and peer id). Returns once the last restart is done."""
-    assert schedule.epoch is not None, "the schedule has not started"
+    epoch = schedule.epoch
+    assert epoch is not None, "the schedule has not started"
     drops = [e for e in schedule.events if e.kind == "drop" and e.node in nodes]
 
     async def one(event: FaultEvent) -> None:
         node = nodes[event.node]
-        await trio.sleep(max(0.0, schedule.epoch + event.start_s - time.time()))
+        await trio.sleep(max(0.0, epoch + event.start_s - time.time()))
         await node.stop(signal.SIGKILL)
         if event.duration_s > 0:
             await trio.sleep(event.duration_s)

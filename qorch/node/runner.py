@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from loguru import logger
 from qorch.config import Settings
 from qorch.errors import ConfigError
 from qorch.faults import NodeFaults, load_schedule
-from qorch.interfaces import Peer
+from qorch.interfaces import NodeType, Peer, Plugins
 from qorch.node.advert import LinkQuality
 from qorch.node.presets import PRESETS
 from qorch.node.protocol import NODE_VERBS
@@ -37,7 +37,7 @@ from qorch.transport import PeerConfig, TransportError
 RETRY_S = (0.2, 0.5, 1.0, 2.0)
 
 
-def node_type_for(plugins: Any, spec: NodeSpec) -> tuple[Any, NodeSpec]:
+def node_type_for(plugins: Plugins, spec: NodeSpec) -> tuple[NodeType, NodeSpec]:
     """The node type plugin for ``spec`` and the spec it offers.
 
     ``spec.node_type`` names a node type plugin, or a preset of ``simulated``
@@ -152,6 +152,10 @@ class Advertiser:
                 await self.announce_once()
 
 
+def _addresses(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(values)
+
+
 @attrs.frozen
 class NodeOptions:
     """Where and how :func:`run_node` runs a node: the address it listens on, the
@@ -161,7 +165,7 @@ class NodeOptions:
 
     listen: str
     data_dir: Path
-    bootstrap: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    bootstrap: tuple[str, ...] = attrs.field(default=(), converter=_addresses)
     seed: int = 0
     time_scale: float = 0.0
     links: tuple[LinkQuality, ...] = ()

@@ -26,7 +26,7 @@ from loguru import logger
 from qorch.faults import NodeFaults
 from qorch.interfaces import NodeType
 from qorch.node import protocol
-from qorch.node.advert import Advert, LinkQuality, advert_for
+from qorch.node.advert import Advert, Availability, LinkQuality, advert_for
 from qorch.node.reservations import JOB_WIDE, Rejection, Reservation, ReservationBook
 from qorch.topology import NodeSpec
 
@@ -85,7 +85,7 @@ class NodeService:
         self.degraded_by = 1.0  # set by degrade()
         #: an injected fault schedule's latency spikes and degradations (FR-013)
         self.faults = faults
-        self.availability = "available"
+        self.availability: Availability = "available"
         self.changed = trio.Event()  # set when the advert's content changes
 
     # -- the advert ---------------------------------------------------------------------------
@@ -115,7 +115,7 @@ class NodeService:
             ttl_s=ttl_s,
             addresses=addresses,
             links=self.links,
-            availability=self.availability,  # type: ignore[arg-type]
+            availability=self.availability,
         )
 
     @property

@@ -31,6 +31,7 @@ from qorch.compile.executed import execution_order
 from qorch.config import Settings
 from qorch.converters import integer, number
 from qorch.errors import FragmentFailed, QorchError
+from qorch.interfaces import Plugins
 from qorch.ir import Circuit
 from qorch.plan import Plan, plan_from_dict
 from qorch.runtime.retry import RetryPolicy
@@ -152,7 +153,7 @@ class _Planner:
         self,
         circuit: Circuit,
         snapshot: Callable[[], Topology],
-        plugins: Any,
+        plugins: Plugins,
         seed: int,
         strategy: str | None,
         min_fidelity: float | None,
@@ -299,7 +300,7 @@ async def run_job(
     circuit: Circuit,
     snapshot: Callable[[], Topology],
     client: NodeClient,
-    plugins: Any,
+    plugins: Plugins,
     *,
     job_id: str,
     request: JobRequest | None = None,

@@ -32,7 +32,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import attrs
 import trio
@@ -83,6 +83,14 @@ class FragmentRun:
     def fidelity_scale(self) -> float:
         """The lowest fidelity scale its nodes reported (1 when none was degraded)."""
         return min((r.get("fidelity_scale", 1.0) for r in self.records), default=1.0)
+
+
+class _Failures(NamedTuple):
+    """A try that failed: the nodes that failed, why, whether none of them answered."""
+
+    nodes: tuple[str, ...]
+    message: str
+    unanswered: bool
 
 
 @attrs.frozen
@@ -360,7 +368,7 @@ class PlanRunner:
         for attempt in range(retry.attempts):
             await self._event(f.id, nodes, "RUNNING", attempt)
             outcome = await self._attempt(f, nodes, ops, wire, timeout)
-            if outcome and isinstance(outcome[0], dict):
+            if not isinstance(outcome, _Failures):
                 run = FragmentRun(
                     f.id, f.kind, nodes, "ok", attempt + 1, started, clock(),
                     tuple(errors), outcome,
@@ -390,7 +398,7 @@ class PlanRunner:
     async def _attempt(
         self, f: Fragment, nodes: tuple[str, ...], ops: list[dict[str, Any]], attempt: int,
         timeout: float,
-    ) -> tuple[dict[str, Any], ...] | tuple[tuple[str, ...], str, bool]:  # fmt: skip
+    ) -> tuple[dict[str, Any], ...] | _Failures:  # fmt: skip
         """One try on every node of the fragment: the records, or (the nodes that failed,
         why, whether every failure was a call that got no answer)."""
         records: list[dict[str, Any] | str] = [""] * len(nodes)
@@ -422,7 +430,7 @@ class PlanRunner:
         if failures:
             unanswered = not any(answered[i] for i in failures)
             message = "; ".join(str(records[i]) for i in failures)
-            return tuple(nodes[i] for i in failures), message, unanswered
+            return _Failures(tuple(nodes[i] for i in failures), message, unanswered)
         return tuple(r for r in records if isinstance(r, dict))
 
     async def _event(

@@ -99,7 +99,8 @@ def build_noisy_circuit(
     for event in run.events:
         qubits = [qc.qubits[q] for q in event.qubits]
         if event.op is None:
-            error = event.channel.to_aer()  # type: ignore[union-attr]
+            assert event.channel is not None  # an event is an operation or a channel
+            error = event.channel.to_aer()
             if error is not None:  # a fresh instruction: circuits never share one
                 qc.append(error.to_instruction(), qubits)
             continue

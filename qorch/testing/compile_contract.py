@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from qorch.circuits import qft, uniform
 from qorch.compile.check import plan_problems
 from qorch.compile.compiler import compile_circuit
-from qorch.interfaces import CostTerms
+from qorch.interfaces import CostTerms, Plugins
 from qorch.ir import Circuit, Operation, Register
 from qorch.testing.generators import circuits, split_topologies, topologies
 from qorch.topology import topology_from_dict
@@ -30,7 +30,9 @@ class StrategyContract:
     @pytest.mark.parametrize(
         ("n", "k", "all_to_all"), [(6, 2, True), (9, 3, True), (8, 4, False), (5, 5, False)]
     )
-    def test_qft_plans_are_sound_and_deterministic(self, plugins, strategy, n, k, all_to_all):
+    def test_qft_plans_are_sound_and_deterministic(
+        self, plugins: Plugins, strategy: str, n: int, k: int, all_to_all: bool
+    ) -> None:
         topology = uniform(k, math.ceil(n / k) + 1, all_to_all)
         first = compile_circuit(qft(n), topology, plugins=plugins, strategy=strategy, seed=5)
         again = compile_circuit(qft(n), topology, plugins=plugins, strategy=strategy, seed=5)
@@ -38,7 +40,7 @@ class StrategyContract:
         assert first.canonical_json() == again.canonical_json()
         assert first.strategy == strategy and first.ebits >= 0
 
-    def test_tight_capacity_is_respected(self, plugins, strategy):
+    def test_tight_capacity_is_respected(self, plugins: Plugins, strategy: str) -> None:
         topology = uniform(3, 3)
         plan = compile_circuit(qft(9), topology, plugins=plugins, strategy=strategy)
         assert plan_problems(plan, topology, qft(9)) == []
@@ -50,7 +52,9 @@ class StrategyContract:
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )
     @given(st.data())
-    def test_random_circuits_and_topologies(self, plugins, strategy, data):
+    def test_random_circuits_and_topologies(
+        self, plugins: Plugins, strategy: str, data: st.DataObject
+    ) -> None:
         circuit = data.draw(circuits())
         topology = data.draw(topologies(circuit.num_qubits))
         seed = data.draw(st.integers(0, 2**16))
@@ -59,7 +63,9 @@ class StrategyContract:
         again = compile_circuit(circuit, topology, plugins=plugins, strategy=strategy, seed=seed)
         assert plan.digest() == again.digest()
 
-    def test_interacting_qubits_stay_in_one_connected_part(self, plugins, strategy):
+    def test_interacting_qubits_stay_in_one_connected_part(
+        self, plugins: Plugins, strategy: str
+    ) -> None:
         # a-b linked, c cut off (its link degraded) but largest: the 4-qubit chain fits
         # only on a+b, which needs one ebit; putting any of it on c has no plan at all.
         gates = {"h": 0.999, "cx": 0.99, "measure": 0.98}
@@ -90,7 +96,9 @@ class StrategyContract:
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )
     @given(st.data())
-    def test_disconnected_networks_still_give_plans(self, plugins, strategy, data):
+    def test_disconnected_networks_still_give_plans(
+        self, plugins: Plugins, strategy: str, data: st.DataObject
+    ) -> None:
         circuit = data.draw(circuits())
         topology = data.draw(split_topologies(circuit.num_qubits))
         seed = data.draw(st.integers(0, 2**16))
@@ -101,14 +109,16 @@ class StrategyContract:
 class CostModelContract:
     """Every cost model; subclasses provide ``cost_model`` and ``plugins`` fixtures."""
 
-    def test_costs_are_finite_and_deterministic(self, plugins, cost_model):
+    def test_costs_are_finite_and_deterministic(self, plugins: Plugins, cost_model: str) -> None:
         model = plugins.create("cost_model", cost_model)
         for terms in (CostTerms(0.0, 0.0, 0), CostTerms(12.5, 0.3, 7, 2), CostTerms(1e4, 1.0, 900)):
             value = model.cost(terms)
             assert isinstance(value, float | int) and math.isfinite(value)
             assert model.cost(terms) == value
 
-    def test_compiling_with_it_gives_a_sound_plan_costed_by_it(self, plugins, cost_model):
+    def test_compiling_with_it_gives_a_sound_plan_costed_by_it(
+        self, plugins: Plugins, cost_model: str
+    ) -> None:
         topology = uniform(3, 4)
         plan = compile_circuit(qft(8), topology, plugins=plugins, cost_model=cost_model, seed=1)
         assert plan_problems(plan, topology, qft(8)) == []

@@ -22,7 +22,9 @@ ANGLES = st.floats(min_value=-math.pi, max_value=math.pi, allow_nan=False)
 
 
 @st.composite
-def circuits(draw, min_qubits: int = 2, max_qubits: int = 7, max_ops: int = 30) -> Circuit:
+def circuits(
+    draw: st.DrawFn, min_qubits: int = 2, max_qubits: int = 7, max_ops: int = 30
+) -> Circuit:
     """Random circuits: 1-3 qubit gates, measurements, resets, register conditions."""
     n = draw(st.integers(min_qubits, max_qubits))
     nc = draw(st.integers(0, 3))
@@ -52,7 +54,7 @@ def circuits(draw, min_qubits: int = 2, max_qubits: int = 7, max_ops: int = 30) 
 
 
 @st.composite
-def topologies(draw, qubits: int, max_nodes: int = 4) -> Topology:
+def topologies(draw: st.DrawFn, qubits: int, max_nodes: int = 4) -> Topology:
     """Random connected topologies with room for ``qubits`` qubits and universal nodes."""
     k = draw(st.integers(2, max_nodes))
     caps = [draw(st.integers(1, qubits)) for _ in range(k)]
@@ -90,7 +92,7 @@ def topologies(draw, qubits: int, max_nodes: int = 4) -> Topology:
 
 
 @st.composite
-def split_topologies(draw, qubits: int) -> Topology:
+def split_topologies(draw: st.DrawFn, qubits: int) -> Topology:
     """A network in two disconnected parts: a linked part that holds all ``qubits`` and a
     part with no link to it (larger, so a strategy that ignores links is drawn to it)."""
     left = draw(topologies(qubits, max_nodes=3))
@@ -115,7 +117,7 @@ ADVERT_FIELDS = (
 
 
 @st.composite
-def corrupted_adverts(draw, valid: dict) -> dict | bytes:
+def corrupted_adverts(draw: st.DrawFn, valid: dict) -> dict | bytes:
     """``valid`` (an advert's wire dict) with one to three fields replaced by random JSON
     or removed — or, one time in four, random bytes instead (FR-001 fuzzing)."""
     if draw(st.booleans()) and draw(st.booleans()):

@@ -23,6 +23,7 @@ and ``name`` (the implementation under test).
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 
@@ -30,9 +31,10 @@ from qorch.circuits import ghz, uniform
 from qorch.compile.compiler import compile_circuit
 from qorch.errors import CircuitError, FragmentFailed
 from qorch.faults import FaultEvent
-from qorch.interfaces import Outcome, Replan
+from qorch.interfaces import NodeType, Outcome, Plugins, Replan
 from qorch.ir import Circuit
 from qorch.source import CircuitSource
+from qorch.topology import NodeSpec
 
 BELL = {
     "qasm2": 'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\ncreg c[2];\n'
@@ -62,11 +64,13 @@ def _bell_object() -> object:
 class ParserContract:
     """Every parser: formats, the Bell program, bad input as a CircuitError."""
 
-    def test_formats_are_named(self, plugins, name):
+    def test_formats_are_named(self, plugins: Plugins, name: str) -> None:
         formats = plugins.parser(name).formats
         assert formats and all(isinstance(f, str) and f for f in formats)
 
-    def test_reads_the_bell_program_of_each_format_it_claims(self, plugins, name):
+    def test_reads_the_bell_program_of_each_format_it_claims(
+        self, plugins: Plugins, name: str
+    ) -> None:
         parser = plugins.parser(name)
         known = [f for f in parser.formats if f in BELL or f == "qiskit"]
         if not known:
@@ -90,7 +94,7 @@ class ParserContract:
             assert circuit == parser.parse(source, limits)
 
     @pytest.mark.parametrize("text", BAD_TEXT)
-    def test_bad_input_is_a_circuit_error(self, plugins, name, text):
+    def test_bad_input_is_a_circuit_error(self, plugins: Plugins, name: str, text: str) -> None:
         parser = plugins.parser(name)
         source = CircuitSource(obj=text) if "qiskit" in parser.formats else CircuitSource(text)
         with pytest.raises(CircuitError):
@@ -100,7 +104,7 @@ class ParserContract:
 class FallbackContract:
     """Every fallback policy: ``None`` or a re-plan without the failed nodes."""
 
-    def test_a_replan_leaves_the_failed_nodes_out(self, plugins, name):
+    def test_a_replan_leaves_the_failed_nodes_out(self, plugins: Plugins, name: str) -> None:
         topology = uniform(3, 3)
         plan = compile_circuit(ghz(6), topology, plugins=plugins, seed=1)
         node = plan.fragments[0].nodes[0]
@@ -122,35 +126,35 @@ class FallbackContract:
 class NodeTypeContract:
     """Every node type: describable, honest fidelities, errors as outcomes, seeded."""
 
-    def _node(self, plugins, name):
+    def _node(self, plugins: Plugins, name: str) -> tuple[NodeType, NodeSpec]:
         node_type = plugins.create("node_type", name)
         return node_type, node_type.describe("n0")
 
-    def _ops(self, spec):
+    def _ops(self, spec: NodeSpec) -> list[dict[str, Any]]:
         one = sorted(g for g in spec.gates if g not in ("measure", "reset"))[:3]
         return [{"name": g, "qubits": [0]} for g in one] + [{"name": "measure", "qubits": [0]}]
 
-    def test_describes_a_node_it_can_run(self, plugins, name):
+    def test_describes_a_node_it_can_run(self, plugins: Plugins, name: str) -> None:
         node_type, spec = self._node(plugins, name)
         assert spec.name == "n0" and spec.qubits > 0 and spec.gates
         outcome = node_type.run(spec, self._ops(spec), random.Random(3), 1.0)
         assert isinstance(outcome, Outcome)
         assert 0.0 <= outcome.fidelity <= 1.0 and outcome.duration_ns >= 0.0
 
-    def test_a_degradation_never_raises_fidelity(self, plugins, name):
+    def test_a_degradation_never_raises_fidelity(self, plugins: Plugins, name: str) -> None:
         node_type, spec = self._node(plugins, name)
         ops = self._ops(spec)
         full = node_type.run(spec, ops, random.Random(3), 1.0)
         degraded = node_type.run(spec, ops, random.Random(3), 0.5)
         assert degraded.fidelity <= full.fidelity
 
-    def test_an_unoffered_gate_is_an_outcome_error(self, plugins, name):
+    def test_an_unoffered_gate_is_an_outcome_error(self, plugins: Plugins, name: str) -> None:
         node_type, spec = self._node(plugins, name)
         unoffered = [{"name": "no-such-gate", "qubits": [0]}]
         outcome = node_type.run(spec, unoffered, random.Random(0), 1.0)
         assert outcome.error
 
-    def test_randomness_comes_from_the_rng(self, plugins, name):
+    def test_randomness_comes_from_the_rng(self, plugins: Plugins, name: str) -> None:
         node_type, spec = self._node(plugins, name)
         ops = self._ops(spec)
         runs = [node_type.run(spec, ops, random.Random(11), 1.0) for _ in range(2)]
@@ -160,7 +164,7 @@ class NodeTypeContract:
 class FaultContract:
     """Every fault injector: valid events on the topology's nodes, seeded."""
 
-    def test_events_are_valid_and_seeded(self, plugins, name):
+    def test_events_are_valid_and_seeded(self, plugins: Plugins, name: str) -> None:
         topology = uniform(4, 3)
         injector = plugins.create("fault", name)
         events = injector.events(topology, random.Random(5))

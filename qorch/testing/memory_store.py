@@ -36,6 +36,11 @@ class MemoryStore(Store):
     """Dicts and lists behind the Store interface."""
 
     def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._empty()
+
+    def _empty(self) -> None:
+        """Hold nothing, as a new store does."""
         self.applied: list[str] = []
         self.jobs: dict[str, JobRecord] = {}
         self.fragments: dict[tuple[str, str, int], FragmentRecord] = {}
@@ -44,7 +49,6 @@ class MemoryStore(Store):
         self.reports: list[QualityReport] = []
         self.metrics: list[MetricSample] = []
         self.api_keys: dict[str, ApiKeyRecord] = {}
-        self._lock = threading.Lock()
 
     def open(self) -> None:
         """Nothing to connect."""
@@ -69,7 +73,7 @@ class MemoryStore(Store):
         undone = list(reversed(self.applied[-steps:])) if steps else []
         self.applied = self.applied[: len(self.applied) - len(undone)]
         if not self.applied:
-            self.__init__()  # type: ignore[misc]
+            self._empty()
         return undone
 
     def _ready(self) -> None:

@@ -146,13 +146,14 @@ class TransportContract:
     ) -> None:
         async with self.pair(transport, tmp_path, limit=4096) as (server, client):
             codes = []
-            for verb, body, timeout in [
+            calls: list[tuple[str, dict[str, Any], float]] = [
                 ("status", {"sleep": 5}, 0.3),
                 ("frobnicate", {}, 5),
                 ("status", {"pad": "y" * 10_000}, 5),
                 ("status", {"reply_bytes": 10_000}, 5),
                 ("status", {"x": float("inf")}, 5),
-            ]:
+            ]
+            for verb, body, timeout in calls:
                 with pytest.raises(TransportError) as info:
                     await client.call(server.peer_id, verb, body, timeout=timeout)
                 codes.append(info.value.code)
@@ -206,7 +207,7 @@ class TransportContract:
         ):
             replies = {}
 
-            async def dial_and_call(me, other) -> None:
+            async def dial_and_call(me: Peer, other: Peer) -> None:
                 pid = await me.dial(other.addresses[0])
                 replies[me.peer_id] = await me.call(pid, "status", {"from": me.peer_id}, timeout=5)
 

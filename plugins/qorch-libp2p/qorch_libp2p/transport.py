@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
 import trio
 from libp2p.abc import IHost, INetConn, INetStream, INetwork, INotifee
 from libp2p.custom_types import TProtocol
+from libp2p.network.swarm import Swarm
 from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
 from loguru import logger
 from multiaddr import Multiaddr
@@ -45,8 +45,16 @@ CLOSE_TIMEOUT_S = 5.0
 class Libp2pPeer(ChannelPeer):
     """A peer of the ``libp2p`` transport (see :class:`qorch.transport.Peer`)."""
 
-    def __init__(self, *args: Any, host: IHost, **kwargs: Any) -> None:
-        super().__init__(*args, peer_id=str(host.get_id()), **kwargs)
+    def __init__(
+        self,
+        config: PeerConfig,
+        handler: Handler,
+        on_disconnect: Callable[[str], None] | None,
+        nursery: trio.Nursery,
+        *,
+        host: IHost,
+    ) -> None:
+        super().__init__(config, handler, on_disconnect, nursery, str(host.get_id()))
         self.host = host
 
     @property
@@ -87,6 +95,7 @@ class Libp2pPeer(ChannelPeer):
         fails over an existing connection is retried once on a fresh one.
         """
         network = self.host.get_network()
+        assert isinstance(network, Swarm)  # new_host's network, with unblock_peer
         for attempt in (1, 2):
             existing = network.get_connections(info.peer_id)
             if existing and (attempt == 2 or all(conn.is_closed for conn in existing)):

@@ -92,13 +92,14 @@ def from_row(cls: type, row: Any) -> Any:
     return cls(**values)
 
 
-class _Router(Router):  # type: ignore[misc]
+class _Router(Router):
     """A peewee-migrate router whose history model is bound to this database only."""
 
     @property
-    def model(self) -> type[pw.Model]:
+    def model(self) -> type[pw.Model]:  # type: ignore[override]  # MigrateHistory's fields, own table
         if not hasattr(self, "_history"):
             database, table = self.database, self.migrate_table
+            assert isinstance(database, pw.Database), "the store passes its SqliteDatabase"
 
             class History(pw.Model):
                 name = pw.CharField()
@@ -402,7 +403,7 @@ class SqliteStore(Store):
             name=row.name,
             key_hash=row.key_hash,
             roles=tuple(_load(row.roles)),
-            created_at=_dt(row.created_at),
+            created_at=dt.datetime.fromisoformat(row.created_at),
             prefix=row.prefix,
         )
 

@@ -4,10 +4,13 @@ The models are frozen here as they were at this version; later migrations change
 with ``migrator.add_fields`` & co. ``rollback`` drops exactly what ``migrate`` created.
 """
 
+from typing import Any
+
 import peewee as pw
+from peewee_migrate import Migrator
 
 
-def migrate(migrator, database, fake=False, **kwargs):
+def migrate(migrator: Migrator, database: pw.Database, fake: bool = False, **kwargs: Any) -> None:
     """Create the six tables of schema version 1."""
 
     @migrator.create_model
@@ -90,7 +93,7 @@ def migrate(migrator, database, fake=False, **kwargs):
             table_name = "metric"
 
 
-def rollback(migrator, database, fake=False, **kwargs):
+def rollback(migrator: Migrator, database: pw.Database, fake: bool = False, **kwargs: Any) -> None:
     """Drop the six tables."""
     for name in ("metric", "quality_report", "advert", "reservation", "fragment", "job"):
         migrator.remove_model(name)

@@ -6,14 +6,17 @@ snapshot that may have changed. Existing jobs have none: they are compiled again
 before.
 """
 
+from typing import Any
+
 import peewee as pw
+from peewee_migrate import Migrator
 
 
-def migrate(migrator, database, fake=False, **kwargs):
+def migrate(migrator: Migrator, database: pw.Database, fake: bool = False, **kwargs: Any) -> None:
     """Add ``job.plan`` (JSON text, nullable)."""
     migrator.add_fields("job", plan=pw.TextField(null=True))
 
 
-def rollback(migrator, database, fake=False, **kwargs):
+def rollback(migrator: Migrator, database: pw.Database, fake: bool = False, **kwargs: Any) -> None:
     """Drop the column again."""
     migrator.remove_fields("job", "plan")

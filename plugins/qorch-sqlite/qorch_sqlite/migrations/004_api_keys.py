@@ -4,10 +4,13 @@ The key itself is never stored: it is shown once by ``qorch keys create`` and fo
 again by its hash (``key_hash``, unique) when a request presents it.
 """
 
+from typing import Any
+
 import peewee as pw
+from peewee_migrate import Migrator
 
 
-def migrate(migrator, database, fake=False, **kwargs):
+def migrate(migrator: Migrator, database: pw.Database, fake: bool = False, **kwargs: Any) -> None:
     """Create the ``api_key`` table."""
 
     @migrator.create_model
@@ -22,6 +25,6 @@ def migrate(migrator, database, fake=False, **kwargs):
             table_name = "api_key"
 
 
-def rollback(migrator, database, fake=False, **kwargs):
+def rollback(migrator: Migrator, database: pw.Database, fake: bool = False, **kwargs: Any) -> None:
     """Drop the ``api_key`` table."""
     migrator.remove_model("api_key")
