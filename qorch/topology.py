@@ -31,7 +31,7 @@ advertisements and a TOML file are interchangeable inputs to the compiler. A fil
 Every problem is reported at once with its path (``nodes[1].gates.cx.fidelity``).
 A node whose entry sets no coherence runs with its node type's, if that has any (the
 ``superconducting`` and ``trapped-ion`` types do; the default ``simulated`` does not):
-:func:`qorch.node.runner.node_type_for`, so a live snapshot may carry coherence the file
+:func:`qorch.node.serving.node_type_for`, so a live snapshot may carry coherence the file
 leaves out.
 ``measure`` and ``reset`` are offered by every node (fidelity 1 unless listed).
 """

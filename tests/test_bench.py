@@ -81,7 +81,7 @@ def test_remote_fragment_overhead_counts_from_readiness_and_leaves_out_execution
     when its task woke) and excludes the nodes' own execution time; locals are skipped."""
     from qorch.bench.overhead_bench import remote_overheads
     from qorch.plan import Fragment
-    from qorch.runtime.runner import FragmentRun
+    from qorch.runtime.plan_runner import FragmentRun
 
     def frag(fid, kind, deps):
         nodes = ("a",) if kind == "local" else ("a", "b")

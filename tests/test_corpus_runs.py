@@ -17,7 +17,7 @@ from qorch.errors import CircuitError
 from qorch.ingest.load import load_circuit
 from qorch.node.service import NodeService
 from qorch.plugins import PluginSystem
-from qorch.runtime.job import run_job
+from qorch.runtime.job import JobOptions, run_job
 from qorch.testing.node_client import DirectClient
 from qorch.topology import load_topology
 from tests.conftest import REPO, corpus_files, needs_corpus
@@ -53,7 +53,9 @@ def test_a_corpus_circuit_split_over_ideal_nodes_gives_the_ideal_distribution(pa
     node_type = Simulated()
     nodes = {n.name: NodeService(n, node_type) for n in topology.nodes}
     result = trio.run(
-        lambda: run_job(circuit, lambda: topology, DirectClient(nodes), plugins, job_id=path.stem)
+        lambda: run_job(
+            circuit, lambda: topology, DirectClient(nodes), plugins, JobOptions(path.stem)
+        )
     )
     # Two samples of a K-outcome distribution differ by shot noise alone: the Hellinger
     # fidelity of 4000 shots against the reference is about 1 - (K - 1) / (4 * shots),

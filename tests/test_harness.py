@@ -9,8 +9,8 @@ import pytest
 
 from qorch.errors import ConfigError
 from qorch.harness.report import summarize, write_report
-from qorch.harness.runner import read_results, run_suite
 from qorch.harness.suite import load_suite
+from qorch.harness.suite_runner import read_results, run_suite
 from qorch.plugins import PluginSystem
 from tests.conftest import REPO
 
@@ -139,7 +139,7 @@ def test_a_suite_runs_resumes_and_reruns_with_the_same_plans_and_faults(tmp_path
 
 
 def test_repeats_run_with_distinct_seeds_derived_from_the_suites(tmp_path):
-    from qorch.harness.runner import _Group
+    from qorch.harness.suite_runner import _Group
 
     suite = load_suite(suite_file(tmp_path, TINY))
     plugins = PluginSystem()

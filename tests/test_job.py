@@ -15,7 +15,7 @@ from qorch.ir import Circuit, Operation, Register
 from qorch.node.service import NodeService
 from qorch.plan import plan_from_dict
 from qorch.plugins import PluginSystem
-from qorch.runtime.job import JobCallbacks, JobFailed, run_job
+from qorch.runtime.job import JobFailed, JobOptions, QuietJobListener, run_job
 from qorch.testing.node_client import DirectClient
 from qorch.topology import Topology, topology_from_dict
 
@@ -46,7 +46,7 @@ def nodes():
     return {n.name: NodeService(n, node_type, seed=i) for i, n in enumerate(TOPOLOGY.nodes)}
 
 
-def job(job_id, client, *, circuit=None, topology=TOPOLOGY, system=None, **options):
+def job(job_id, client, *, circuit=None, topology=TOPOLOGY, system=None, listener=None, **options):
     """Run one job (a 6-qubit GHZ by default) to its result."""
     return trio.run(
         lambda: run_job(
@@ -54,10 +54,33 @@ def job(job_id, client, *, circuit=None, topology=TOPOLOGY, system=None, **optio
             lambda: topology,
             client,
             system or plugins(),
-            job_id=job_id,
-            **options,
+            JobOptions(job_id, **options),
+            listener,
         )
     )
+
+
+class Listening(QuietJobListener):
+    """A job listener that calls the functions it is given (and keeps windows if told)."""
+
+    def __init__(self, on_plan=None, on_reserved=None, on_fragment_state=None, keep=False):
+        self.calls = {"plan": on_plan, "reserved": on_reserved, "fragment": on_fragment_state}
+        self.keep = keep
+
+    async def on_plan(self, progress):
+        if self.calls["plan"]:
+            await self.calls["plan"](progress)
+
+    async def on_reserved(self, run_id, node, reservation_id):
+        if self.calls["reserved"]:
+            await self.calls["reserved"](run_id, node, reservation_id)
+
+    async def on_fragment_state(self, event):
+        if self.calls["fragment"]:
+            await self.calls["fragment"](event)
+
+    def keep_windows(self):
+        return self.keep
 
 
 def test_a_job_completes_with_ideal_counts_and_honest_accounting():
@@ -233,13 +256,10 @@ def test_a_resumed_job_runs_its_stored_plan_and_no_fragment_twice():
                     if len(done) == 2:
                         scope.cancel()  # the "crash", after two fragments
 
-            callbacks = JobCallbacks(
-                on_plan=on_plan, on_reserved=on_reserved, on_fragment_state=on_fragment,
-                keep_windows=lambda: True,
-            )  # fmt: skip
+            listener = Listening(on_plan, on_reserved, on_fragment, keep=True)
             await run_job(
-                ghz(6), lambda: TOPOLOGY, DirectClient(services), plugins(), job_id="p1",
-                callbacks=callbacks,
+                ghz(6), lambda: TOPOLOGY, DirectClient(services), plugins(), JobOptions("p1"),
+                listener,
             )  # fmt: skip
 
     trio.run(interrupted)
@@ -265,7 +285,7 @@ def test_a_job_that_released_its_windows_before_the_crash_is_resumed_without_rer
     async def on_plan(p):
         progress.update(json.loads(json.dumps(p)))
 
-    first = job("w1", DirectClient(services), callbacks=JobCallbacks(on_plan=on_plan))
+    first = job("w1", DirectClient(services), listener=Listening(on_plan))
     ran = sum(s.executions for s in services.values())
     again = job("w1", DirectClient(services), resume=progress)
     assert sum(s.executions for s in services.values()) == ran  # nothing ran twice
@@ -292,7 +312,7 @@ def test_a_degradation_the_advert_already_carries_is_applied_once():
     # shot noise of 4000 shots on a 2-outcome GHZ is far below the 0.2 a double
     # degradation costs (0.298 instead of 0.493 when this was found)
     assert result.achieved_fidelity == pytest.approx(result.estimated_fidelity, abs=0.05)
-    from qorch.runtime.runner import fidelity_scales
+    from qorch.runtime.plan_runner import fidelity_scales
 
     runs = {f.fragment_id: f for f in result.fragments}
     assert set(fidelity_scales(runs, snapshot).values()) == {1.0}

@@ -11,8 +11,8 @@ import trio
 
 from qorch.builtin.default_node_type import Simulated, SimulatedOptions
 from qorch.node.presets import PRESETS
-from qorch.node.runner import node_type_for
 from qorch.node.service import NodeService
+from qorch.node.serving import node_type_for
 from qorch.plugins import PluginSystem
 from qorch.topology import (
     COHERENCE_PRESETS,
@@ -256,7 +256,7 @@ def test_a_fidelity_change_is_advertised_at_once_not_at_the_next_heartbeat(tmp_p
     from qorch.coordinator.discovery import Discovery
     from qorch.coordinator.node_registry import NodeRegistry
     from qorch.node.protocol import NODE_VERBS, REGISTRY_VERBS
-    from qorch.node.runner import Advertiser
+    from qorch.node.serving import Advertiser
     from qorch.transport import PeerConfig
 
     settings = Settings(network=NetworkSettings(transport="central", refresh_s=60.0))

@@ -14,8 +14,7 @@ from qorch.errors import FragmentFailed, ReservationFailed
 from qorch.ir import Circuit, Operation, Register
 from qorch.node.service import NodeService
 from qorch.plugins import PluginSystem
-from qorch.runtime.retry import RetryPolicy
-from qorch.runtime.runner import (
+from qorch.runtime.plan_runner import (
     PlanRunner,
     QuietListener,
     RunOptions,
@@ -23,6 +22,7 @@ from qorch.runtime.runner import (
     qubits_per_node,
     wire_ops,
 )
+from qorch.runtime.retry import RetryPolicy
 from qorch.runtime.world import simulate
 from qorch.testing.node_client import DirectClient
 from qorch.topology import topology_from_dict

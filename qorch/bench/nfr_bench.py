@@ -36,7 +36,7 @@ from qorch.circuits import ghz, qaoa, qft, random_circuit
 from qorch.compile.compiler import compile_circuit
 from qorch.coordinator.local_cluster import local_cluster
 from qorch.interfaces import Plugins
-from qorch.runtime.job import JobFailed, JobRequest, run_job
+from qorch.runtime.job import JobFailed, JobOptions, JobRequest, run_job
 from qorch.scenarios import build_schedule, scenario_injectors
 from qorch.stats import commit, machine, summary_ms, write_result
 from qorch.topology import load_topology
@@ -114,8 +114,8 @@ async def _jobs_on_cluster(
                 circuit = _job_circuit(i)
                 try:
                     result = await run_job(
-                        circuit, registry.snapshot, client, plugins, job_id=f"nfr-{i}",
-                        request=JobRequest(shots=200, seed=i),
+                        circuit, registry.snapshot, client, plugins,
+                        JobOptions(f"nfr-{i}", JobRequest(shots=200, seed=i)),
                     )  # fmt: skip
                 except JobFailed as exc:
                     failures.append(str(exc)[:200])

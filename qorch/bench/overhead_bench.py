@@ -3,7 +3,7 @@
 For every installed transport, in one run (so the ratios hold on a noisy machine), an
 embedded local cluster (one node process per node of the topology, a coordinator peer
 in this process, as ``qorch run`` uses) runs ``jobs`` random circuits of ``ops``
-operations (seeded) through :class:`~qorch.runtime.runner.PlanRunner`, one job at a
+operations (seeded) through :class:`~qorch.runtime.plan_runner.PlanRunner`, one job at a
 time. For each *remote* fragment (``entangle``, ``disentangle``, ``teleport``: one
 ``execute`` on each end node at once) the overhead is
 
@@ -38,7 +38,7 @@ from qorch.interfaces import Plugins
 from qorch.ir import Circuit
 from qorch.plan import Plan
 from qorch.runtime.job import runtime_policies
-from qorch.runtime.runner import FragmentRun, PlanRunner, RunOptions
+from qorch.runtime.plan_runner import FragmentRun, PlanRunner, RunOptions
 from qorch.stats import median_p95, summary_ms, write_result
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ The built-in ``simulated`` type has presets: ``superconducting`` (fast gates, cx
 0.99, 16 qubits, T1/T2 of the ``superconducting`` coherence preset: 100/80 µs) and
 ``trapped-ion`` (slow gates, all-to-all Mølmer–Sørensen ``rxx`` at 0.995, 12 qubits,
 the ``trapped-ion`` coherence preset). A topology entry's own coherence wins over its
-node type's (:func:`qorch.node.runner.node_type_for`). Its options are
+node type's (:func:`qorch.node.serving.node_type_for`). Its options are
 ``[plugins.node_type.simulated]``.
 """
 

@@ -16,8 +16,8 @@ from qorch.bench.events_bench import run as events_bench
 from qorch.bench.nfr_bench import run as nfr_bench
 from qorch.cli.app import started
 from qorch.cli.arguments import positive_int
-from qorch.harness.runner import run_suite
 from qorch.harness.suite import load_suite
+from qorch.harness.suite_runner import run_suite
 
 
 def run(args: argparse.Namespace) -> int:

@@ -27,7 +27,7 @@ from qorch.faults import load_schedule
 from qorch.node.advert import LinkQuality
 from qorch.node.presets import PRESETS
 from qorch.node.protocol import REGISTRY_VERBS
-from qorch.node.runner import NodeOptions, run_node
+from qorch.node.serving import NodeOptions, run_node
 from qorch.topology import NodeSpec, load_topology
 from qorch.transport import PeerConfig
 

@@ -23,7 +23,7 @@ from qorch.cli.boundary import run_trio
 from qorch.cli.job_output import print_result, write_executed
 from qorch.coordinator.local_cluster import local_cluster
 from qorch.ingest.load import load_circuit_as
-from qorch.runtime.job import JobFailed, JobRequest, run_job
+from qorch.runtime.job import JobFailed, JobOptions, JobRequest, run_job
 from qorch.scenarios import load_scenario
 from qorch.topology import load_topology
 
@@ -59,8 +59,7 @@ def run(args: argparse.Namespace) -> int:
                         registry.snapshot,
                         client,
                         app.plugins,
-                        job_id="run-1",
-                        request=request,
+                        JobOptions("run-1", request),
                     )
                 except JobFailed as exc:  # returned, so the cluster shuts down cleanly
                     return exc

@@ -51,8 +51,8 @@ from qorch.ingest.load import load_circuit_as
 from qorch.ir import Circuit
 from qorch.logs import correlation
 from qorch.model import FragmentRecord, JobRecord, JobState, ReservationRecord
-from qorch.runtime.job import JobCallbacks, JobFailed, JobResult, run_job
-from qorch.runtime.runner import FragmentEvent, NodeClient, Timeouts
+from qorch.runtime.job import JobFailed, JobOptions, JobResult, QuietJobListener, run_job
+from qorch.runtime.plan_runner import FragmentEvent, NodeClient, Timeouts
 from qorch.store import Store
 from qorch.transport import TransportError
 
@@ -91,6 +91,46 @@ def now() -> dt.datetime:
 def new_job_id() -> str:
     """An unguessable job id."""
     return "job-" + secrets.token_hex(8)
+
+
+class _PersistedJob(QuietJobListener):
+    """How the coordinator follows one job (a :class:`~qorch.runtime.job.JobListener`):
+    its states and plan stored, its windows recorded, its fragment events announced and
+    recorded; a job cancelled while the service stops keeps its windows (FR-010)."""
+
+    def __init__(
+        self, service: JobService, job_id: str, on_state: Callable[[str], Awaitable[None]]
+    ) -> None:
+        self.service = service
+        self._state = on_state
+        self._plan = service._on_plan(job_id)
+        self._granted = service._on_reserved(job_id, "granted")
+        self._released = service._on_reserved(job_id, "released")
+        self._fragment = service._on_fragment_state(job_id)
+
+    async def on_state(self, state: str) -> None:
+        """The job's new state, stored and announced."""
+        await self._state(state)
+
+    async def on_plan(self, progress: dict[str, Any]) -> None:
+        """The run in progress, stored before its first reservation."""
+        await self._plan(progress)
+
+    async def on_reserved(self, run_id: str, node: str, reservation_id: str) -> None:
+        """A granted window, stored."""
+        await self._granted(run_id, node, reservation_id)
+
+    async def on_released(self, run_id: str, node: str, reservation_id: str) -> None:
+        """A released window, stored."""
+        await self._released(run_id, node, reservation_id)
+
+    async def on_fragment_state(self, event: FragmentEvent) -> None:
+        """A fragment event, announced and (once done) recorded."""
+        await self._fragment(event)
+
+    def keep_windows(self) -> bool:
+        """While the service stops, a cancelled job keeps its windows."""
+        return self.service.stopping
 
 
 class JobService:
@@ -271,24 +311,12 @@ class JobService:
         """Run the job (from its stored plan and windows when it was recovered)."""
         job_id = job.job_id
         held = await self._held_reservations(job_id)
+        options = JobOptions(
+            job_id, request, held=held, resume=job.plan, submitted_at=_unix(job.created_at)
+        )
+        listener = _PersistedJob(self, job_id, on_state)
         return await self.run_job(
-            circuit,
-            self.snapshot,
-            self.client,
-            self.plugins,
-            job_id=job_id,
-            request=request,
-            callbacks=JobCallbacks(
-                on_state=on_state,
-                on_plan=self._on_plan(job_id),
-                on_reserved=self._on_reserved(job_id, "granted"),
-                on_released=self._on_reserved(job_id, "released"),
-                on_fragment_state=self._on_fragment_state(job_id),
-                keep_windows=lambda: self.stopping,
-            ),
-            held=held,
-            resume=job.plan,
-            submitted_at=_unix(job.created_at),
+            circuit, self.snapshot, self.client, self.plugins, options, listener
         )
 
     async def _advance(self, job_id: str, old: JobState, new: JobState) -> bool:

@@ -1,6 +1,6 @@
 """How a coordinator calls nodes by name (FR-006, FR-008).
 
-:class:`PeerClient` is the :class:`~qorch.runtime.runner.NodeClient` of a coordinator: it
+:class:`PeerClient` is the :class:`~qorch.runtime.plan_runner.NodeClient` of a coordinator: it
 maps node names to peer ids through the registry, holds a ``reserve`` or ``execute`` for
 a node the registry lists unavailable until it is back (the latest snapshot before each
 invocation; ``unavailable`` when the call's timeout passes first), and records every

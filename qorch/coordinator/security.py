@@ -107,7 +107,7 @@ class KeyBook:
         return record
 
 
-class Gate:
+class ApiGuard:
     """The ASGI layer (module docstring) around ``app``.
 
     ``on_request(method, status)`` is called once per finished HTTP request (metrics).

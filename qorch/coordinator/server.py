@@ -41,7 +41,7 @@ from qorch.coordinator.local_cluster import coordinator_peer, local_cluster
 from qorch.coordinator.metrics import CoordinatorMetrics
 from qorch.coordinator.node_registry import NodeRegistry
 from qorch.coordinator.recorder import Recorder, restore_adverts
-from qorch.coordinator.security import Gate, KeyBook
+from qorch.coordinator.security import ApiGuard, KeyBook
 from qorch.interfaces import Plugins
 from qorch.store import Store
 
@@ -131,7 +131,7 @@ async def _serve(
         stop = trio.Event()
         binds = await nursery.start(
             lambda task_status: serve(
-                Gate(  # type: ignore[arg-type]  # hypercorn's ASGI TypedDicts, Gate's dicts
+                ApiGuard(  # type: ignore[arg-type]  # hypercorn's ASGI TypedDicts, ApiGuard's dicts
                     create_app(service, registry, hub=hub, metrics=metrics),  # type: ignore[arg-type]  # litestar's ASGI TypedDicts
                     plugins.settings.api,
                     KeyBook(store),

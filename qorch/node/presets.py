@@ -1,6 +1,6 @@
 """The presets of the simulated node type (DESIGN §6): gate tables and coherence per
 kind of QPU, which a topology entry or ``[node] node_type`` names instead of a node type
-plugin (:func:`qorch.node.runner.node_type_for`).
+plugin (:func:`qorch.node.serving.node_type_for`).
 """
 
 from __future__ import annotations

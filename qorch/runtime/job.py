@@ -2,7 +2,7 @@
 simulate.
 
 :func:`run_job` compiles the circuit on the latest snapshot, runs the plan with a
-:class:`~qorch.runtime.runner.PlanRunner`, and when a fragment fails on every attempt
+:class:`~qorch.runtime.plan_runner.PlanRunner`, and when a fragment fails on every attempt
 asks the configured fallback policy how to plan again (at most ``[runtime]
 max_fallbacks`` times; nodes excluded once stay excluded for this job; see
 :mod:`qorch.builtin.default_fallback`). Then the world
@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import attrs
 import trio
@@ -34,8 +34,7 @@ from qorch.errors import FragmentFailed, QorchError
 from qorch.interfaces import Plugins
 from qorch.ir import Circuit
 from qorch.plan import Plan, plan_from_dict
-from qorch.runtime.retry import RetryPolicy
-from qorch.runtime.runner import (
+from qorch.runtime.plan_runner import (
     FragmentEvent,
     FragmentRun,
     NodeClient,
@@ -44,6 +43,7 @@ from qorch.runtime.runner import (
     Timeouts,
     fidelity_scales,
 )
+from qorch.runtime.retry import RetryPolicy
 from qorch.runtime.workers import in_worker
 from qorch.runtime.world import Timing, planned_timing, simulate
 from qorch.topology import Topology, topology_from_dict
@@ -241,59 +241,110 @@ async def _until_available(plan: Plan, snapshot: Callable[[], Topology], wait_s:
 
 
 @attrs.frozen
-class JobCallbacks:
-    """How a caller (the coordinator) follows and persists one job's run; all optional.
+class JobOptions:
+    """Which job a run is, what it asks for and where it resumes from (FR-009, FR-010).
+
+    ``request``: shots, seed, strategy and fidelity floor (every default when not given).
+    Recovery: ``resume`` is the progress a previous coordinator process stored
+    (:meth:`JobListener.on_plan`), whose run is run again with exactly that plan, without
+    compiling, after the same fallbacks; ``held`` (by run id, node → reservation id) are
+    the windows it was granted, used again, so the nodes' idempotency by (job, fragment,
+    attempt) answers every fragment that already ran with its record instead of running
+    it twice. ``submitted_at`` (unix time; default: now) is where ``wall_ms`` counts from.
+    """
+
+    job_id: str
+    request: JobRequest = attrs.field(factory=JobRequest)
+    held: dict[str, dict[str, str]] = attrs.field(factory=dict)
+    resume: dict[str, Any] | None = None
+    submitted_at: float | None = None
+
+
+class JobListener(Protocol):
+    """How a caller (the coordinator) follows and persists one job's run.
 
     ``on_state("RESERVING" | "EXECUTING")`` is awaited before the first reservation and
     once the first plan's windows are held; ``on_plan(progress)`` after each plan is
     made, before its first reservation — ``{"run", "plan", "topology", "fallbacks"}``,
-    what :func:`run_job` takes back as ``resume``; ``on_reserved(run_id, node,
+    what :class:`JobOptions` takes back as ``resume``; ``on_reserved(run_id, node,
     reservation_id)`` after each window is granted and ``on_released(...)`` after it is
     given back; ``on_fragment_state(event)`` at every fragment state change
-    (:class:`~qorch.runtime.runner.FragmentEvent`). Cancelled while ``keep_windows()``
-    is true (the coordinator is shutting down), the job keeps its windows.
+    (:class:`~qorch.runtime.plan_runner.FragmentEvent`). Cancelled while
+    ``keep_windows()`` is true (the coordinator is shutting down), the job keeps its
+    windows. :class:`QuietJobListener` ignores everything; subclass it to hear some.
     """
 
-    on_state: Callable[[str], Awaitable[None]] | None = None
-    on_plan: Callable[[dict[str, Any]], Awaitable[None]] | None = None
-    on_reserved: Callable[[str, str, str], Awaitable[None]] | None = None
-    on_released: Callable[[str, str, str], Awaitable[None]] | None = None
-    on_fragment_state: Callable[[FragmentEvent], Awaitable[None]] | None = None
-    keep_windows: Callable[[], bool] | None = None
+    async def on_state(self, state: str) -> None:
+        """The job entered ``state``."""
+
+    async def on_plan(self, progress: dict[str, Any]) -> None:
+        """A plan was made (its progress record)."""
+
+    async def on_reserved(self, run_id: str, node: str, reservation_id: str) -> None:
+        """A window was granted."""
+
+    async def on_released(self, run_id: str, node: str, reservation_id: str) -> None:
+        """A window was given back."""
+
+    async def on_fragment_state(self, event: FragmentEvent) -> None:
+        """A fragment changed state."""
+
+    def keep_windows(self) -> bool:
+        """Whether a cancelled job keeps its windows (the coordinator is stopping)."""
+
+
+class QuietJobListener:
+    """A :class:`JobListener` that ignores every event and keeps no windows."""
+
+    async def on_state(self, state: str) -> None:
+        """Ignored."""
+
+    async def on_plan(self, progress: dict[str, Any]) -> None:
+        """Ignored."""
+
+    async def on_reserved(self, run_id: str, node: str, reservation_id: str) -> None:
+        """Ignored."""
+
+    async def on_released(self, run_id: str, node: str, reservation_id: str) -> None:
+        """Ignored."""
+
+    async def on_fragment_state(self, event: FragmentEvent) -> None:
+        """Ignored."""
+
+    def keep_windows(self) -> bool:
+        """No."""
+        return False
 
 
 @attrs.frozen
 class _RunEvents:
-    """One run of a job as its :class:`~qorch.runtime.runner.RunListener`: the runner's
-    events go to the job's ``callbacks``; its windows being held makes the job
+    """One run of a job as its :class:`~qorch.runtime.plan_runner.RunListener`: the
+    runner's events go to the job's ``listener``; its windows being held makes the job
     ``EXECUTING`` on its ``first`` run only (a fallback's run continues the job)."""
 
-    callbacks: JobCallbacks
+    listener: JobListener
     first: bool
 
     async def on_reserved(self, run_id: str, node: str, reservation_id: str) -> None:
-        """To ``callbacks.on_reserved``."""
-        if self.callbacks.on_reserved is not None:
-            await self.callbacks.on_reserved(run_id, node, reservation_id)
+        """To the job's listener."""
+        await self.listener.on_reserved(run_id, node, reservation_id)
 
     async def on_released(self, run_id: str, node: str, reservation_id: str) -> None:
-        """To ``callbacks.on_released``."""
-        if self.callbacks.on_released is not None:
-            await self.callbacks.on_released(run_id, node, reservation_id)
+        """To the job's listener."""
+        await self.listener.on_released(run_id, node, reservation_id)
 
     async def on_held(self) -> None:
-        """``callbacks.on_state("EXECUTING")`` on the first run."""
-        if self.first and self.callbacks.on_state is not None:
-            await self.callbacks.on_state("EXECUTING")
+        """``on_state("EXECUTING")`` on the first run."""
+        if self.first:
+            await self.listener.on_state("EXECUTING")
 
     async def on_fragment_state(self, event: FragmentEvent) -> None:
-        """To ``callbacks.on_fragment_state``."""
-        if self.callbacks.on_fragment_state is not None:
-            await self.callbacks.on_fragment_state(event)
+        """To the job's listener."""
+        await self.listener.on_fragment_state(event)
 
     def keep_windows(self) -> bool:
-        """``callbacks.keep_windows()``; no when it is not given."""
-        return self.callbacks.keep_windows is not None and self.callbacks.keep_windows()
+        """The job's listener decides."""
+        return self.listener.keep_windows()
 
 
 async def run_job(
@@ -301,40 +352,26 @@ async def run_job(
     snapshot: Callable[[], Topology],
     client: NodeClient,
     plugins: Plugins,
-    *,
-    job_id: str,
-    request: JobRequest | None = None,
-    callbacks: JobCallbacks | None = None,
-    held: dict[str, dict[str, str]] | None = None,
-    resume: dict[str, Any] | None = None,
-    submitted_at: float | None = None,
+    options: JobOptions,
+    listener: JobListener | None = None,
 ) -> JobResult:
-    """Run ``circuit`` on the nodes ``client`` reaches as ``request`` asks (module
-    docstring; no request: every default).
+    """Run ``circuit`` on the nodes ``client`` reaches as ``options`` ask (module
+    docstring), telling ``listener`` (default: nobody) as it goes.
 
     ``snapshot()`` gives the latest topology (FR-008) each time a plan is made. Raises
     :class:`JobFailed` when no plan exists or the fallbacks run out. Run ``k`` of a job
-    (after ``k`` fallbacks) talks to the nodes as ``job_id`` (k = 0) or ``job_id.k``, so
-    a re-planned fragment never meets a record of the earlier run.
-
-    Recovery (FR-010): ``resume`` is the progress a previous coordinator process stored
-    (``on_plan``): its run is run again with exactly that plan, without compiling, after
-    the same fallbacks; ``held`` (by run id, node → reservation id) are the windows it
-    was granted, used again, so the nodes' idempotency by (job, fragment, attempt)
-    answers every fragment that already ran with its record instead of running it twice.
-
-    ``submitted_at`` (unix time; default: now) is when the job was submitted: ``wall_ms``
-    counts from there.
+    (after ``k`` fallbacks) talks to the nodes as its job id (k = 0) or ``<job id>.k``,
+    so a re-planned fragment never meets a record of the earlier run.
     """
     settings: Settings = plugins.settings
-    request = request or JobRequest()
+    job_id, request = options.job_id, options.request
     seed = request.seed
-    cb = callbacks or JobCallbacks()
+    cb = listener or QuietJobListener()
     retry, timeouts = runtime_policies(settings)
     policy = plugins.create("fallback")
     started = time.perf_counter()
-    submitted_at = time.time() if submitted_at is None else submitted_at
-    plan, topology, fallbacks = await _starting_point(resume, snapshot, settings)
+    submitted_at = time.time() if options.submitted_at is None else options.submitted_at
+    plan, topology, fallbacks = await _starting_point(options.resume, snapshot, settings)
     keep: dict[int, tuple[str, ...]] = {}  # qubits a fallback keeps where they were
     earlier: list[FragmentRun] = []
     shots = request.shots or settings.runtime.shots
@@ -344,25 +381,25 @@ async def run_job(
     while True:
         if plan is None:
             plan, topology = await planner.plan(topology, keep, fallbacks, started)
-            if cb.on_plan is not None:
-                await cb.on_plan(
-                    {
-                        "run": len(fallbacks),
-                        "plan": plan.to_dict(),
-                        "topology": topology.to_dict(),
-                        "fallbacks": fallbacks,
-                    }
-                )
+            await cb.on_plan(
+                {
+                    "run": len(fallbacks),
+                    "plan": plan.to_dict(),
+                    "topology": topology.to_dict(),
+                    "fallbacks": fallbacks,
+                }
+            )
         run_id = job_id if not fallbacks else f"{job_id}.{len(fallbacks)}"
-        options = RunOptions(
+        run_options = RunOptions(
             retry=retry,
             timeouts=timeouts,
             seed=seed + len(fallbacks),
             deadline_s=settings.runtime.deadline_s,
-            held=(held or {}).get(run_id, {}),
+            held=options.held.get(run_id, {}),
         )
-        runner = PlanRunner(plan, run_id, client, options, _RunEvents(cb, first=not fallbacks))
-        if cb.on_state is not None and not fallbacks:
+        events = _RunEvents(cb, first=not fallbacks)
+        runner = PlanRunner(plan, run_id, client, run_options, events)
+        if not fallbacks:
             await cb.on_state("RESERVING")
         try:
             runs = await runner.run()

@@ -1,4 +1,4 @@
-"""An in-process :class:`~qorch.runtime.runner.NodeClient` for unit tests.
+"""An in-process :class:`~qorch.runtime.plan_runner.NodeClient` for unit tests.
 
 It calls :class:`~qorch.node.service.NodeService` handlers directly (no network), logs
 every call, and can inject transport failures: ``fail(node, verb, body)`` returning an

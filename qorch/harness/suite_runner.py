@@ -38,7 +38,7 @@ from qorch.harness.report import write_report
 from qorch.harness.suite import CircuitEntry, Scenario, Suite
 from qorch.interfaces import Plugins
 from qorch.plugins import PluginSystem
-from qorch.runtime.job import JobFailed, JobRequest, run_job
+from qorch.runtime.job import JobFailed, JobOptions, JobRequest, run_job
 from qorch.scenarios import build_schedule, scenario_injectors
 from qorch.stats import commit, machine
 from qorch.topology import load_topology
@@ -177,9 +177,9 @@ class _Group:
                 registry.snapshot,
                 client,
                 self.plugins,
-                job_id="suite-" + hashlib.sha256(key.encode()).hexdigest()[:16],
-                request=JobRequest(
-                    shots=self.suite.shots, seed=self.job_seed, strategy=self.strategy
+                JobOptions(
+                    "suite-" + hashlib.sha256(key.encode()).hexdigest()[:16],
+                    JobRequest(shots=self.suite.shots, seed=self.job_seed, strategy=self.strategy),
                 ),
             )
         except (JobFailed, QorchError) as exc:
