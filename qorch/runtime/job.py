@@ -271,49 +271,37 @@ class JobListener(Protocol):
     given back; ``on_fragment_state(event)`` at every fragment state change
     (:class:`~qorch.runtime.plan_runner.FragmentEvent`). Cancelled while
     ``keep_windows()`` is true (the coordinator is shutting down), the job keeps its
-    windows. :class:`QuietJobListener` ignores everything; subclass it to hear some.
+    windows. Every method does nothing by default: :class:`QuietJobListener` (or any
+    explicit subclass) hears only what it overrides.
     """
 
     async def on_state(self, state: str) -> None:
         """The job entered ``state``."""
+        return None
 
     async def on_plan(self, progress: dict[str, Any]) -> None:
         """A plan was made (its progress record)."""
+        return None
 
     async def on_reserved(self, run_id: str, node: str, reservation_id: str) -> None:
         """A window was granted."""
+        return None
 
     async def on_released(self, run_id: str, node: str, reservation_id: str) -> None:
         """A window was given back."""
+        return None
 
     async def on_fragment_state(self, event: FragmentEvent) -> None:
         """A fragment changed state."""
+        return None
 
     def keep_windows(self) -> bool:
         """Whether a cancelled job keeps its windows (the coordinator is stopping)."""
-
-
-class QuietJobListener:
-    """A :class:`JobListener` that ignores every event and keeps no windows."""
-
-    async def on_state(self, state: str) -> None:
-        """Ignored."""
-
-    async def on_plan(self, progress: dict[str, Any]) -> None:
-        """Ignored."""
-
-    async def on_reserved(self, run_id: str, node: str, reservation_id: str) -> None:
-        """Ignored."""
-
-    async def on_released(self, run_id: str, node: str, reservation_id: str) -> None:
-        """Ignored."""
-
-    async def on_fragment_state(self, event: FragmentEvent) -> None:
-        """Ignored."""
-
-    def keep_windows(self) -> bool:
-        """No."""
         return False
+
+
+class QuietJobListener(JobListener):
+    """A :class:`JobListener` that ignores every event and keeps no windows."""
 
 
 @attrs.frozen
