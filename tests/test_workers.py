@@ -1,10 +1,14 @@
 """Worker processes (DESIGN §11): a crashed worker is replaced and its task tried once
-more; a task that kills every worker it meets ends in a structured error."""
+more; a task that kills every worker it meets ends in a structured error; workers do not
+outlive a parent that was SIGKILLed."""
 
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -37,3 +41,35 @@ def test_a_task_that_kills_every_worker_fails_with_a_structured_error():
         trio.run(in_worker, die_always)
     assert info.value.to_dict()["kind"] == "worker_crashed"
     assert trio.run(in_worker, os.getpid) != os.getpid()  # the pool works again after
+
+
+PARENT = """
+import os, sys, trio
+from qorch.runtime.workers import in_worker
+print(trio.run(in_worker, os.getpid), flush=True)
+sys.stdin.read()  # until killed
+"""
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_workers_exit_when_their_parent_is_killed():
+    """A SIGKILLed parent (a crashed coordinator) leaves no worker behind."""
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert parent.stdout is not None
+    worker = int(parent.stdout.readline())
+    assert alive(worker)
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 30  # bounded; the worker looks every PARENT_POLL_S
+    while alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(worker)

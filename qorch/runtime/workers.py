@@ -11,7 +11,10 @@ one per process, with ``WORKERS`` processes.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -22,6 +25,8 @@ import trio
 from qorch.errors import QorchError
 
 WORKERS = 2
+#: how often a worker checks that the process that started it is still there
+PARENT_POLL_S = 0.5
 #: a worker is replaced after this many tasks: what native libraries keep growing
 #: between tasks (qiskit-aer's matrix-product-state log) stays bounded
 TASKS_PER_WORKER = 50
@@ -41,16 +46,29 @@ def _executor() -> ProcessPoolExecutor:
         _pool = ProcessPoolExecutor(
             WORKERS,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_ignore_interrupts,
+            initializer=_start_worker,
             max_tasks_per_child=TASKS_PER_WORKER,
         )
     return _pool
 
 
-def _ignore_interrupts() -> None:
+def _start_worker() -> None:
     """In a worker: Ctrl-C reaches the whole process group, but only the parent decides
-    what stops (it cancels the task and shuts the pool down), so a worker ignores it."""
+    what stops (it cancels the task and shuts the pool down), so a worker ignores it; and
+    a worker exits once its parent is gone — a SIGKILLed coordinator must not leave its
+    workers running (they were seen orphaned after the crash tests)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = os.getppid()
+    watch = threading.Thread(target=_exit_without, args=(parent,), name="parent-watch")
+    watch.daemon = True  # never touches qiskit: it only reads the parent's pid
+    watch.start()
+
+
+def _exit_without(parent: int) -> None:
+    """Exit this worker process as soon as ``parent`` is no longer its parent."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_S)
+    os._exit(0)
 
 
 def _replace_pool() -> None:
