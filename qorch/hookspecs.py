@@ -44,10 +44,11 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 class Register(Protocol):
     """The callable a registration hook receives.
 
-    ``register(name, implementation, *, options=None, summary=None)``: ``name`` is what
-    configuration selects; ``implementation`` is the object of that kind (usually a class
-    or factory called with its options); ``options`` an attrs class of its options;
-    ``summary`` a one-line description (default: the first line of its docstring).
+    ``register(name, implementation, *, options=None, summary=None, aliases=())``:
+    ``name`` is what configuration selects; ``implementation`` is the object of that kind
+    (usually a class or factory called with its options); ``options`` an attrs class of
+    its options; ``summary`` a one-line description (default: the first line of its
+    docstring); ``aliases`` older names that still select it, with a warning.
     """
 
     def __call__(
@@ -57,6 +58,7 @@ class Register(Protocol):
         *,
         options: type | None = None,
         summary: str | None = None,
+        aliases: tuple[str, ...] = (),
     ) -> None: ...
 
 
@@ -126,7 +128,7 @@ def qorch_register_transports(register: Register) -> None:
 
     Args:
         register: ``register(name, factory, options=Options)``; the defaults are
-            ``libp2p`` and the centralized baseline ``central``.
+            ``libp2p`` and plain TCP ``tcp`` (formerly ``central``).
 
     Example::
 

@@ -152,6 +152,7 @@ class PluginSystem:
             *,
             options: type | None = None,
             summary: str | None = None,
+            aliases: tuple[str, ...] = (),
         ) -> None:
             if not isinstance(name, str) or not name:
                 raise PluginError(f"{kind} name must be a non-empty string, got {name!r}")
@@ -168,6 +169,7 @@ class PluginSystem:
                     distribution=dist,
                     version=version,
                     summary=summary if summary is not None else _summary(implementation),
+                    aliases=tuple(aliases),
                 )
             )
 

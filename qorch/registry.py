@@ -13,6 +13,7 @@ import typing
 from typing import Any
 
 import attrs
+from loguru import logger
 
 from qorch import interfaces
 from qorch.errors import PluginError, UnknownImplementation
@@ -115,6 +116,8 @@ class Implementation:
     distribution: str
     version: str
     summary: str
+    #: older names that still select this implementation (with a warning)
+    aliases: tuple[str, ...] = ()
 
     def describe(self) -> dict[str, Any]:
         """JSON-able description (what ``qorch plugins --json`` prints)."""
@@ -126,6 +129,7 @@ class Implementation:
             "version": self.version,
             "summary": self.summary,
             "options": self.options.__name__ if self.options else None,
+            "aliases": list(self.aliases),
         }
 
 
@@ -162,6 +166,8 @@ class Registry:
 
     def __init__(self) -> None:
         self._items: dict[tuple[str, str], Implementation] = {}
+        self._aliases: dict[tuple[str, str], str] = {}
+        self._warned: set[tuple[str, str]] = set()
         self.broken: list[BrokenPlugin] = []
 
     def add(self, impl: Implementation) -> None:
@@ -177,9 +183,20 @@ class Registry:
                 f"({impl.distribution})"
             )
         self._items[key] = impl
+        for alias in impl.aliases:
+            self._aliases.setdefault((impl.kind, alias), impl.name)
 
     def get(self, kind: str, name: str) -> Implementation:
-        """The implementation ``name`` of ``kind``, or :class:`UnknownImplementation`."""
+        """The implementation ``name`` of ``kind`` (an alias names the implementation it
+        stands for, with a warning the first time), or :class:`UnknownImplementation`."""
+        if (kind, name) not in self._items and (kind, name) in self._aliases:
+            new = self._aliases[(kind, name)]
+            if (kind, name) not in self._warned:
+                self._warned.add((kind, name))
+                logger.warning(
+                    "{} {!r} is now called {!r}; the old name still works", kind, name, new
+                )
+            name = new
         try:
             return self._items[(kind, name)]
         except KeyError:

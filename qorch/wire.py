@@ -1,7 +1,7 @@
 """Request/response over one long-lived byte stream per peer pair (DESIGN §8, FR-014).
 
 Transports differ in how they reach a peer and prove who it is; what they send is the
-same and lives here, so the ``libp2p`` and ``central`` transports behave alike:
+same and lives here, so the ``libp2p`` and ``tcp`` transports behave alike:
 
 * A *frame* is an unsigned-varint length followed by that many bytes of UTF-8 JSON
   (the msgio framing libp2p uses). A frame above ``max_bytes`` is never sent: the

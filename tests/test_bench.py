@@ -47,7 +47,7 @@ def test_help_imports_nothing_heavy():
     assert done.stdout.strip() == "[]"
 
 
-@pytest.mark.parametrize("name", ["central", "libp2p"])
+@pytest.mark.parametrize("name", ["tcp", "libp2p"])
 def test_transport_round_trips_are_timed_for_the_channel_and_the_bare_baseline(name, tmp_path):
     import trio
 
@@ -71,8 +71,8 @@ def test_transport_results_table_names_every_figure():
     row = {"channel_ms": ms, "reserve_ms": ms, "execute_ms": ms, "discovery": disc}
     with_base = {**row, "baseline_ms": ms, "ratio_p50": 1.0, "ratio_p95": 1.0}
     data = {"round_trips": 3, "target_p95_ms": 5.0, "target_discovery_s": 3.0}
-    text = markdown({**data, "transports": {"central": row, "libp2p": with_base}})
-    assert "| central | 2.00 / 2.90 | - | - | 2.00 / 2.90 | 2.00 / 2.90 |" in text
+    text = markdown({**data, "transports": {"tcp": row, "libp2p": with_base}})
+    assert "| tcp | 2.00 / 2.90 | - | - | 2.00 / 2.90 | 2.00 / 2.90 |" in text
     assert "| libp2p | 6.50 | 6.60 | 0.200 | 0.01 | 2.50 (10 + 3) |" in text
 
 
@@ -115,12 +115,12 @@ def test_overhead_table_reports_the_ratio_and_the_targets():
         "target_ratio": 3.0, "floor_ms": 300.0, "meets_p95_target": True,
         "meets_ratio_target": True, "meets_floor": True,
         "transports": {
-            "central": {"remote_fragments": 3, "overhead_ms": ms, "chain_overhead_ms": ms},
+            "tcp": {"remote_fragments": 3, "overhead_ms": ms, "chain_overhead_ms": ms},
             "libp2p": libp2p,
         },
     }  # fmt: skip
     text = markdown(data)
-    assert "| central | 3 | 2.00 / 2.90 | 2.00 / 2.90 | - | - |" in text
+    assert "| tcp | 3 | 2.00 / 2.90 | 2.00 / 2.90 | - | - |" in text
     assert "| libp2p | 3 | 2.00 / 2.90 | 2.00 / 2.90 | 2.00 / 2.90 | 1.00 / 1.00 |" in text
     assert "p95 target met; 3x-bare target met" in text
 

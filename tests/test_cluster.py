@@ -152,12 +152,12 @@ async def test_ten_node_processes_are_discovered_monitored_killed_and_restarted(
             assert victim.peer_id == pid
             await until(lambda: "qpu3" in available(registry), 30, "qpu3 back")
 
-            # SIGSTOP: the process is frozen, not gone. Over central (no pings) its advert
+            # SIGSTOP: the process is frozen, not gone. Over tcp (no pings) its advert
             # expires while it is connected; over libp2p the health pings also drop it.
             frozen = nodes["qpu7"]
             frozen.process.send_signal(signal.SIGSTOP)
             await until(lambda: down("qpu7", frozen.peer_id), TTL_S + REFRESH_S + 10, "qpu7")
-            if transport_name == "central":
+            if transport_name == "tcp":
                 assert gone[-1] == (False, True)  # the TTL path: expired, still connected
             else:  # whichever came first, the pings do drop a frozen peer's connection
                 await until(lambda: frozen.peer_id not in peer.connected(), 30, "qpu7 dropped")

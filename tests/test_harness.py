@@ -53,7 +53,7 @@ def test_the_example_suites_parse_and_count_their_cells():
         "baseline", "latency-spike", "degradation", "node-drop",
     ]  # fmt: skip
     full = load_suite(EXAMPLES / "suites" / "full.toml")
-    assert full.repeats >= 5 and set(full.modes) == {"libp2p", "central"}
+    assert full.repeats >= 5 and set(full.modes) == {"libp2p", "tcp"}
     kinds = {f["kind"] for s in full.scenarios for f in s.faults}
     assert kinds == {"latency-spike", "fidelity-degradation", "node-drop"}
 

@@ -259,8 +259,8 @@ def test_a_fidelity_change_is_advertised_at_once_not_at_the_next_heartbeat(tmp_p
     from qorch.node.serving import Advertiser
     from qorch.transport import PeerConfig
 
-    settings = Settings(network=NetworkSettings(transport="central", refresh_s=60.0))
-    transport = PluginSystem(settings).create("transport", "central")
+    settings = Settings(network=NetworkSettings(transport="tcp", refresh_s=60.0))
+    transport = PluginSystem(settings).create("transport", "tcp")
     registry = NodeRegistry(settings.network, settings.quality)
     discovery = Discovery(registry, probe=False)
     svc = service()

@@ -14,7 +14,7 @@ import attrs
 import pytest
 from loguru import logger
 
-from qorch.config import PluginsSettings, Settings, StoreSettings
+from qorch.config import NetworkSettings, PluginsSettings, Settings, StoreSettings
 from qorch.errors import CircuitError, ConfigError, PluginError
 from qorch.hookspecs import hookimpl
 from qorch.ingest.load import load_circuit_as
@@ -240,7 +240,7 @@ def test_blocking_a_plugin_or_one_implementation(site):
 def test_unknown_names_list_what_is_available(plugins):
     with pytest.raises(PluginError, match=r"no placement named 'magic'; available: greedy, "):
         plugins.get("placement", "magic")
-    with pytest.raises(PluginError, match=r"no transport named 'x'; available: central, libp2p"):
+    with pytest.raises(PluginError, match=r"no transport named 'x'; available: libp2p, tcp"):
         plugins.get("transport", "x")
     with pytest.raises(
         PluginError, match=r"no fallback named 'x'; available: none, replan-affected, replan-all"
@@ -486,3 +486,22 @@ def test_the_json_listing_marks_what_configuration_selects():
     other = Settings(compiler=CompilerSettings(placement="greedy"))
     placement = PluginSystem(other).describe()["kinds"]["placement"]
     assert [i["name"] for i in placement if i["selected"]] == ["greedy"]
+
+
+def test_an_old_name_still_selects_its_implementation_with_a_warning():
+    """``central`` is the old name of the ``tcp`` transport (issue 17): configuration that
+    says ``central`` gets ``tcp`` and one warning; listings show the new name only."""
+    messages: list[str] = []
+    sink = logger.add(messages.append, level="WARNING", format="{message}")
+    try:
+        settings = Settings(network=NetworkSettings(transport="central"))
+        plugins = PluginSystem(settings)
+        assert plugins.selected("transport").name == "tcp"
+        assert plugins.get("transport", "central").name == "tcp"
+    finally:
+        logger.remove(sink)
+    assert [m for m in messages if "'central' is now called 'tcp'" in m] != []
+    assert len([m for m in messages if "'central'" in m]) == 1  # once, not per lookup
+    assert "central" not in plugins.registry.names("transport")
+    (tcp,) = [i for i in plugins.describe()["kinds"]["transport"] if i["name"] == "tcp"]
+    assert tcp["aliases"] == ["central"]

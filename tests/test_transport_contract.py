@@ -20,4 +20,4 @@ class TestEveryTransport(TransportContract):
 
 
 def test_both_transports_are_installed():
-    assert {"central"} <= set(_plugins.registry.names("transport"))
+    assert {"libp2p", "tcp"} <= set(_plugins.registry.names("transport"))

@@ -104,7 +104,10 @@ def _markdown(
     errors = [abs(r["estimated_fidelity"] - r["achieved_fidelity"]) for r in ok]
     honesty = statistics.fmean(errors) if errors else None
     lines = [
-        f"# {suite.name}: distributed vs centralized under faults",
+        f"# {suite.name}: transports compared under faults",
+        "",
+        "Modes are transports (`libp2p`, `tcp`); one orchestration runs in every mode (the "
+        "coordinator drives every fragment) until the distributed one lands (issue 17).",
         "",
         f"{len(rows)} runs of {suite.cells} cells; seed {suite.seed}; {suite.shots} shots; "
         f"commit `{env['commit']}`; {env['machine']['cpus']} CPUs "

@@ -1,13 +1,13 @@
 """Experiment suites (FR-013): what ``qorch bench run SUITE`` runs, read from TOML.
 
-A suite names circuits, topologies, modes (transports: ``libp2p``, ``central``), fault
+A suite names circuits, topologies, modes (transports: ``libp2p``, ``tcp``), fault
 scenarios, placement strategies, repeats, shots and one seed::
 
     name = "quick"
     seed = 7
     shots = 500
     repeats = 1
-    modes = ["libp2p", "central"]
+    modes = ["libp2p", "tcp"]
     topologies = ["../topologies/noiseless-two-nodes.toml"]   # relative to the suite
     strategies = ["partition"]                                # optional
 
@@ -47,7 +47,8 @@ from qorch.interfaces import Plugins
 from qorch.ir import Circuit, Operation, Register
 
 GENERATORS = ("qft", "ghz", "qaoa", "random")
-MODES = ("libp2p", "central")
+#: the transports a mode names; ``central`` is the old name of ``tcp`` (issue 17)
+MODES = ("libp2p", "tcp", "central")
 
 
 @attrs.frozen
@@ -177,7 +178,7 @@ class SuiteFile:
     shots: int = attrs.field(default=1000, validator=integer(1))
     repeats: int = attrs.field(default=1, validator=integer(1))
     modes: tuple[str, ...] = attrs.field(
-        default=MODES,
+        default=MODES[:2],
         validator=Check(
             "a non-empty list of " + " or ".join(repr(m) for m in MODES),
             lambda v: bool(v) and set(v) <= set(MODES),

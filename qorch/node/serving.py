@@ -4,9 +4,8 @@
 ``<data_dir>/identity``, so the peer id survives restarts), serves the node protocol
 through a :class:`~qorch.node.service.NodeService`, and advertises: to every bootstrap
 peer (redialled until it answers) and every peer that subscribed, at once when the
-advert's content changes and every ``[network] refresh_s`` as a heartbeat. Under the
-``central`` baseline nodes advertise the same way, but its coordinator does not listen:
-it works from a static inventory (DESIGN §9).
+advert's content changes and every ``[network] refresh_s`` as a heartbeat, over either
+transport (``libp2p``, ``tcp``).
 When the peer is up it calls ``on_ready`` with its first address; SIGTERM or SIGINT
 (or ``stop``) ends it cleanly.
 """

@@ -1,7 +1,7 @@
-"""The ``central`` transport: qorch's wire framing over plain TCP (DESIGN §9).
+"""The ``tcp`` transport: qorch's wire framing over plain TCP (DESIGN §9).
 
 On connect each side sends one hello frame ``{"hello": <peer id>, "protocol":
-"/qorch/central/1.0.0"}``; the rest is :mod:`qorch.wire`. There is no encryption and no
+"/qorch/tcp/1.0.0"}``; the rest is :mod:`qorch.wire`. There is no encryption and no
 proof of identity — this is the baseline the harness compares libp2p against, meant
 for loopback and trusted networks.
 """
@@ -22,7 +22,7 @@ from loguru import logger
 from qorch.transport import Handler, PeerConfig, TransportError
 from qorch.wire import ChannelPeer, FrameReader, Prepended, encode_frame
 
-PROTOCOL = "/qorch/central/1.0.0"
+PROTOCOL = "/qorch/tcp/1.0.0"
 HELLO_TIMEOUT_S = 5.0
 
 
@@ -45,17 +45,18 @@ def parse_address(address: str) -> tuple[str, int, str | None]:
 
 def load_identity(directory: Path) -> str:
     """This peer's id, created on first use and kept in ``directory``."""
-    path = directory / "central-peer-id"
-    if path.exists():
-        return path.read_text().strip()
+    path = directory / "tcp-peer-id"
+    for known in (path, directory / "central-peer-id"):  # the name before issue 17
+        if known.exists():
+            return known.read_text().strip()
     directory.mkdir(parents=True, exist_ok=True)
-    pid = "central-" + secrets.token_hex(12)
+    pid = "tcp-" + secrets.token_hex(12)
     path.write_text(pid + "\n")
     return pid
 
 
-class CentralPeer(ChannelPeer):
-    """A peer of the ``central`` transport."""
+class TcpPeer(ChannelPeer):
+    """A peer of the ``tcp`` transport."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -94,14 +95,14 @@ class CentralPeer(ChannelPeer):
         try:
             wrapped, remote = await self._hello(stream)
         except (TransportError, trio.BrokenResourceError, OSError) as exc:
-            logger.debug("refused a central connection: {}", exc)
+            logger.debug("refused a tcp connection: {}", exc)
             await stream.aclose()
             return
         await self.serve_stream(wrapped, remote)
 
 
-class CentralTransport:
-    """Opens :class:`CentralPeer` instances (see :class:`qorch.transport.Transport`)."""
+class TcpTransport:
+    """Opens :class:`TcpPeer` instances (see :class:`qorch.transport.Transport`)."""
 
     def check_address(self, address: str) -> str | None:
         """What is wrong with ``address`` (``/ip4/H/tcp/P[/p2p/ID]``), or ``None``."""
@@ -147,12 +148,12 @@ class CentralTransport:
         config: PeerConfig,
         handler: Handler,
         on_disconnect: Callable[[str], None] | None = None,
-    ) -> AsyncIterator[CentralPeer]:
+    ) -> AsyncIterator[TcpPeer]:
         """Listen on ``config.listen`` and run the peer until the block exits."""
         host, port, _ = parse_address(config.listen)
         pid = load_identity(config.identity_dir)
         async with trio.open_nursery() as nursery:
-            peer = CentralPeer(config, handler, on_disconnect, nursery, peer_id=pid)
+            peer = TcpPeer(config, handler, on_disconnect, nursery, peer_id=pid)
             listeners = await nursery.start(
                 functools.partial(trio.serve_tcp, peer._accept, port, host=host)
             )

@@ -1,1 +1,0 @@
-"""qorch's centralized baseline transport (DESIGN §9)."""
