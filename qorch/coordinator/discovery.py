@@ -136,7 +136,9 @@ class Discovery:
         assert self.peer is not None
         timeout = self.registry.network.request_timeout_s
         try:
-            reply = await self.peer.call(peer_id, "subscribe", {}, timeout=timeout)
+            # already subscribed at join: only the peers, no fresh advert each time
+            body = {"adverts": False}
+            reply = await self.peer.call(peer_id, "subscribe", body, timeout=timeout)
         except TransportError:
             return  # probing and the advert TTL judge the node; exchange just skips it
         peers = reply.get("peers")
