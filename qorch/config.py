@@ -55,7 +55,7 @@ def setting(
     if choices:
         validator = one_of(*choices)
     elif isinstance(default, int) and not isinstance(default, bool):
-        validator = integer(ge, le)  # type: ignore[arg-type]  # an integer setting has integer bounds
+        validator = integer(ge, le)
     elif isinstance(default, float):
         validator = number(ge, le)
     if isinstance(default, list):

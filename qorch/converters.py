@@ -204,7 +204,7 @@ def _within(value: float, lo: float | None, hi: float | None, open_low: bool) ->
     return above and (hi is None or value <= hi)
 
 
-def integer(lo: int | None = None, hi: int | None = None) -> Check:
+def integer(lo: float | None = None, hi: float | None = None) -> Check:
     """An integer (never a bool) in ``[lo, hi]``: ``an integer >= 1``,
     ``an integer in [1, 100000]``."""
     return Check(
@@ -253,9 +253,9 @@ _NAMES: dict[Any, tuple[str, str]] = {
 
 
 def _optional_inner(t: Any) -> Any:
-    args = [a for a in typing.get_args(t) if a is not type(None)]
-    is_optional = type(None) in typing.get_args(t) and len(args) == 1
-    return args[0] if is_optional else t
+    args = typing.get_args(t)
+    rest = [a for a in args if a is not type(None)]
+    return rest[0] if len(rest) == 1 and len(args) == 2 else t
 
 
 def describe(t: Any) -> str:
@@ -324,17 +324,12 @@ def _shaped(kinds: tuple[type, ...], factory: Callable[[Any], Any]) -> Callable[
     return make
 
 
-def _is_list(t: Any) -> bool:
-    args = typing.get_args(t)
-    return typing.get_origin(t) is list or (typing.get_origin(t) is tuple and args[1:] == (...,))
-
-
 def _is_typed_list(t: Any) -> bool:
     return typing.get_origin(t) is list and bool(typing.get_args(t))
 
 
 def _is_homogenous_tuple(t: Any) -> bool:
-    return _is_list(t) and typing.get_origin(t) is tuple
+    return typing.get_origin(t) is tuple and typing.get_args(t)[1:] == (...,)
 
 
 def _is_typed_dict(t: Any) -> bool:
