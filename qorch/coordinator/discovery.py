@@ -136,9 +136,7 @@ class Discovery:
         assert self.peer is not None
         timeout = self.registry.network.request_timeout_s
         try:
-            # already subscribed at join: only the peers, no fresh advert each time
-            body = {"adverts": False}
-            reply = await self.peer.call(peer_id, "subscribe", body, timeout=timeout)
+            reply = await self.peer.call(peer_id, "subscribe", {}, timeout=timeout)
         except TransportError:
             return  # probing and the advert TTL judge the node; exchange just skips it
         peers = reply.get("peers")
