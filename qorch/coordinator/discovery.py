@@ -6,10 +6,7 @@ The coordinator runs one; so does ``qorch nodes`` as an observer. It serves
 it knows: the reply lists their addresses). It joins the network through bootstrap
 addresses — a node or another registry — by subscribing there (retrying with backoff
 until it answers) and then to every peer the replies name (a bounded crawl), so that
-nodes announce to it directly. Discovery is continuous (peer exchange): each refresh
-interval it asks every node it knows for the peers that node knows, and subscribes to
-the new ones — a node that joins the running network through another node, not through
-the coordinator, is listed within a refresh interval or two. It measures
+nodes announce to it directly. It measures
 every node itself: a ``status`` call each refresh interval, its round trip and success
 recorded as quality samples (FR-008). A lost connection marks the peer's nodes
 unavailable at once; silence marks them unavailable after their TTL.
@@ -118,31 +115,6 @@ class Discovery:
         peers = reply.get("peers")
         await self.join([a for a in peers if isinstance(a, str)] if isinstance(peers, list) else [])
 
-    async def exchange_forever(self) -> None:
-        """Each refresh interval, learn the peers every known node knows and subscribe to
-        the new ones (peer exchange: continuous discovery, issue 17)."""
-        assert self.peer is not None
-        while True:
-            await trio.sleep(self.registry.network.refresh_s)
-            found: list[str] = []
-            async with trio.open_nursery() as nursery:
-                for entry in self.registry.entries():
-                    if entry.available:
-                        nursery.start_soon(self._peers_of, entry.advert.peer_id, found)
-            await self.join(found)
-
-    async def _peers_of(self, peer_id: str, found: list[str]) -> None:
-        """Append the addresses ``peer_id`` knows (its ``subscribe`` reply) to ``found``."""
-        assert self.peer is not None
-        timeout = self.registry.network.request_timeout_s
-        try:
-            reply = await self.peer.call(peer_id, "subscribe", {}, timeout=timeout)
-        except TransportError:
-            return  # probing and the advert TTL judge the node; exchange just skips it
-        peers = reply.get("peers")
-        if isinstance(peers, list):
-            found.extend(a for a in peers if isinstance(a, str))
-
     async def probe_forever(self) -> None:
         """Measure every known node each refresh interval (FR-008)."""
         assert self.peer is not None
@@ -171,7 +143,6 @@ class Discovery:
         self.peer = peer
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self.join, bootstrap)
-            nursery.start_soon(self.exchange_forever)
             if self.probe:
                 nursery.start_soon(self.probe_forever)
             await trio.sleep_forever()
