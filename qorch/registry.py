@@ -8,6 +8,7 @@ might have provided it).
 
 from __future__ import annotations
 
+import functools
 import inspect
 import typing
 from typing import Any
@@ -43,13 +44,14 @@ class Kind:
         """
         if inspect.isroutine(obj):
             return []
-        members = protocol_members(self.protocol)
+        members = list(protocol_members(self.protocol))
         if isinstance(obj, type):
             members = [m for m in members if callable(getattr(self.protocol, m, None))]
         return [m for m in members if not hasattr(obj, m)]
 
 
-def protocol_members(protocol: type) -> list[str]:
+@functools.cache
+def protocol_members(protocol: type) -> tuple[str, ...]:
     """The attributes and methods a Protocol class declares (its own and its bases')."""
     names: set[str] = set()
     for cls in protocol.__mro__:
@@ -57,7 +59,7 @@ def protocol_members(protocol: type) -> list[str]:
             continue
         names.update(inspect.get_annotations(cls))
         names.update(n for n in cls.__dict__ if not n.startswith("_"))
-    return sorted(names)
+    return tuple(sorted(names))
 
 
 #: Every kind, in the order ``qorch plugins`` lists them. Later issues add selectors.
