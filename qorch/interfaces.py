@@ -273,11 +273,27 @@ class Plugins(Protocol):
 
     settings: Settings
 
-    def create(self, kind: str, name: str | None = None, **kwargs: Any) -> Any:
-        """An instance of implementation ``name`` (default: the configured one) of ``kind``."""
+    def create(
+        self,
+        kind: str,
+        name: str | None = None,
+        *,
+        overrides: dict[str, Any] | None = None,
+        where: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """An instance of implementation ``name`` (default: the configured one) of ``kind``,
+        its options from configuration with ``overrides`` laid over them (problems
+        reported under ``where``)."""
         ...
 
-    def options(self, kind: str, name: str) -> Any:
+    def options(
+        self,
+        kind: str,
+        name: str,
+        overrides: dict[str, Any] | None = None,
+        where: str | None = None,
+    ) -> Any:
         """The structured options of implementation ``name`` of ``kind``."""
         ...
 

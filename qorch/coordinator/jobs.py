@@ -102,11 +102,8 @@ class _PersistedJob(QuietJobListener):
         self, service: JobService, job_id: str, on_state: Callable[[str], Awaitable[None]]
     ) -> None:
         self.service = service
+        self.job_id = job_id
         self._state = on_state
-        self._plan = service._on_plan(job_id)
-        self._granted = service._on_reserved(job_id, "granted")
-        self._released = service._on_reserved(job_id, "released")
-        self._fragment = service._on_fragment_state(job_id)
 
     async def on_state(self, state: str) -> None:
         """The job's new state, stored and announced."""
@@ -114,19 +111,19 @@ class _PersistedJob(QuietJobListener):
 
     async def on_plan(self, progress: dict[str, Any]) -> None:
         """The run in progress, stored before its first reservation."""
-        await self._plan(progress)
+        await self.service._store_plan(self.job_id, progress)
 
     async def on_reserved(self, run_id: str, node: str, reservation_id: str) -> None:
         """A granted window, stored."""
-        await self._granted(run_id, node, reservation_id)
+        await self.service._store_window(self.job_id, "granted", run_id, node, reservation_id)
 
     async def on_released(self, run_id: str, node: str, reservation_id: str) -> None:
         """A released window, stored."""
-        await self._released(run_id, node, reservation_id)
+        await self.service._store_window(self.job_id, "released", run_id, node, reservation_id)
 
     async def on_fragment_state(self, event: FragmentEvent) -> None:
         """A fragment event, announced and (once done) recorded."""
-        await self._fragment(event)
+        await self.service._fragment_changed(self.job_id, event)
 
     def keep_windows(self) -> bool:
         """While the service stops, a cancelled job keeps its windows."""
@@ -350,34 +347,28 @@ class JobService:
 
     # -- persistence -------------------------------------------------------------------------
 
-    def _on_plan(self, job_id: str) -> Any:
-        """A callback that stores the run in progress before its first reservation."""
+    async def _store_plan(self, job_id: str, progress: dict[str, Any]) -> None:
+        """Store the run in progress before its first reservation, and announce it."""
+        await trio.to_thread.run_sync(self.store.set_job_plan, job_id, _json_safe(progress))
+        fragments = len(progress["plan"]["fragments"]) if progress.get("plan") else None
+        self.publish(
+            {
+                "type": "plan",
+                "job_id": job_id,
+                "run": progress.get("run", 0),
+                "fragments": fragments,
+            }
+        )
 
-        async def stored(progress: dict[str, Any]) -> None:
-            await trio.to_thread.run_sync(self.store.set_job_plan, job_id, _json_safe(progress))
-            fragments = len(progress["plan"]["fragments"]) if progress.get("plan") else None
-            self.publish(
-                {
-                    "type": "plan",
-                    "job_id": job_id,
-                    "run": progress.get("run", 0),
-                    "fragments": fragments,
-                }
-            )
-
-        return stored
-
-    def _on_reserved(self, job_id: str, state: str) -> Any:
-        """A callback that stores a window of ``job_id`` as ``state`` (granted, released)."""
-
-        async def stored(run_id: str, node: str, reservation_id: str) -> None:
-            at = now()
-            record = ReservationRecord(
-                reservation_id, job_id, run_id, 0, node, "job", at, at, 0.0, state, at, at
-            )
-            await trio.to_thread.run_sync(self.store.put_reservation, record)
-
-        return stored
+    async def _store_window(
+        self, job_id: str, state: str, run_id: str, node: str, reservation_id: str
+    ) -> None:
+        """Store a window of ``job_id`` as ``state`` (granted, released)."""
+        at = now()
+        record = ReservationRecord(
+            reservation_id, job_id, run_id, 0, node, "job", at, at, 0.0, state, at, at
+        )
+        await trio.to_thread.run_sync(self.store.put_reservation, record)
 
     async def _held_reservations(self, job_id: str) -> dict[str, dict[str, str]]:
         rows = await trio.to_thread.run_sync(
@@ -394,49 +385,41 @@ class JobService:
         for r in self.store.list_reservations(job_id=job_id, state="granted"):
             self.store.put_reservation(attrs.evolve(r, state="released"))
 
-    def _on_fragment_state(self, job_id: str) -> Any:
-        """A callback that announces a fragment event and queues its record once done."""
-
-        async def changed(event: FragmentEvent) -> None:
-            # runs after the first fallback carry their run id: job.k/fragment
-            key = (
-                event.fragment_id
-                if event.run_id == job_id
-                else f"{event.run_id}/{event.fragment_id}"
-            )
-            nodes = ",".join(event.nodes)
-            detail: dict[str, Any] = {"attempt": event.attempt, "run_id": event.run_id}
-            if event.error is not None:
-                detail["error"] = event.error
-            run = event.run
-            if run is not None:
-                detail["kind"] = run.kind
-                if run.started_at is not None and run.ended_at is not None:
-                    detail["duration_s"] = run.ended_at - run.started_at
-                self.recorder.fragment(
-                    FragmentRecord(
-                        job_id,
-                        key,
-                        run.attempts,
-                        run.status,
-                        nodes,
-                        _at(run.started_at),
-                        _at(run.ended_at),
-                        {"errors": list(run.errors)} if run.errors else None,
-                        {"kind": run.kind, "records": _json_safe(list(run.records))},
-                    )
+    async def _fragment_changed(self, job_id: str, event: FragmentEvent) -> None:
+        """Announce a fragment event and queue its record once done."""
+        # runs after the first fallback carry their run id: job.k/fragment
+        key = event.fragment_id if event.run_id == job_id else f"{event.run_id}/{event.fragment_id}"
+        nodes = ",".join(event.nodes)
+        detail: dict[str, Any] = {"attempt": event.attempt, "run_id": event.run_id}
+        if event.error is not None:
+            detail["error"] = event.error
+        run = event.run
+        if run is not None:
+            detail["kind"] = run.kind
+            if run.started_at is not None and run.ended_at is not None:
+                detail["duration_s"] = run.ended_at - run.started_at
+            self.recorder.fragment(
+                FragmentRecord(
+                    job_id,
+                    key,
+                    run.attempts,
+                    run.status,
+                    nodes,
+                    _at(run.started_at),
+                    _at(run.ended_at),
+                    {"errors": list(run.errors)} if run.errors else None,
+                    {"kind": run.kind, "records": _json_safe(list(run.records))},
                 )
-            self.plugins.notify(
-                "qorch_on_fragment_state",
-                job_id=job_id,
-                fragment_id=key,
-                node=nodes,
-                state=event.state,
-                at=dt.datetime.fromtimestamp(event.at, dt.UTC).isoformat(),
-                detail=detail,
             )
-
-        return changed
+        self.plugins.notify(
+            "qorch_on_fragment_state",
+            job_id=job_id,
+            fragment_id=key,
+            node=nodes,
+            state=event.state,
+            at=dt.datetime.fromtimestamp(event.at, dt.UTC).isoformat(),
+            detail=detail,
+        )
 
     def _job_metrics(self, job_id: str, result: JobResult) -> None:
         """A completed job's figures as metric samples ``job_<figure>`` labelled with its
