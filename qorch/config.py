@@ -169,6 +169,11 @@ class QualitySettings:
 class RuntimeSettings:
     """Running jobs on the nodes (FR-006, FR-007)."""
 
+    orchestration: str = setting(
+        "distributed",
+        "who drives a plan: distributed (nodes choreograph it) or centralized (a hub with a "
+        "static inventory); see `qorch plugins`",
+    )
     fallback: str = setting("replan-affected", "fallback policy, by name (see `qorch plugins`)")
     max_fallbacks: int = setting(2, "re-plans one job may make after failures", ge=0)
     attempts: int = setting(3, "tries per fragment before the fallback policy decides", ge=1)
@@ -186,6 +191,12 @@ class RuntimeSettings:
     shots: int = setting(4000, "default shots of the world simulator", ge=1)
     plan_wait_s: float = setting(
         10.0, "how long a job with no plan waits for unavailable nodes to return", ge=0.0
+    )
+    peer_wait_s: float = setting(
+        2.0,
+        "distributed: how long a node waits for a peer's notice before asking it (then "
+        "escalating to the coordinator)",
+        ge=0.001,
     )
 
 

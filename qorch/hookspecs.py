@@ -157,6 +157,25 @@ def qorch_register_fallback_policies(register: Register) -> None:
 
 
 @hookspec
+def qorch_register_orchestrations(register: Register) -> None:
+    """Register orchestrations: who drives a plan's execution (issue 17, DESIGN §9).
+
+    Args:
+        register: ``register(name, factory, options=Options)``; the factory's object has
+            ``discovery`` (``adverts`` or ``static``) and ``runner(plan, run_id, client,
+            options, listener)`` (:class:`qorch.interfaces.Orchestration`). Selected by
+            ``[runtime] orchestration``; the defaults are ``distributed`` (nodes
+            choreograph the plan among themselves) and ``centralized`` (a hub).
+
+    Example::
+
+        @hookimpl
+        def qorch_register_orchestrations(register):
+            register("gossip", GossipOrchestration)
+    """
+
+
+@hookspec
 def qorch_register_stores(register: Register) -> None:
     """Register persistence back ends (FR-010).
 

@@ -1,6 +1,6 @@
 """Every plugin kind's interface, and the plugin system's, in one place (DESIGN §4).
 
-A plugin registers implementations of eight kinds through the ``qorch_register_*`` hooks
+A plugin registers implementations of nine kinds through the ``qorch_register_*`` hooks
 of :mod:`qorch.hookspecs`; :class:`qorch.registry.Registry` checks each against the
 Protocol named here when it is registered (a wrong object is refused naming the kind and
 the missing members). The values the kernel and an implementation exchange are defined
@@ -16,6 +16,7 @@ cost_model          :class:`CostModel`               plan terms -> scalar cost (
 placement_strategy  :class:`PlacementStrategy`       qubits -> nodes (FR-004)
 transport           :class:`Transport`               opens a :class:`Peer` (FR-006)
 fallback            :class:`FallbackPolicy`          re-plan after a failure (FR-007)
+orchestration       :class:`Orchestration`           who drives a plan's execution (§9)
 store               :class:`~qorch.store.Store`      jobs, plans, records (FR-009)
 node_type           :class:`NodeType`                a simulated QPU's behaviour (FR-005)
 fault               :class:`FaultInjector`           fault events of a scenario (FR-013)
@@ -58,6 +59,7 @@ __all__ = [
     "FaultInjector",
     "NodeType",
     "Objective",
+    "Orchestration",
     "Outcome",
     "Parser",
     "Peer",
@@ -232,6 +234,35 @@ class FallbackPolicy(Protocol):
     def replan_on(self, failure: FragmentFailed, plan: Plan, snapshot: Topology) -> Replan | None:
         """How to plan the job again after ``failure`` of ``plan``, or ``None`` to let it
         fail. ``snapshot`` is the latest topology, without nodes excluded earlier."""
+        ...
+
+
+class Runner(Protocol):
+    """One run of a plan, as an :class:`Orchestration` makes it: reserve, execute,
+    release (:class:`qorch.runtime.plan_runner.PlanRunner` is the hub's)."""
+
+    runs: dict[str, Any]  # fragment id -> FragmentRun, as they end
+    traffic: Any  # qorch.runtime.plan_runner.Traffic: the run's messages
+
+    async def run(self) -> dict[str, Any]:
+        """Run the plan; the fragments' runs by id, or ``FragmentFailed``."""
+        ...
+
+
+@runtime_checkable
+class Orchestration(Protocol):
+    """The interface of an orchestration plugin (kind ``orchestration``, issue 17,
+    DESIGN §9): who drives a plan's execution, and how the coordinator learns its
+    nodes — ``discovery`` is ``adverts`` (nodes announce themselves, continuously) or
+    ``static`` (the topology file's inventory, its nodes' status polled)."""
+
+    discovery: str
+
+    def runner(self, plan: Plan, run_id: str, client: Any, options: Any, listener: Any) -> Runner:
+        """A runner of ``plan`` as ``run_id`` through ``client`` (a
+        :class:`~qorch.runtime.plan_runner.NodeClient`) with ``options``
+        (:class:`~qorch.runtime.plan_runner.RunOptions`), telling ``listener``
+        (:class:`~qorch.runtime.plan_runner.RunListener`)."""
         ...
 
 

@@ -94,6 +94,13 @@ KINDS: tuple[Kind, ...] = (
         selector="runtime.fallback",
     ),
     Kind(
+        "orchestration",
+        "qorch_register_orchestrations",
+        "orchestrations",
+        interfaces.Orchestration,
+        selector="runtime.orchestration",
+    ),
+    Kind(
         "store",
         "qorch_register_stores",
         "stores",

@@ -170,7 +170,11 @@ class Coordinator:
         self.data_dir, self.nursery, self.gates = data_dir, nursery, gates
         self.transitions = Transitions()
         self.plugins = PluginSystem(
-            Settings(runtime=RuntimeSettings(shots=SHOTS, plan_wait_s=0.0)),
+            Settings(
+                runtime=RuntimeSettings(
+                    shots=SHOTS, plan_wait_s=0.0, orchestration="centralized"
+                )  # the race is with the hub's COMPLETED write
+            ),
             extra=[("transitions", self.transitions)],
         )
         self.topology = topology

@@ -18,7 +18,7 @@ from qorch.ingest.load import load_circuit
 from qorch.node.service import NodeService
 from qorch.plugins import PluginSystem
 from qorch.runtime.job import JobOptions, run_job
-from qorch.testing.node_client import DirectClient
+from qorch.testing.node_client import DirectClient, choreographed
 from qorch.topology import load_topology
 from tests.conftest import REPO, corpus_files, needs_corpus
 
@@ -52,11 +52,14 @@ def test_a_corpus_circuit_split_over_ideal_nodes_gives_the_ideal_distribution(pa
     topology = attrs.evolve(TOPOLOGY, nodes=[attrs.evolve(n, qubits=half) for n in TOPOLOGY.nodes])
     node_type = Simulated()
     nodes = {n.name: NodeService(n, node_type) for n in topology.nodes}
-    result = trio.run(
-        lambda: run_job(
-            circuit, lambda: topology, DirectClient(nodes), plugins, JobOptions(path.stem)
-        )
-    )
+
+    async def main():  # the default orchestration: the nodes choreograph the plan
+        async with choreographed(nodes):
+            return await run_job(
+                circuit, lambda: topology, DirectClient(nodes), plugins, JobOptions(path.stem)
+            )
+
+    result = trio.run(main)
     # Two samples of a K-outcome distribution differ by shot noise alone: the Hellinger
     # fidelity of 4000 shots against the reference is about 1 - (K - 1) / (4 * shots),
     # so for wide distributions 0.99 is out of reach even when every count is right

@@ -16,7 +16,7 @@ from qorch.node.service import NodeService
 from qorch.plan import plan_from_dict
 from qorch.plugins import PluginSystem
 from qorch.runtime.job import JobFailed, JobOptions, QuietJobListener, run_job
-from qorch.testing.node_client import DirectClient
+from qorch.testing.node_client import DirectClient, choreographed
 from qorch.topology import Topology, topology_from_dict
 
 GATES = {"h": 1.0, "cx": 1.0, "measure": 1.0}
@@ -34,9 +34,18 @@ def ghz(n: int) -> Circuit:
     return Circuit([Register("q", n)], [Register("c", n)], ops)
 
 
-def plugins(fallback: str = "replan-all") -> PluginSystem:
+def plugins(fallback: str = "replan-all", orchestration: str = "centralized") -> PluginSystem:
+    """The job's plugins: most tests here inject failures into the hub's calls, so they
+    drive the ``centralized`` orchestration (the choreography's own are in
+    ``test_choreography.py``)."""
     runtime = RuntimeSettings(
-        fallback=fallback, attempts=2, backoff_base_s=0.001, shots=1000, plan_wait_s=0.0
+        fallback=fallback,
+        attempts=2,
+        backoff_base_s=0.001,
+        shots=1000,
+        plan_wait_s=0.0,
+        orchestration=orchestration,
+        peer_wait_s=0.05,
     )
     return PluginSystem(Settings(runtime=runtime))
 
@@ -83,8 +92,29 @@ class Listening(QuietJobListener):
         return self.keep
 
 
-def test_a_job_completes_with_ideal_counts_and_honest_accounting():
-    result = job("j1", DirectClient(nodes()))
+def choreographed_job(job_id, services, **kwargs):
+    """:func:`job` under the ``distributed`` orchestration, the nodes choreographing."""
+
+    async def main():
+        async with choreographed(services):
+            return await run_job(
+                ghz(6), lambda: TOPOLOGY, DirectClient(services),
+                plugins(orchestration="distributed"), JobOptions(job_id), **kwargs,
+            )  # fmt: skip
+
+    return trio.run(main)
+
+
+@pytest.mark.parametrize("orchestration", ["centralized", "distributed"])
+def test_a_job_completes_with_ideal_counts_and_honest_accounting(orchestration):
+    if orchestration == "distributed":
+        result = choreographed_job("j1", nodes())
+    else:
+        result = job("j1", DirectClient(nodes()))
+    assert result.orchestration == orchestration
+    assert result.coordinator_messages > 0 and result.bytes > 0
+    assert (result.peer_messages > 0) == (orchestration == "distributed")
+    assert result.critical_path_hops >= 2 and result.ready_to_start_ms >= 0
     assert set(result.counts) == {"0" * 6, "1" * 6} and result.achieved_fidelity >= 0.99
     assert result.ebits >= 1 and result.fallbacks == () and result.retries == 0
     # every fragment counts for each node it ran on (a protocol fragment for both ends)
@@ -175,7 +205,11 @@ class KeepAllPlugin:
 
 def test_a_fallback_whose_kept_qubits_leave_no_plan_replans_the_whole_circuit():
     runtime = RuntimeSettings(
-        fallback="keep-all-on-n0", attempts=1, backoff_base_s=0.001, shots=500
+        fallback="keep-all-on-n0",
+        attempts=1,
+        backoff_base_s=0.001,
+        shots=500,
+        orchestration="centralized",
     )
     system = PluginSystem(Settings(runtime=runtime), extra=[("keep-all", KeepAllPlugin())])
     first = job("k0", DirectClient(nodes()), system=system)
@@ -307,7 +341,9 @@ def test_a_degradation_the_advert_already_carries_is_applied_once():
         service.degrade(0.95)
     snapshot = Topology([s.offered() for s in services.values()], base.links)
     assert all(n.fidelity_scale == 0.95 for n in snapshot.nodes)
-    system = PluginSystem(Settings(runtime=RuntimeSettings(shots=4000)))
+    system = PluginSystem(
+        Settings(runtime=RuntimeSettings(shots=4000, orchestration="centralized"))
+    )
     result = job("deg", DirectClient(services), topology=snapshot, system=system)
     # shot noise of 4000 shots on a 2-outcome GHZ is far below the 0.2 a double
     # degradation costs (0.298 instead of 0.493 when this was found)

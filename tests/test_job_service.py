@@ -61,7 +61,7 @@ def new_store() -> MemoryStore:
 def service_with(store: MemoryStore) -> tuple[JobService, Observer]:
     observer = Observer(store)
     plugins = PluginSystem(
-        Settings(runtime=RuntimeSettings(shots=200, plan_wait_s=0.0)),
+        Settings(runtime=RuntimeSettings(shots=200, plan_wait_s=0.0, orchestration="centralized")),
         extra=[("observer", observer)],
     )
     nodes = {n.name: NodeService(n, Simulated()) for n in TOPOLOGY.nodes}

@@ -303,6 +303,10 @@ class EveryHook:
         register("f", lambda: None)
 
     @hookimpl
+    def qorch_register_orchestrations(self, register):
+        register("o", lambda: None)
+
+    @hookimpl
     def qorch_register_stores(self, register):
         register("s", lambda: None)
 
@@ -366,6 +370,7 @@ def test_every_registration_hook_reaches_its_kind():
         ("placement", "p"),
         ("transport", "t"),
         ("fallback", "f"),
+        ("orchestration", "o"),
         ("store", "s"),
         ("node_type", "n"),
         ("fault", "x"),

@@ -3,8 +3,9 @@
 Found like any other plugin, through the entry point ``builtin`` of the ``qorch``
 distribution (group ``qorch``). Each kind's defaults live in ``default_<kind>.py`` of
 this package: parsers (``qasm2``, ``qasm3``, ``qiskit``) and the input detection, cost
-models, placement strategies, fallback policies, the ``simulated`` node type and the
-fault injectors. Transports and the store are plugin distributions under ``plugins/``.
+models, placement strategies, fallback policies, the orchestrations (``distributed``,
+``centralized``), the ``simulated`` node type and the fault injectors. Transports and
+the store are plugin distributions under ``plugins/``.
 Importing this module is cheap: parsers import qiskit only when they parse.
 """
 
@@ -30,6 +31,7 @@ from qorch.builtin.default_fault import (
     NodeDropOptions,
 )
 from qorch.builtin.default_node_type import Simulated, SimulatedOptions
+from qorch.builtin.default_orchestration import Centralized, Distributed
 from qorch.builtin.default_parser import Qasm2, Qasm3, QiskitObject
 from qorch.builtin.default_placement import (
     Greedy,
@@ -89,6 +91,14 @@ def qorch_register_fallback_policies(register: Register) -> None:
     register("replan-affected", ReplanAffected)
     register("replan-all", ReplanAll)
     register("none", NoFallback)
+
+
+@hookimpl
+def qorch_register_orchestrations(register: Register) -> None:
+    """Register ``distributed`` (default) and ``centralized`` (issue 17, DESIGN §9)."""
+
+    register("distributed", Distributed)
+    register("centralized", Centralized)
 
 
 @hookimpl

@@ -56,3 +56,10 @@ class PeerClient:
             raise
         self.registry.record_call(node, (time.perf_counter() - start) * 1000, True)
         return reply
+
+    def contact(self, node: str) -> dict[str, Any] | None:
+        """The peer id and addresses ``node`` advertised (for its peers, issue 17)."""
+        entry = self.registry.entry(node)
+        if entry is None:
+            return None
+        return {"peer_id": entry.advert.peer_id, "addresses": list(entry.advert.addresses[:4])}

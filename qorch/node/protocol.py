@@ -16,7 +16,16 @@ verb           served by                    body
                                             duration_s, min_fidelity
 ``cancel``     nodes                        correlation, reservation_id
 ``execute``    nodes                        correlation, reservation_id, ops
+``handout``    nodes                        a node's part of a plan (choreography)
+``notice``     nodes (from peer nodes)      ``{"run_id", "fragment_id", "hops", "from"}``
+``ebit``       nodes (from peer nodes)      ``{"run_id", "fragment_id", "attempt", "hops"}``
+``bits``       nodes (from peer nodes)      the same and the sender's ``record``
+``progress``   nodes (from peer nodes)      ``{"run_id", "fragment_id"}``
+``collect``    nodes                        ``{"run_id"}``: the part's records, when done
 =============  ===========================  ==========================================
+
+The last six are the choreography of the ``distributed`` orchestration (issue 17,
+:mod:`qorch.node.choreography`).
 """
 
 from __future__ import annotations
@@ -40,7 +49,8 @@ from qorch.node.reservations import Correlation
 T = TypeVar("T")
 
 PROTOCOL_VERSION = "1.0.0"
-NODE_VERBS = ("subscribe", "status", "reserve", "cancel", "execute")
+CHOREOGRAPHY_VERBS = ("handout", "notice", "ebit", "bits", "progress", "collect")
+NODE_VERBS = ("subscribe", "status", "reserve", "cancel", "execute", *CHOREOGRAPHY_VERBS)
 REGISTRY_VERBS = ("announce", "subscribe", "report")
 #: every code a failure reply may carry (``docs/protocol.md`` explains each)
 ERROR_CODES = (
@@ -52,6 +62,7 @@ ERROR_CODES = (
     "invalid",
     "not_found",
     "no_reservation",
+    "unknown_run",
     "internal",
 )
 MAX_OPS = 100_000
@@ -159,6 +170,112 @@ class ReportBody:
     node_id: str = attrs.field(validator=TEXT)
     fidelity: float = attrs.field(validator=number(0, 1))
     timestamp: float = attrs.field(validator=number(0))
+
+
+NODE_NAME = text(128)
+#: fragments in one node's part of a plan, and peers it may call, at most
+MAX_PART_FRAGMENTS = 10_000
+MAX_PEERS = 1_000
+
+
+@ignore_unknown_keys
+@attrs.frozen
+class ContactBody:
+    """How a node reaches a peer node: its peer id and addresses to dial."""
+
+    peer_id: str = attrs.field(validator=TEXT)
+    addresses: tuple[str, ...] = attrs.field(
+        default=(), validator=Check("at most 16 addresses", lambda v: len(v) <= 16)
+    )
+
+
+@ignore_unknown_keys
+@attrs.frozen
+class DependencyBody:
+    """A predecessor of a fragment: its id and the nodes that run it (the first of them
+    sends its completion notice)."""
+
+    id: str = attrs.field(validator=TEXT)
+    nodes: tuple[str, ...] = attrs.field(
+        validator=Check("one or two node names", lambda v: 1 <= len(v) <= 2)
+    )
+
+
+@ignore_unknown_keys
+@attrs.frozen
+class PartFragmentBody:
+    """One fragment of a node's part: ``ops`` only for its first node (the initiator of
+    a remote interaction), ``notify`` the nodes its completion notice goes to."""
+
+    id: str = attrs.field(validator=TEXT)
+    kind: str = attrs.field(
+        validator=Check(
+            "local, entangle, disentangle or teleport",
+            lambda v: v in ("local", "entangle", "disentangle", "teleport"),
+        )
+    )
+    nodes: tuple[str, ...] = attrs.field(
+        validator=Check("one or two node names", lambda v: 1 <= len(v) <= 2)
+    )
+    ops: tuple[WireOp, ...] = attrs.field(
+        default=(),
+        validator=Check(f"a list of at most {MAX_OPS} operations", lambda v: len(v) <= MAX_OPS),
+    )
+    depends_on: tuple[DependencyBody, ...] = ()
+    notify: tuple[str, ...] = ()
+
+
+@ignore_unknown_keys
+@attrs.frozen
+class HandoutBody:
+    """A ``handout``: this node's part of run ``correlation.job_id`` (issue 17)."""
+
+    correlation: CorrelationBody
+    node: str = attrs.field(validator=NODE_NAME)
+    reservation_id: str = attrs.field(validator=TEXT)
+    deadline: float = attrs.field(validator=number(0))
+    attempts: int = attrs.field(validator=integer(1, 100))
+    delays_s: tuple[float, ...] = attrs.field(
+        validator=Check("at most 100 delays, each in [0, 600] s",
+                        lambda v: len(v) <= 100 and all(0 <= d <= 600 for d in v))
+    )  # fmt: skip
+    execute_timeout_s: float = attrs.field(validator=number(1e-3, 3600))
+    peer_wait_s: float = attrs.field(validator=number(1e-3, 3600))
+    fragments: tuple[PartFragmentBody, ...] = attrs.field(
+        validator=Check(
+            f"a list of 1-{MAX_PART_FRAGMENTS} fragments",
+            lambda v: 1 <= len(v) <= MAX_PART_FRAGMENTS,
+        )
+    )
+    peers: dict[str, ContactBody] = attrs.field(
+        factory=dict,
+        validator=Check(f"at most {MAX_PEERS} peers", lambda v: len(v) <= MAX_PEERS),
+    )
+
+
+@ignore_unknown_keys
+@attrs.frozen
+class PeerMessageBody:
+    """A ``notice``, ``ebit``, ``bits`` or ``progress`` between the nodes of one run,
+    and the coordinator's ``collect``: the run, the fragment (``*`` for ``collect``),
+    the attempt of a remote interaction, the control-plane hops on the chain it ends,
+    and for ``bits`` the sender's execution record."""
+
+    run_id: str = attrs.field(validator=TEXT)
+    fragment_id: str = attrs.field(default="*", validator=TEXT)
+    attempt: int = attrs.field(default=0, validator=integer(0, 1_000_000))
+    hops: int = attrs.field(default=0, validator=integer(0, 1_000_000))
+    record: dict[str, Any] | None = None
+
+
+def handout_request(body: dict[str, Any]) -> HandoutBody:
+    """A validated ``handout`` body."""
+    return _body(HandoutBody, body)
+
+
+def peer_message(body: dict[str, Any]) -> PeerMessageBody:
+    """A validated ``notice``, ``ebit``, ``bits``, ``progress`` or ``collect`` body."""
+    return _body(PeerMessageBody, body)
 
 
 def correlation_dict(c: Correlation) -> dict[str, Any]:

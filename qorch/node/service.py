@@ -27,6 +27,7 @@ from qorch.faults import NodeFaults
 from qorch.interfaces import NodeType
 from qorch.node import protocol
 from qorch.node.advert import Advert, Availability, LinkQuality, advert_for
+from qorch.node.choreography import Choreography
 from qorch.node.reservations import JOB_WIDE, Rejection, Reservation, ReservationBook
 from qorch.topology import NodeSpec
 
@@ -37,8 +38,10 @@ MAX_RECORDS = 100_000
 HORIZON_S = 3600.0
 #: active reservations one node holds at most (keeps a reserve call cheap)
 MAX_ACTIVE = 1000
-#: replies a scheduled latency spike holds back (the coordinator's calls)
-DELAYED_VERBS = frozenset({"status", "reserve", "cancel", "execute"})
+#: replies a scheduled latency spike holds back (the coordinator's calls and its peers')
+DELAYED_VERBS = frozenset(
+    {"status", "reserve", "cancel", "execute", "handout", "notice", "ebit", "bits", "progress"}
+)
 
 
 def reservation_dict(r: Reservation) -> dict[str, Any]:
@@ -87,6 +90,8 @@ class NodeService:
         self.faults = faults
         self.availability: Availability = "available"
         self.changed = trio.Event()  # set when the advert's content changes
+        #: the choreography verbs (issue 17), once the node runs one (``serving.py``)
+        self.choreography: Choreography | None = None
 
     # -- the advert ---------------------------------------------------------------------------
 
@@ -158,6 +163,8 @@ class NodeService:
                 return self.cancel(protocol.cancel_request(body))
             if verb == "execute":
                 return await self.execute(protocol.execute_request(body))
+            if verb in protocol.CHOREOGRAPHY_VERBS and self.choreography is not None:
+                return await self.choreography.serve(verb, body)
         except protocol.BadRequest as exc:
             return protocol.bad_request(exc)
         return protocol.error("bad_request", f"this node does not serve {verb!r}", where="verb")
@@ -255,6 +262,8 @@ class NodeService:
             c.fragment_id,
         )
         r = self.book.cancel(req["reservation_id"]) if mine else None
+        if r is not None and self.choreography is not None:
+            self.choreography.abort(r.reservation_id)
         if r is None:
             reply = protocol.error("not_found", "no granted reservation with that id")
             return {**reply, "correlation": corr}

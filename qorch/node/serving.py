@@ -27,6 +27,7 @@ from qorch.errors import ConfigError
 from qorch.faults import NodeFaults, load_schedule
 from qorch.interfaces import NodeType, Peer, Plugins
 from qorch.node.advert import LinkQuality
+from qorch.node.choreography import Choreography, PeerDirectory
 from qorch.node.presets import PRESETS
 from qorch.node.protocol import NODE_VERBS
 from qorch.node.service import NodeService
@@ -204,6 +205,8 @@ async def run_node(
         trio.open_nursery() as nursery,
     ):
         await nursery.start(_watch_signals, stop)  # before "ready": a signal then is handled
+        service.choreography = Choreography(spec.name, service, PeerDirectory(peer))
+        await nursery.start(service.choreography.run)
         if faults is not None:
             await nursery.start(_reload_faults_on_sighup, service, faults)
         nursery.start_soon(Advertiser(service, peer, list(options.bootstrap), settings).run)

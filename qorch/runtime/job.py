@@ -38,9 +38,9 @@ from qorch.runtime.plan_runner import (
     FragmentEvent,
     FragmentRun,
     NodeClient,
-    PlanRunner,
     RunOptions,
     Timeouts,
+    Traffic,
     fidelity_scales,
 )
 from qorch.runtime.retry import RetryPolicy
@@ -111,6 +111,13 @@ class JobResult:
     idle_time: str = "none"  # how long qubits waited: measured | planned | none
     idle_us: float = 0.0  # waiting that decohered qubits (on nodes with T1/T2), summed
     executed_qasm3: str = ""  # the executed circuit (explicit protocols, no noise)
+    orchestration: str = ""  # who drove it: distributed | centralized (issue 17)
+    transport: str = ""  # what carried its messages: libp2p | tcp
+    coordinator_messages: int = 0  # qorch messages the coordinator sent or received
+    peer_messages: int = 0  # qorch messages between nodes
+    bytes: int = 0  # of both, as JSON
+    critical_path_hops: int = 0  # sequential control-plane messages on the longest chain
+    ready_to_start_ms: float = 0.0  # mean wait from a fragment's last predecessor to it
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able data."""
@@ -129,6 +136,11 @@ class JobResult:
             "ebits": self.ebits,
             "retries": self.retries,
             "fallbacks": len(self.fallbacks),
+            "coordinator_messages": self.coordinator_messages,
+            "peer_messages": self.peer_messages,
+            "bytes": self.bytes,
+            "critical_path_hops": self.critical_path_hops,
+            "ready_to_start_ms": self.ready_to_start_ms,
         }
 
 
@@ -357,6 +369,8 @@ async def run_job(
     cb = listener or QuietJobListener()
     retry, timeouts = runtime_policies(settings)
     policy = plugins.create("fallback")
+    orchestration = plugins.create("orchestration")
+    traffic = Traffic()
     started = time.perf_counter()
     submitted_at = time.time() if options.submitted_at is None else options.submitted_at
     plan, topology, fallbacks = await _starting_point(options.resume, snapshot, settings)
@@ -384,15 +398,18 @@ async def run_job(
             seed=seed + len(fallbacks),
             deadline_s=settings.runtime.deadline_s,
             held=options.held.get(run_id, {}),
+            peer_wait_s=settings.runtime.peer_wait_s,
         )
         events = _RunEvents(cb, first=not fallbacks)
-        runner = PlanRunner(plan, run_id, client, run_options, events)
+        runner = orchestration.runner(plan, run_id, client, run_options, events)
         if not fallbacks:
             await cb.on_state("RESERVING")
         try:
             runs = await runner.run()
+            traffic.add(runner.traffic)
             break
         except FragmentFailed as failure:
+            traffic.add(runner.traffic)
             earlier.extend(runner.runs.values())
             excluded = tuple(n for f in fallbacks for n in f["excluded"])
             replan = policy.replan_on(failure, plan, snapshot().without(excluded))
@@ -412,7 +429,35 @@ async def run_job(
     wall_ms = (_last_end(runs) - submitted_at) * 1000
     world, simulate_ms = await _simulate(circuit, plan, topology, runs, shots, seed, idle_time)
     times = {"wall_ms": wall_ms, "compile_ms": planner.compile_s * 1000, "simulate_ms": simulate_ms}
-    return _result(job_id, plan, world, runs, earlier, fallbacks, times, idle_time)
+    result = _result(job_id, plan, world, runs, earlier, fallbacks, times, idle_time)
+    return attrs.evolve(
+        result,
+        orchestration=settings.runtime.orchestration,
+        transport=settings.network.transport,
+        coordinator_messages=traffic.coordinator_messages,
+        peer_messages=traffic.peer_messages,
+        bytes=traffic.coordinator_bytes + traffic.peer_bytes,
+        critical_path_hops=traffic.critical_path_hops,
+        ready_to_start_ms=ready_to_start_ms(plan, runs),
+    )
+
+
+def ready_to_start_ms(plan: Plan, runs: dict[str, FragmentRun]) -> float:
+    """The mean time from a fragment's last predecessor's end to its start, over the
+    fragments with predecessors (the records' clock, issue 17): the control plane's
+    reaction time, hub round trip or peer notice."""
+    starts = _starts(runs)
+    waits = []
+    for f in plan.fragments:
+        ends = [_end(runs[d]) for d in f.depends_on if d in runs]
+        if f.id in starts and ends and None not in ends:
+            waits.append(max(0.0, starts[f.id] - max(e for e in ends if e is not None)))
+    return 1000 * sum(waits) / len(waits) if waits else 0.0
+
+
+def _end(run: FragmentRun) -> float | None:
+    ends = [r["ended_at"] for r in run.records if r.get("ended_at") is not None]
+    return max(ends) if ends else run.ended_at
 
 
 async def _simulate(
@@ -460,9 +505,7 @@ def _timing(plan: Plan, runs: dict[str, FragmentRun], idle_time: str) -> Timing 
         return planned_timing(plan)
     spans: dict[str, tuple[float, float]] = {}
     for fid, start in _starts(runs).items():
-        run = runs[fid]
-        ends = [r["ended_at"] for r in run.records if r.get("ended_at") is not None]
-        end = max(ends) if ends else run.ended_at
+        end = _end(runs[fid])
         spans[fid] = (start, end if end is not None else start)
     return Timing(spans)
 

@@ -27,6 +27,7 @@ and the nodes' execution records (their delivered fidelity feeds the world simul
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import random
 import time
@@ -53,6 +54,62 @@ class NodeClient(Protocol):
     ) -> dict[str, Any]:
         """One request to ``node``; raises :class:`~qorch.transport.TransportError`."""
         ...
+
+    def contact(self, node: str) -> dict[str, Any] | None:
+        """How other nodes reach ``node``: ``{"peer_id", "addresses"}`` (``None``: not
+        known) — handed to the nodes of a choreographed run (issue 17)."""
+        ...
+
+
+@attrs.define
+class Traffic:
+    """The control-plane messages of one run (issue 17), counted where they are sent:
+    the coordinator's (requests and replies it sent or received, and their bytes as
+    JSON), the nodes' among themselves, and the hops (sequential messages) on the
+    longest causal chain of the execution, reservations apart."""
+
+    coordinator_messages: int = 0
+    coordinator_bytes: int = 0
+    peer_messages: int = 0
+    peer_bytes: int = 0
+    critical_path_hops: int = 0
+
+    def add(self, other: Traffic) -> None:
+        """Count ``other``'s messages here too (the chain is the longer of the two)."""
+        self.coordinator_messages += other.coordinator_messages
+        self.coordinator_bytes += other.coordinator_bytes
+        self.peer_messages += other.peer_messages
+        self.peer_bytes += other.peer_bytes
+        self.critical_path_hops = max(self.critical_path_hops, other.critical_path_hops)
+
+
+def message_size(message: dict[str, Any]) -> int:
+    """A message's size as compact JSON (what a transport frames, bar a few bytes)."""
+    return len(json.dumps(message, separators=(",", ":"), default=str))
+
+
+class CountingClient:
+    """A :class:`NodeClient` that counts every call through it in a :class:`Traffic`:
+    two messages for an answered call, one for a request that got no answer."""
+
+    def __init__(self, inner: NodeClient, traffic: Traffic) -> None:
+        self.inner = inner
+        self.traffic = traffic
+
+    async def call(
+        self, node: str, verb: str, body: dict[str, Any], timeout: float
+    ) -> dict[str, Any]:
+        """The inner client's call, counted."""
+        self.traffic.coordinator_messages += 1
+        self.traffic.coordinator_bytes += message_size(body)
+        reply = await self.inner.call(node, verb, body, timeout)
+        self.traffic.coordinator_messages += 1
+        self.traffic.coordinator_bytes += message_size(reply)
+        return reply
+
+    def contact(self, node: str) -> dict[str, Any] | None:
+        """The inner client's."""
+        return self.inner.contact(node)
 
 
 @attrs.frozen
@@ -131,8 +188,9 @@ def qubits_per_node(plan: Plan) -> dict[str, int]:
 class RunOptions:
     """How a :class:`PlanRunner` runs its plan: the retry policy and timeouts of its calls,
     the seed of its backoff jitter, how long its windows last (``deadline_s``), its clock
-    (unix time), and ``held``: node -> reservation id of the windows an earlier
-    coordinator process was granted for this run (recovery), used again."""
+    (unix time), ``held``: node -> reservation id of the windows an earlier
+    coordinator process was granted for this run (recovery), used again, and
+    ``peer_wait_s``: how long a choreographed node waits for a peer before asking it."""
 
     retry: RetryPolicy = attrs.field(factory=RetryPolicy)
     timeouts: Timeouts = attrs.field(factory=Timeouts)
@@ -140,6 +198,7 @@ class RunOptions:
     deadline_s: float = 60.0
     clock: Callable[[], float] = time.time
     held: Mapping[str, str] = attrs.field(factory=dict)
+    peer_wait_s: float = 2.0
 
 
 class RunListener(Protocol):
@@ -192,7 +251,9 @@ class QuietListener:
 
 class PlanRunner:
     """Reserves, executes and releases one plan (see the module docstring) as ``job_id``
-    through ``client``, as ``options`` say, telling ``listener`` what happens."""
+    through ``client``, as ``options`` say, telling ``listener`` what happens: the
+    ``centralized`` orchestration's hub, which dispatches every fragment itself and
+    hears back from every node (issue 17). ``traffic`` counts its messages."""
 
     def __init__(
         self,
@@ -204,13 +265,16 @@ class PlanRunner:
     ) -> None:
         self.plan = plan
         self.job_id = job_id
-        self.client = client
+        self.traffic = Traffic()
+        self.client = CountingClient(client, self.traffic)
         self.options = options or RunOptions()
         self.listener = listener or QuietListener()
         self.rng = random.Random(self.options.seed)
         # node -> reservation id; given ones were granted to an earlier coordinator process
         self.reservations: dict[str, str] = dict(self.options.held)
         self.runs: dict[str, FragmentRun] = {}
+        self.window_end = 0.0  # when the windows this run asked for end (unix time)
+        self._hops: dict[str, int] = {}  # per fragment: hops on the chain it ends
         self._requests = 0
 
     def _correlation(self, fragment: str, attempt: int) -> dict[str, Any]:
@@ -236,7 +300,7 @@ class PlanRunner:
         kept as they are.
         """
         start = self.options.clock()
-        end = start + self.options.deadline_s
+        end = self.window_end = start + self.options.deadline_s
         need = {n: q for n, q in qubits_per_node(self.plan).items() if n not in self.reservations}
         refused: list[str] = []
 
@@ -333,10 +397,7 @@ class PlanRunner:
             try:
                 await self.reserve()
                 await self.listener.on_held()
-                done = {f.id: trio.Event() for f in self.plan.fragments}
-                async with trio.open_nursery() as nursery:
-                    for f in self.plan.fragments:
-                        nursery.start_soon(self._fragment, f, done)
+                await self.execute()
             except BaseExceptionGroup as group:  # the first failure cancels the rest
                 failed = group.subgroup((FragmentFailed, ReservationFailed))
                 if failed is None:
@@ -353,9 +414,18 @@ class PlanRunner:
             await self.release()
         return self.runs
 
+    async def execute(self) -> None:
+        """Every fragment, each as soon as its predecessors are done: dispatched by this
+        runner to its nodes, their answers back to it (a star: the hub)."""
+        done = {f.id: trio.Event() for f in self.plan.fragments}
+        async with trio.open_nursery() as nursery:
+            for f in self.plan.fragments:
+                nursery.start_soon(self._fragment, f, done)
+
     async def _fragment(self, f: Fragment, done: dict[str, trio.Event]) -> None:
         for dep in f.depends_on:
             await done[dep].wait()
+        hops = max((self._hops[d] for d in f.depends_on), default=0)
         nodes = f.nodes if f.kind != "local" else (f.node,)
         retry, clock, timeouts = self.options.retry, self.options.clock, self.options.timeouts
         timeout = timeouts.execute_local if f.kind == "local" else timeouts.execute_remote
@@ -368,7 +438,10 @@ class PlanRunner:
         for attempt in range(retry.attempts):
             await self._event(f.id, nodes, "RUNNING", attempt)
             outcome = await self._attempt(f, nodes, ops, wire, timeout)
+            hops += 2  # the hub's request to the nodes and their answers
             if not isinstance(outcome, _Failures):
+                self._hops[f.id] = hops
+                self.traffic.critical_path_hops = max(self.traffic.critical_path_hops, hops)
                 run = FragmentRun(
                     f.id, f.kind, nodes, "ok", attempt + 1, started, clock(),
                     tuple(errors), outcome,

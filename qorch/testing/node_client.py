@@ -9,11 +9,13 @@ verb, body)`` returning seconds holds a call back that long (to force an interle
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import trio
 
+from qorch.node.choreography import Choreography
 from qorch.node.service import NodeService
 from qorch.transport import TransportError
 
@@ -52,3 +54,27 @@ class DirectClient:
             raise TransportError("timeout", f"{verb} timed out", node)
         self.log.append(("end", node, verb, fragment))
         return reply
+
+    def learn(self, contacts: dict[str, Any]) -> None:
+        """Nothing to learn: nodes here are reached by name."""
+
+    def contact(self, node: str) -> dict[str, Any] | None:
+        """Nodes here are reached by name."""
+        return {"peer_id": node, "addresses": []} if node in self.services else None
+
+
+@contextlib.asynccontextmanager
+async def choreographed(
+    services: dict[str, NodeService],
+    peers: Callable[[str], DirectClient] | None = None,
+) -> AsyncIterator[None]:
+    """Run a :class:`~qorch.node.choreography.Choreography` on every service while the
+    block runs, each calling its peers through ``peers(name)`` (default: a
+    :class:`DirectClient` of all the services)."""
+    async with trio.open_nursery() as nursery:
+        for name, service in services.items():
+            caller = peers(name) if peers is not None else DirectClient(services)
+            service.choreography = Choreography(name, service, caller, service.clock)
+            await nursery.start(service.choreography.run)
+        yield
+        nursery.cancel_scope.cancel()
