@@ -21,6 +21,7 @@ advertisements and a TOML file are interchangeable inputs to the compiler. A fil
     t1_us = 2e6                    # optional coherence (idle decoherence, DESIGN §6), or
     t2_us = 1e6                    #   coherence = "superconducting" | "trapped-ion" | ...
     comm_qubits = 2                # optional bound on ebit halves and protocol ancillas
+    address = "/ip4/10.0.0.5/tcp/4001/p2p/12D3..."  # optional: where a hub reaches it
 
     [[links]]
     a = "qpu-a"
@@ -34,6 +35,8 @@ A node whose entry sets no coherence runs with its node type's, if that has any 
 :func:`qorch.node.serving.node_type_for`, so a live snapshot may carry coherence the file
 leaves out.
 ``measure`` and ``reset`` are offered by every node (fidelity 1 unless listed).
+``address`` is read only as the static inventory of the ``centralized`` orchestration
+(:func:`load_addresses`, issue 17); ``qorch up`` and the harness fill it in.
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ from qorch.converters import (
     one_of,
     register_shorthand,
     structure,
+    text,
 )
 from qorch.errors import QorchError
 from qorch.gates import GATES
@@ -300,6 +304,7 @@ class NodeEntry:
     )
     comm_qubits: int | None = attrs.field(default=None, validator=integer(1).optional())
     fidelity_scale: float = attrs.field(default=1.0, validator=number(0, 1, open_low=True))
+    address: str | None = attrs.field(default=None, validator=text(1024).optional())
 
     def __attrs_post_init__(self) -> None:
         self.coherence_us()
@@ -417,13 +422,23 @@ def topology_from_dict(data: dict[str, Any], source: str = "topology") -> Topolo
     return topology
 
 
-def load_topology(path: str | Path) -> Topology:
-    """Read and validate a topology TOML file."""
-    path = Path(path)
+def _read(path: Path) -> dict[str, Any]:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise TopologyError([f"cannot read {path}: {exc.strerror or exc}"], str(path)) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise TopologyError([f"not valid TOML: {exc}"], str(path)) from None
-    return topology_from_dict(data, str(path))
+
+
+def load_topology(path: str | Path) -> Topology:
+    """Read and validate a topology TOML file."""
+    return topology_from_dict(_read(Path(path)), str(path))
+
+
+def load_addresses(path: str | Path) -> dict[str, str]:
+    """The ``address`` of every ``[[nodes]]`` entry of a topology file that has one: the
+    static inventory of a hub (issue 17). The file is validated as a whole first."""
+    data = _read(Path(path))
+    topology_from_dict(data, str(path))
+    return {n["name"]: n["address"] for n in data["nodes"] if n.get("address")}

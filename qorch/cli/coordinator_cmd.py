@@ -19,12 +19,12 @@ from pathlib import Path
 
 import trio
 
-from qorch.cli.app import check_addresses, started
+from qorch.cli.app import App, check_addresses, started
 from qorch.cli.arguments import add_data_dir, port_number
 from qorch.coordinator.server import run_coordinator
 from qorch.datadir import locked
 from qorch.errors import UsageError
-from qorch.topology import load_topology
+from qorch.topology import load_addresses, load_topology
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
             load_topology(topology)
         bootstrap = tuple(getattr(args, "bootstrap", None) or ())
         check_addresses(app, bootstrap, "--bootstrap")
+        inventory = _inventory(app, args, topology)
         settings = app.settings.coordinator
         port = settings.port if args.port is None else args.port
         check_port_free(settings.host, port)
@@ -48,10 +49,34 @@ def run(args: argparse.Namespace) -> int:
                     port=port,
                     bootstrap=bootstrap,
                     topology=topology,
+                    inventory=inventory,
                     listen=getattr(args, "listen", None) or "/ip4/127.0.0.1/tcp/0",
                 )
             )
     return 0
+
+
+def _inventory(app: App, args: argparse.Namespace, topology: Path | None) -> Path | None:
+    """``--inventory``, checked: the ``centralized`` hub's static inventory (issue 17) is
+    a topology file whose nodes have an ``address``; ``qorch up`` makes its own."""
+    path = Path(args.inventory) if getattr(args, "inventory", None) else None
+    static = app.plugins.create("orchestration").discovery == "static"
+    if path is not None and not static:
+        raise UsageError(
+            "--inventory: only an orchestration with a static inventory (centralized) "
+            f"reads one; [runtime] orchestration is {app.settings.runtime.orchestration!r}"
+        )
+    if path is None and static and topology is None:
+        raise UsageError(
+            "the centralized orchestration's hub knows its nodes from a static inventory: "
+            "give --inventory T (a topology file whose [[nodes]] have an address)"
+        )
+    if path is not None:
+        addresses = load_addresses(path)
+        if not addresses:
+            raise UsageError(f"--inventory: no [[nodes]] entry of {path} has an address")
+        check_addresses(app, list(addresses.values()), "--inventory")
+    return path
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -80,6 +105,11 @@ def add_coordinator_arguments(
         "--bootstrap", nargs="+", default=None, metavar="MULTIADDR", help="node peers"
     )
     parser.add_argument("--listen", metavar="MULTIADDR", help="the coordinator peer's address")
+    parser.add_argument(
+        "--inventory",
+        metavar="T",
+        help="centralized orchestration: the topology file whose nodes' address the hub polls",
+    )
 
 
 def add_up_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:

@@ -39,9 +39,12 @@ class Discovery:
         *,
         probe: bool = True,
         on_advert: Callable[..., None] | None = None,
+        static: bool = False,
     ) -> None:
         self.registry = registry
         self.probe = probe
+        #: a hub with a static inventory (issue 17): it takes no adverts
+        self.static = static
         #: ``on_advert(node_id=, accepted=, reason=, advert=)`` for every advert received
         self.on_advert = on_advert
         self.peer: Peer | None = None
@@ -49,6 +52,13 @@ class Discovery:
 
     async def __call__(self, verb: str, body: dict[str, Any], sender: str) -> dict[str, Any]:
         """The handler of the discovery peer."""
+        if verb == "announce" and self.static:
+            return protocol.error(
+                "advert_rejected",
+                "this hub keeps a static inventory (the centralized orchestration): it "
+                "takes no adverts",
+                reason="static",
+            )
         if verb == "announce":
             data = json.dumps(body).encode()
             claimed = body.get("node_id")

@@ -36,6 +36,7 @@ from loguru import logger
 
 from qorch.coordinator.api import create_app
 from qorch.coordinator.events import EventHub
+from qorch.coordinator.inventory import static_inventory
 from qorch.coordinator.jobs import JobService
 from qorch.coordinator.local_cluster import coordinator_peer, local_cluster
 from qorch.coordinator.metrics import CoordinatorMetrics
@@ -64,9 +65,11 @@ async def run_coordinator(
     port: int | None = None,
     bootstrap: tuple[str, ...] = (),
     topology: Path | None = None,
+    inventory: Path | None = None,
     listen: str = "/ip4/127.0.0.1/tcp/0",
 ) -> None:
-    """Run the coordinator (module docstring) until SIGINT or SIGTERM."""
+    """Run the coordinator (module docstring) until SIGINT or SIGTERM; ``inventory`` is
+    the static inventory of a hub (the ``centralized`` orchestration, issue 17)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     store = await trio.to_thread.run_sync(open_store, plugins, data_dir)
     recorder = Recorder(store)
@@ -88,7 +91,8 @@ async def run_coordinator(
             peer_cm = local_cluster(topology, plugins, data_dir, registry)
         else:  # find the nodes it knew again, besides the bootstrap addresses
             join = [*bootstrap, *(a for a in known if a not in bootstrap)]
-            peer_cm = coordinator_peer(plugins, data_dir, join, listen, registry)
+            polled = None if inventory is None else static_inventory(plugins, registry, inventory)
+            peer_cm = coordinator_peer(plugins, data_dir, join, listen, registry, polled)
         with plugins.observing(hub, "qorch-events"), plugins.observing(metrics, "qorch-metrics"):
             await _serve(plugins, store, recorder, registry, peer_cm, hub, metrics, port)
         await recorder.flush()

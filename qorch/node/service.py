@@ -44,6 +44,17 @@ DELAYED_VERBS = frozenset(
 )
 
 
+def degraded(spec: NodeSpec, scale: float) -> NodeSpec:
+    """``spec`` with every gate fidelity scaled by ``scale`` (a degradation), and the
+    scale recorded so the world simulator does not apply it twice."""
+    if scale == 1.0:
+        return spec
+    gates = {
+        n: attrs.evolve(g, fidelity=max(g.fidelity * scale, 1e-6)) for n, g in spec.gates.items()
+    }
+    return attrs.evolve(spec, gates=gates, fidelity_scale=spec.fidelity_scale * scale)
+
+
 def reservation_dict(r: Reservation) -> dict[str, Any]:
     """A reservation as it travels."""
     return {
@@ -97,16 +108,7 @@ class NodeService:
 
     def offered(self) -> NodeSpec:
         """The spec as currently delivered (gate fidelities scaled by any degradation)."""
-        if self.fidelity_scale == 1.0:
-            return self.spec
-
-        gates = {
-            n: attrs.evolve(g, fidelity=max(g.fidelity * self.fidelity_scale, 1e-6))
-            for n, g in self.spec.gates.items()
-        }
-        return attrs.evolve(
-            self.spec, gates=gates, fidelity_scale=self.spec.fidelity_scale * self.fidelity_scale
-        )
+        return degraded(self.spec, self.fidelity_scale)
 
     def advert(
         self, peer_id: str, addresses: tuple[str, ...], sequence: int, ttl_s: float
