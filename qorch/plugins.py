@@ -280,11 +280,15 @@ class PluginSystem:
         check_conforms(KINDS_BY_NAME[kind], impl.name, made)
         return made
 
-    def with_transport(self, name: str) -> PluginSystem:
-        """A plugin system with these settings except that transport ``name`` is selected
-        (how the harness runs one suite over each transport)."""
+    def with_transport(self, name: str, orchestration: str | None = None) -> PluginSystem:
+        """A plugin system with these settings except that transport ``name`` (and
+        ``orchestration``, when given) is selected: how the harness runs one suite in
+        each arm of orchestration x transport (issue 17)."""
         network = attrs.evolve(self.settings.network, transport=name)
-        return PluginSystem(attrs.evolve(self.settings, network=network))
+        runtime = self.settings.runtime
+        if orchestration is not None:
+            runtime = attrs.evolve(runtime, orchestration=orchestration)
+        return PluginSystem(attrs.evolve(self.settings, network=network, runtime=runtime))
 
     def parser(self, name: str) -> Parser:
         """The registered parser ``name`` (:class:`UnknownImplementation` lists the rest)."""

@@ -48,12 +48,15 @@ faults = [{{kind = "latency-spike", node = "random", start_s = 0, duration_s = 6
 
 def test_the_example_suites_parse_and_count_their_cells():
     quick = load_suite(EXAMPLES / "suites" / "quick.toml")
-    assert quick.cells == 2 * 4 * 3 and quick.seed == 7
+    assert quick.cells == 4 * 4 * 2 and quick.seed == 7
+    assert {a.name for a in quick.arms} == {
+        "distributed/libp2p", "distributed/tcp", "centralized/libp2p", "centralized/tcp",
+    }  # fmt: skip
     assert [s.name for s in quick.scenarios] == [
         "baseline", "latency-spike", "degradation", "node-drop",
     ]  # fmt: skip
     full = load_suite(EXAMPLES / "suites" / "full.toml")
-    assert full.repeats >= 5 and set(full.modes) == {"libp2p", "tcp"}
+    assert full.repeats >= 5 and len(full.arms) == 4
     kinds = {f["kind"] for s in full.scenarios for f in s.faults}
     assert kinds == {"latency-spike", "fidelity-degradation", "node-drop"}
 
@@ -77,6 +80,32 @@ def test_a_bad_suite_names_the_key_and_the_problem(tmp_path, change, message):
     old, new = change
     with pytest.raises(ConfigError, match=message):
         load_suite(suite_file(tmp_path, TINY.replace(old, new)))
+
+
+def test_the_old_modes_mean_what_they_meant_and_the_new_keys_cross_every_arm(tmp_path):
+    old = load_suite(suite_file(tmp_path, TINY))
+    assert [a.name for a in old.arms] == ["distributed/libp2p", "centralized/tcp"]
+    crossed = TINY.replace(
+        'modes = ["libp2p", "central"]',
+        'orchestrations = ["centralized"]\ntransports = ["libp2p", "tcp"]',
+    )
+    arms = load_suite(suite_file(tmp_path, crossed)).arms
+    assert [a.name for a in arms] == ["centralized/libp2p", "centralized/tcp"]
+    both = TINY.replace("modes = [", 'transports = ["tcp"]\nmodes = [')
+    with pytest.raises(ConfigError, match="not both"):
+        load_suite(suite_file(tmp_path, both))
+
+
+def test_an_unknown_orchestration_or_transport_names_the_choices(tmp_path):
+    text = TINY.replace(
+        'modes = ["libp2p", "central"]',
+        'orchestrations = ["gossip"]\ntransports = ["carrier-pigeon"]',
+    )
+    with pytest.raises(ConfigError) as info:
+        load_suite(suite_file(tmp_path, text), PluginSystem())
+    message = str(info.value)
+    assert "no orchestration named 'gossip'; choices: centralized, distributed" in message
+    assert "no transport named 'carrier-pigeon'; choices: libp2p" in message
 
 
 def row(mode, scenario, success=True, latency=10.0, est=0.9, ach=0.88, strategy="partition"):
@@ -133,7 +162,13 @@ def test_a_suite_runs_resumes_and_reruns_with_the_same_plans_and_faults(tmp_path
         assert a[cell]["plan_digest"] == b[cell]["plan_digest"], cell
         assert a[cell]["schedule_digest"] == b[cell]["schedule_digest"], cell
     spikes = [r for r in a.values() if r["scenario"] == "spike"]
-    assert len({r["schedule_digest"] for r in spikes}) == 1  # the same faults in both modes
+    assert len({r["schedule_digest"] for r in spikes}) == 1  # the same faults in both arms
+    assert {(r["orchestration"], r["transport"]) for r in a.values()} == {
+        ("distributed", "libp2p"), ("centralized", "tcp"),
+    }  # fmt: skip
+    assert all(r["coordinator_messages"] > 0 and "critical_path_hops" in r for r in a.values())
+    hub = [r for r in a.values() if r["orchestration"] == "centralized"]
+    assert hub and all(r["peer_messages"] == 0 for r in hub)
     env = json.loads((tmp_path / "a" / "environment.json").read_text())
     assert env["seed"] == 3 and env["versions"]["qorch"] and env["cells"] == 8
 
@@ -145,6 +180,7 @@ def test_repeats_run_with_distinct_seeds_derived_from_the_suites(tmp_path):
     plugins = PluginSystem()
     topology, scenario = suite.topologies[0], suite.scenarios[0]
     seeds = [
-        _Group(suite, plugins, topology, "central", scenario, None, r).job_seed for r in range(3)
+        _Group(suite, plugins, topology, suite.arms[1], scenario, None, r).job_seed
+        for r in range(3)
     ]
     assert seeds == [suite.seed, suite.seed + 1, suite.seed + 2]

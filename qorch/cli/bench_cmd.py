@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"written to {data['file']} and {data['report']}")
     elif args.action == "run":
         with started(args, role="bench") as app:
-            suite = load_suite(args.suite)
+            suite = load_suite(args.suite, app.plugins)
             done = run_suite(suite, app.plugins, Path(args.out), progress=not args.no_progress)
         print(f"{done['ran']} run(s), {done['skipped']} already done; report: {done['report']}")
     elif args.action in ("world", "estimator"):

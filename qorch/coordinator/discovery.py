@@ -8,8 +8,13 @@ addresses — a node or another registry — by subscribing there (retrying with
 until it answers) and then to every peer the replies name (a bounded crawl), so that
 nodes announce to it directly. It measures
 every node itself: a ``status`` call each refresh interval, its round trip and success
-recorded as quality samples (FR-008). A lost connection marks the peer's nodes
-unavailable at once; silence marks them unavailable after their TTL.
+recorded as quality samples (FR-008). Discovery is continuous (issue 17): a node's
+``status`` reply names the peers it knows, and any address not seen before is
+subscribed to (a few tries: an address learnt from a peer may be stale), so a node that
+joins the running network through another node, not through the coordinator, is listed
+within a refresh interval and a round trip — with no message beyond the probes. A lost
+connection marks the peer's nodes unavailable at once; silence marks them unavailable
+after their TTL.
 """
 
 from __future__ import annotations
@@ -28,6 +33,11 @@ from qorch.node.advert import AdvertError
 from qorch.transport import TransportError
 
 MAX_CRAWL = 1024
+#: tries to subscribe at an address a peer named (a bootstrap address is tried forever)
+LEARNT_TRIES = 3
+#: a learnt address that did not answer is not tried again for this long (libp2p blocks
+#: a peer whose dial failed for a minute anyway)
+LEARNT_COOLDOWN_S = 60.0
 
 
 class Discovery:
@@ -49,6 +59,14 @@ class Discovery:
         self.on_advert = on_advert
         self.peer: Peer | None = None
         self.seen_addresses: set[str] = set()
+        self._nursery: trio.Nursery | None = None
+        self._failed: dict[str, float] = {}  # learnt address -> when it last failed
+
+    def _new(self, address: str) -> bool:
+        """Whether a peer's ``address`` is worth subscribing at: not seen, not failed lately."""
+        failed = self._failed.get(address)
+        recent = failed is not None and trio.current_time() - failed < LEARNT_COOLDOWN_S
+        return address not in self.seen_addresses and not recent
 
     async def __call__(self, verb: str, body: dict[str, Any], sender: str) -> dict[str, Any]:
         """The handler of the discovery peer."""
@@ -96,8 +114,9 @@ class Discovery:
         """The transport lost ``peer_id``."""
         self.registry.disconnected(peer_id)
 
-    async def join(self, addresses: list[str]) -> None:
-        """Subscribe through ``addresses`` and every address their replies name."""
+    async def join(self, addresses: list[str], tries: int | None = None) -> None:
+        """Subscribe through ``addresses`` and every address their replies name, each
+        tried ``tries`` times (``None``: until it answers)."""
         assert self.peer is not None
         async with trio.open_nursery() as nursery:
             for address in addresses:
@@ -106,24 +125,30 @@ class Discovery:
                 if address.endswith("/p2p/" + self.peer.peer_id):
                     continue
                 self.seen_addresses.add(address)
-                nursery.start_soon(self._subscribe, address)
+                nursery.start_soon(self._subscribe, address, tries)
 
-    async def _subscribe(self, address: str) -> None:
-        """Subscribe at ``address``, retrying with backoff while it is not reachable."""
+    async def _subscribe(self, address: str, tries: int | None = None) -> None:
+        """Subscribe at ``address``, retrying with backoff while it is not reachable (at
+        most ``tries`` times: then it may be named again later)."""
         assert self.peer is not None
         timeout = self.registry.network.request_timeout_s
         delay = 0.2
+        tried = 0
         while True:
             try:
                 pid = await self.peer.dial(address)
                 reply = await self.peer.call(pid, "subscribe", {}, timeout=timeout)
                 break
             except TransportError as exc:
+                tried += 1
+                if tries is not None and tried >= tries:
+                    self.seen_addresses.discard(address)
+                    self._failed[address] = trio.current_time()
+                    return
                 logger.debug("could not join through {} ({}); retry in {} s", address, exc, delay)
                 await trio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-        peers = reply.get("peers")
-        await self.join([a for a in peers if isinstance(a, str)] if isinstance(peers, list) else [])
+        await self.join(_addresses(reply), LEARNT_TRIES)
 
     async def probe_forever(self) -> None:
         """Measure every known node each refresh interval (FR-008)."""
@@ -147,12 +172,22 @@ class Discovery:
         except TransportError:
             ok = False
         self.registry.record_call(node_id, (trio.current_time() - start) * 1000.0, ok)
+        learnt = [a for a in _addresses(reply) if self._new(a)] if ok else []
+        if learnt and self._nursery is not None:  # continuous discovery (issue 17)
+            self._nursery.start_soon(self.join, learnt, LEARNT_TRIES)
 
     async def run(self, peer: Peer, bootstrap: list[str]) -> None:
         """Join the network, then listen (and measure) until cancelled."""
         self.peer = peer
         async with trio.open_nursery() as nursery:
+            self._nursery = nursery
             nursery.start_soon(self.join, bootstrap)
             if self.probe:
                 nursery.start_soon(self.probe_forever)
             await trio.sleep_forever()
+
+
+def _addresses(reply: dict[str, Any]) -> list[str]:
+    """The peer addresses a ``subscribe`` or ``status`` reply names."""
+    peers = reply.get("peers")
+    return [a for a in peers if isinstance(a, str)] if isinstance(peers, list) else []

@@ -1,12 +1,14 @@
 """The experiment report (FR-013, NFR-005): ``summary.csv``, ``report.md`` and PNG plots.
 
-From the raw ``results.jsonl`` rows of a suite: per (mode, scenario) the runs, success
-rate, end-to-end latency and orchestration overhead (median, p95), mean ebits, retries
-and fallbacks, and how honest the estimator was (mean |estimated − achieved fidelity|,
-target <= 0.03); plots of the latency distribution per mode and scenario, the success
-rate per scenario, estimated vs achieved fidelity and ebits per strategy (matplotlib,
-no display needed); and what produced it — suite, seed, configuration, package
-versions, commit, machine.
+From the raw ``results.jsonl`` rows of a suite: per (mode, scenario) — a mode is an arm
+of orchestration x transport (issue 17) — the runs, success rate, end-to-end latency and
+orchestration overhead (median, p95), mean achieved fidelity, mean ebits, retries and
+fallbacks, the control plane's messages (coordinator and node-to-node, median per job),
+critical-path hops and ready-to-start wait, and how honest the estimator was (mean
+|estimated − achieved fidelity|, target <= 0.03); plots of the latency distribution
+per mode and scenario, the success rate per scenario, estimated vs achieved fidelity and
+ebits per strategy (matplotlib, no display needed); and what produced it — suite, seed,
+configuration, package versions, commit, machine.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ ESTIMATOR_TARGET = 0.03
 COLUMNS = (
     "mode", "scenario", "runs", "succeeded", "success_rate", "latency_median_ms",
     "latency_p95_ms", "overhead_median_ms", "overhead_p95_ms", "compile_median_ms",
-    "mean_ebits", "retries", "fallbacks", "mean_abs_fidelity_error",
+    "mean_ebits", "retries", "fallbacks", "mean_abs_fidelity_error", "mean_achieved_fidelity",
+    "coordinator_messages_median", "peer_messages_median", "critical_path_hops_median",
+    "ready_to_start_median_ms",
 )  # fmt: skip
 
 
@@ -60,6 +64,11 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "retries": sum(r["retries"] for r in ok),
                 "fallbacks": sum(r["fallbacks"] for r in ok),
                 "mean_abs_fidelity_error": statistics.fmean(errors) if errors else None,
+                "mean_achieved_fidelity": _mean(ok, "achieved_fidelity"),
+                "coordinator_messages_median": _stat(ok, "coordinator_messages", 50),
+                "peer_messages_median": _stat(ok, "peer_messages", 50),
+                "critical_path_hops_median": _stat(ok, "critical_path_hops", 50),
+                "ready_to_start_median_ms": _stat(ok, "ready_to_start_ms", 50),
             }
         )
     return out
@@ -68,6 +77,11 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _stat(rows: list[dict[str, Any]], key: str, q: float) -> float | None:
     values = [r[key] for r in rows if r.get(key) is not None]
     return percentile(values, q) if values else None
+
+
+def _mean(rows: list[dict[str, Any]], key: str) -> float | None:
+    values = [r[key] for r in rows if r.get(key) is not None]
+    return statistics.fmean(values) if values else None
 
 
 def write_report(
@@ -104,10 +118,14 @@ def _markdown(
     errors = [abs(r["estimated_fidelity"] - r["achieved_fidelity"]) for r in ok]
     honesty = statistics.fmean(errors) if errors else None
     lines = [
-        f"# {suite.name}: transports compared under faults",
+        f"# {suite.name}: orchestration x transport under faults",
         "",
-        "Modes are transports (`libp2p`, `tcp`); one orchestration runs in every mode (the "
-        "coordinator drives every fragment) until the distributed one lands (issue 17).",
+        "A mode is an arm of the 2 x 2 design (issue 17): an orchestration — `distributed` "
+        "(the nodes choreograph each plan: completion notices and ebit handshakes node to "
+        "node, one hand-out and one record batch per node) or `centralized` (a hub with a "
+        "static inventory dispatches every fragment and hears back from every node) — over "
+        "a transport, `libp2p` (Noise, yamux) or `tcp` (plain). Same circuits, seeds, node "
+        "types and fault schedules in every arm.",
         "",
         f"{len(rows)} runs of {suite.cells} cells; seed {suite.seed}; {suite.shots} shots; "
         f"commit `{env['commit']}`; {env['machine']['cpus']} CPUs "
@@ -125,6 +143,23 @@ def _markdown(
             f"{_fmt(s['overhead_median_ms'])} / {_fmt(s['overhead_p95_ms'])} | "
             f"{_fmt(s['compile_median_ms'])} | {_fmt(s['mean_ebits'], 2)} | {s['retries']} | "
             f"{s['fallbacks']} | {_fmt(s['mean_abs_fidelity_error'], 4)} |"
+        )
+    lines += [
+        "",
+        "Control plane per job (medians over successful runs; messages are qorch requests "
+        "and replies, reservations included):",
+        "",
+        "| mode | scenario | achieved fidelity (mean) | coordinator messages | peer "
+        "messages | critical-path hops | ready-to-start (ms) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for s in summary:
+        lines.append(
+            f"| {s['mode']} | {s['scenario']} | {_fmt(s['mean_achieved_fidelity'], 4)} | "
+            f"{_fmt(s['coordinator_messages_median'], 0)} | "
+            f"{_fmt(s['peer_messages_median'], 0)} | "
+            f"{_fmt(s['critical_path_hops_median'], 0)} | "
+            f"{_fmt(s['ready_to_start_median_ms'], 2)} |"
         )
     verdict = (
         "no successful simulated run"

@@ -1,13 +1,14 @@
 """Experiment suites (FR-013): what ``qorch bench run SUITE`` runs, read from TOML.
 
-A suite names circuits, topologies, modes (transports: ``libp2p``, ``tcp``), fault
-scenarios, placement strategies, repeats, shots and one seed::
+A suite names circuits, topologies, the arms of orchestration x transport (issue 17),
+fault scenarios, placement strategies, repeats, shots and one seed::
 
     name = "quick"
     seed = 7
     shots = 500
     repeats = 1
-    modes = ["libp2p", "tcp"]
+    orchestrations = ["distributed", "centralized"]          # the default: both
+    transports = ["libp2p", "tcp"]                          # the default: both
     topologies = ["../topologies/noiseless-two-nodes.toml"]   # relative to the suite
     strategies = ["partition"]                                # optional
 
@@ -24,10 +25,16 @@ scenarios, placement strategies, repeats, shots and one seed::
     name = "degraded"
     faults = [{kind = "fidelity-degradation", node = "random", fidelity_scale = 0.95}]
 
-Its *cells* are every (topology, mode, scenario, strategy, circuit, repeat); one local
-cluster serves all circuits of a (topology, mode, scenario, strategy, repeat) group, its
+The old ``modes = ["libp2p", "central"]`` still works: ``libp2p`` is ``distributed``
+over libp2p, ``central`` (or ``tcp``) ``centralized`` over tcp. Every orchestration runs
+over every transport, so the two effects can be told apart; a row's ``mode`` is its
+arm, ``orchestration/transport``.
+
+Its *cells* are every (topology, arm, scenario, strategy, circuit, repeat); one local
+cluster serves all circuits of a (topology, arm, scenario, strategy, repeat) group, its
 fault schedule starting when the cluster is up. A bad suite raises
-:class:`~qorch.errors.ConfigError` naming the file and key.
+:class:`~qorch.errors.ConfigError` naming the file and key (an unknown orchestration or
+transport with the choices).
 """
 
 from __future__ import annotations
@@ -47,8 +54,28 @@ from qorch.interfaces import Plugins
 from qorch.ir import Circuit, Operation, Register
 
 GENERATORS = ("qft", "ghz", "qaoa", "random")
-#: the transports a mode names; ``central`` is the old name of ``tcp`` (issue 17)
-MODES = ("libp2p", "tcp", "central")
+#: what the old ``modes = [...]`` named, as (orchestration, transport): ``libp2p`` was the
+#: distributed setting, ``central`` (now ``tcp``) the centralized baseline (issue 17)
+LEGACY_MODES = {
+    "libp2p": ("distributed", "libp2p"),
+    "tcp": ("centralized", "tcp"),
+    "central": ("centralized", "tcp"),
+}
+ORCHESTRATIONS = ("distributed", "centralized")
+TRANSPORTS = ("libp2p", "tcp")
+
+
+@attrs.frozen
+class Arm:
+    """One arm of the 2 x 2 design (issue 17): an orchestration over a transport."""
+
+    orchestration: str
+    transport: str
+
+    @property
+    def name(self) -> str:
+        """``orchestration/transport``: the ``mode`` of a result row."""
+        return f"{self.orchestration}/{self.transport}"
 
 
 @attrs.frozen
@@ -110,18 +137,18 @@ class Suite:
     seed: int
     shots: int
     repeats: int
-    modes: tuple[str, ...]
+    arms: tuple[Arm, ...]
     topologies: tuple[Path, ...]
     strategies: tuple[str | None, ...]
     circuits: tuple[CircuitEntry, ...]
     scenarios: tuple[Scenario, ...]
 
-    def groups(self) -> list[tuple[Path, str, Scenario, str | None, int]]:
-        """Every (topology, mode, scenario, strategy, repeat), in a stable order."""
+    def groups(self) -> list[tuple[Path, Arm, Scenario, str | None, int]]:
+        """Every (topology, arm, scenario, strategy, repeat), in a stable order."""
         return [
             (t, m, sc, st, r)
             for t in self.topologies
-            for m in self.modes
+            for m in self.arms
             for sc in self.scenarios
             for st in self.strategies
             for r in range(self.repeats)
@@ -177,12 +204,14 @@ class SuiteFile:
     seed: int = attrs.field(default=0, validator=integer(0))
     shots: int = attrs.field(default=1000, validator=integer(1))
     repeats: int = attrs.field(default=1, validator=integer(1))
-    modes: tuple[str, ...] = attrs.field(
-        default=MODES[:2],
+    orchestrations: tuple[str, ...] | None = attrs.field(default=None, validator=STRINGS.optional())
+    transports: tuple[str, ...] | None = attrs.field(default=None, validator=STRINGS.optional())
+    modes: tuple[str, ...] | None = attrs.field(
+        default=None,
         validator=Check(
-            "a non-empty list of " + " or ".join(repr(m) for m in MODES),
-            lambda v: bool(v) and set(v) <= set(MODES),
-        ),
+            "a non-empty list of " + " or ".join(repr(m) for m in LEGACY_MODES),
+            lambda v: bool(v) and set(v) <= set(LEGACY_MODES),
+        ).optional(),
     )
     topologies: tuple[str, ...] = attrs.field(validator=STRINGS)
     strategies: tuple[str, ...] | None = attrs.field(default=None, validator=STRINGS.optional())
@@ -196,11 +225,41 @@ class SuiteFile:
     def __attrs_post_init__(self) -> None:
         if len({s.name for s in self.scenarios}) != len(self.scenarios):
             raise Invalid("scenario names must differ", where="scenarios")
+        if self.modes is not None and (self.orchestrations or self.transports):
+            raise Invalid(
+                "give orchestrations and transports, or the old modes, not both", where="modes"
+            )
+
+    def arms(self) -> tuple[Arm, ...]:
+        """Every orchestration over every transport; the old ``modes`` as they were meant."""
+        if self.modes is not None:
+            return tuple(dict.fromkeys(Arm(*LEGACY_MODES[m]) for m in self.modes))
+        return tuple(
+            Arm(o, t)
+            for o in self.orchestrations or ORCHESTRATIONS
+            for t in self.transports or TRANSPORTS
+        )
 
 
-def load_suite(path: str | Path) -> Suite:
+def _unknown_names(suite: SuiteFile, plugins: Plugins | None) -> list[Problem]:
+    """The orchestrations and transports ``plugins`` does not have, naming the choices."""
+    if plugins is None:
+        return []
+    problems = []
+    for field, kind, names in (
+        ("orchestrations", "orchestration", {a.orchestration for a in suite.arms()}),
+        ("transports", "transport", {a.transport for a in suite.arms()}),
+    ):
+        known = plugins.registry.names(kind)
+        for name in sorted(names - set(known)):
+            choices = ", ".join(known) or "(none)"
+            problems.append(Problem(field, f"no {kind} named {name!r}; choices: {choices}"))
+    return problems
+
+
+def load_suite(path: str | Path, plugins: Plugins | None = None) -> Suite:
     """Read and check a suite file (:class:`~qorch.errors.ConfigError` naming the file and
-    every problem)."""
+    every problem); with ``plugins``, its orchestrations and transports must be theirs."""
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text())
@@ -210,7 +269,7 @@ def load_suite(path: str | Path) -> Suite:
         suite = structure(data, SuiteFile)
     except Rejected as exc:
         raise ConfigError([f"{path}: {p}" for p in exc.problems]) from None
-    problems = []
+    problems = _unknown_names(suite, plugins)
     topologies = [(path.parent / t).resolve() for t in suite.topologies]
     problems += [
         Problem("topologies", f"{t} does not exist") for t in topologies if not t.is_file()
@@ -231,7 +290,7 @@ def load_suite(path: str | Path) -> Suite:
         seed=suite.seed,
         shots=suite.shots,
         repeats=suite.repeats,
-        modes=suite.modes,
+        arms=suite.arms(),
         topologies=tuple(topologies),
         strategies=suite.strategies if suite.strategies is not None else (None,),
         circuits=tuple(circuits),

@@ -1,9 +1,10 @@
 """``qorch bench run SUITE --out DIR`` (FR-013): every cell of a suite on real clusters.
 
-For each (topology, mode, scenario, strategy, repeat) group a local cluster is started
-(one ``qorch node`` process per node on 127.0.0.1, over that mode's transport) with the
-scenario's fault schedule — seeded by the suite's seed and the repeat, so it is the same
-in both modes — and each circuit runs as one job (:func:`~qorch.runtime.job.run_job`).
+For each (topology, arm, scenario, strategy, repeat) group a local cluster is started
+(one ``qorch node`` process per node on 127.0.0.1, over the arm's transport, driven by
+its orchestration) with the scenario's fault schedule — seeded by the suite's seed and
+the repeat, so it is the same in every arm — and each circuit runs as one job
+(:func:`~qorch.runtime.job.run_job`).
 Every run appends one JSON line to ``DIR/results.jsonl`` as soon as it ends, so a rerun
 skips the cells already there (resumable). A rich progress bar shows cells done and
 the time left. At the end ``DIR/environment.json`` records the suite, configuration,
@@ -35,7 +36,7 @@ from rich.progress import (
 from qorch.coordinator.local_cluster import local_cluster
 from qorch.errors import QorchError
 from qorch.harness.report import write_report
-from qorch.harness.suite import CircuitEntry, Scenario, Suite
+from qorch.harness.suite import Arm, CircuitEntry, Scenario, Suite
 from qorch.interfaces import Plugins
 from qorch.plugins import PluginSystem
 from qorch.runtime.job import JobFailed, JobOptions, JobRequest, run_job
@@ -47,10 +48,10 @@ RESULTS = "results.jsonl"
 
 
 def cell_key(
-    topology: Path, mode: str, scenario: str, strategy: str | None, circuit: str, repeat: int
+    topology: Path, arm: Arm, scenario: str, strategy: str | None, circuit: str, repeat: int
 ) -> str:
     """The identity of a run in ``results.jsonl``."""
-    return "|".join([topology.name, mode, scenario, strategy or "-", circuit, str(repeat)])
+    return "|".join([topology.name, arm.name, scenario, strategy or "-", circuit, str(repeat)])
 
 
 def read_results(out_dir: Path) -> list[dict[str, Any]]:
@@ -87,21 +88,18 @@ def run_suite(
 
         async def every_group() -> int:  # one trio run for the whole suite
             count = 0
-            for topology, mode, scenario, strategy, repeat in suite.groups():
+            for topology, arm, scenario, strategy, repeat in suite.groups():
                 todo = [
                     (entry, key)
                     for entry in suite.circuits
-                    if (
-                        key := cell_key(topology, mode, scenario.name, strategy, entry.name, repeat)
-                    )
+                    if (key := cell_key(topology, arm, scenario.name, strategy, entry.name, repeat))
                     not in done
                 ]
                 if not todo:
                     continue
-                bar.update(task, description=f"{mode} {scenario.name} r{repeat}")
-                group = _Group(
-                    suite, plugins.with_transport(mode), topology, mode, scenario, strategy, repeat
-                )
+                bar.update(task, description=f"{arm.name} {scenario.name} r{repeat}")
+                arm_plugins = plugins.with_transport(arm.transport, arm.orchestration)
+                group = _Group(suite, arm_plugins, topology, arm, scenario, strategy, repeat)
                 count += await group.run(todo, out_dir, advance)
             return count
 
@@ -120,21 +118,21 @@ class _Group:
         suite: Suite,
         plugins: Plugins,
         topology: Path,
-        mode: str,
+        arm: Arm,
         scenario: Scenario,
         strategy: str | None,
         repeat: int,
     ) -> None:
 
         self.suite, self.plugins, self.topology = suite, plugins, topology
-        self.mode, self.scenario, self.strategy, self.repeat = mode, scenario, strategy, repeat
+        self.arm, self.scenario, self.strategy, self.repeat = arm, scenario, strategy, repeat
         #: repeats are distinct samples: the job seed is the suite's plus the repeat index
         #: (the circuit, built with the suite's seed, stays the same)
         self.job_seed = suite.seed + repeat
         injectors = scenario_injectors(
             plugins, list(scenario.faults), f"{suite.path}: scenario {scenario.name}: faults"
         )
-        # the same schedule in both modes: it depends on the suite's seed and the repeat only
+        # the same schedule in every arm: it depends on the suite's seed and the repeat only
         self.schedule = build_schedule(
             injectors, load_topology(topology), suite.seed * 1000 + repeat
         )
@@ -159,7 +157,9 @@ class _Group:
         row: dict[str, Any] = {
             "cell": key,
             "topology": self.topology.name,
-            "mode": self.mode,
+            "mode": self.arm.name,
+            "orchestration": self.arm.orchestration,
+            "transport": self.arm.transport,
             "scenario": self.scenario.name,
             "strategy": self.strategy or self.plugins.settings.compiler.placement,
             "circuit": entry.name,

@@ -48,7 +48,7 @@ from qorch.node.reservations import Correlation
 
 T = TypeVar("T")
 
-PROTOCOL_VERSION = "1.0.0"
+PROTOCOL_VERSION = "1.1.0"  # 1.1: the choreography verbs, status.peers (issue 17)
 CHOREOGRAPHY_VERBS = ("handout", "notice", "ebit", "bits", "progress", "collect")
 NODE_VERBS = ("subscribe", "status", "reserve", "cancel", "execute", *CHOREOGRAPHY_VERBS)
 REGISTRY_VERBS = ("announce", "subscribe", "report")

@@ -183,7 +183,8 @@ class NodeService:
             self.known.append(addresses[0][:512])
 
     def status(self) -> dict[str, Any]:
-        """Name, capacity, load now and reservation counts."""
+        """Name, capacity, load now, reservation counts, and the addresses of the peers
+        this node knows (for continuous discovery)."""
         now = self.clock()
         self.book.release_expired(now)
         return {
@@ -197,6 +198,7 @@ class NodeService:
             "repeats": self.repeats,
             "fidelity_scale": self.fidelity_scale,
             "protocol": protocol.PROTOCOL_VERSION,
+            "peers": list(self.known),  # continuous discovery (issue 17)
         }
 
     def _offered_fidelity(self, operation: str) -> float:
