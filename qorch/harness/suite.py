@@ -52,6 +52,7 @@ from qorch.errors import ConfigError
 from qorch.ingest.load import load_circuit_as
 from qorch.interfaces import Plugins
 from qorch.ir import Circuit, Operation, Register
+from qorch.plugins import PluginSystem
 
 GENERATORS = ("qft", "ghz", "qaoa", "random")
 #: what the old ``modes = [...]`` named, as (orchestration, transport): ``libp2p`` was the
@@ -241,7 +242,7 @@ class SuiteFile:
         )
 
 
-def _unknown_names(suite: SuiteFile, plugins: Plugins | None) -> list[Problem]:
+def _unknown_names(suite: SuiteFile, plugins: PluginSystem | None) -> list[Problem]:
     """The orchestrations and transports ``plugins`` does not have, naming the choices."""
     if plugins is None:
         return []
@@ -257,7 +258,7 @@ def _unknown_names(suite: SuiteFile, plugins: Plugins | None) -> list[Problem]:
     return problems
 
 
-def load_suite(path: str | Path, plugins: Plugins | None = None) -> Suite:
+def load_suite(path: str | Path, plugins: PluginSystem | None = None) -> Suite:
     """Read and check a suite file (:class:`~qorch.errors.ConfigError` naming the file and
     every problem); with ``plugins``, its orchestrations and transports must be theirs."""
     path = Path(path)
