@@ -21,7 +21,15 @@ Who applies what:
   change only from their next refresh, so the registry is briefly stale, as in life;
 * ``drop`` (a node drop): whoever started the node process kills it (SIGKILL) at
   ``start_s`` and, when ``duration_s`` > 0, starts it again that much later
-  (:func:`qorch.node.processes.apply_drops`).
+  (:func:`qorch.node.processes.apply_drops`);
+* ``link-latency`` (a latency spike on the link between ``node`` and ``peer``): each of
+  the two holds back its answer to every message from the other by ``delay_ms`` — the
+  classical channel between them is slow. Only node-to-node messages cross it (the
+  ``distributed`` orchestration's notices and ebit handshakes); a hub's messages to
+  each node do not (issue 17);
+* ``coordinator-crash``: the harness kills the coordinator process (SIGKILL) ``start_s``
+  after the group's first submission and starts it again ``duration_s`` later
+  (:mod:`qorch.harness.process_cluster`); its ``node`` is ``coordinator``.
 """
 
 from __future__ import annotations
@@ -35,7 +43,7 @@ import attrs
 
 from qorch.errors import ConfigError
 
-KINDS = ("latency", "degrade", "drop")
+KINDS = ("latency", "degrade", "drop", "link-latency", "coordinator-crash")
 
 
 @attrs.frozen
@@ -55,6 +63,11 @@ class FaultEvent:
     fidelity_scale: float = attrs.field(
         default=1.0, validator=[attrs.validators.gt(0.0), attrs.validators.le(1.0)]
     )
+    peer: str = ""  # the other end of a link-latency spike
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data; ``peer`` only when set (earlier schedules keep their digest)."""
+        return attrs.asdict(self, filter=lambda a, v: a.name != "peer" or v != "")
 
     def active(self, t: float) -> bool:
         """Whether the fault holds ``t`` seconds after the epoch."""
@@ -70,8 +83,8 @@ class FaultSchedule:
     epoch: float | None = None
 
     def for_node(self, node: str) -> tuple[FaultEvent, ...]:
-        """The events that concern ``node``."""
-        return tuple(e for e in self.events if e.node == node)
+        """The events that concern ``node`` (either end of a link)."""
+        return tuple(e for e in self.events if node in (e.node, e.peer))
 
     def starting_at(self, epoch: float) -> FaultSchedule:
         """The same events, counted from ``epoch``."""
@@ -79,7 +92,7 @@ class FaultSchedule:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data."""
-        return {"epoch": self.epoch, "events": [attrs.asdict(e) for e in self.events]}
+        return {"epoch": self.epoch, "events": [e.to_dict() for e in self.events]}
 
     def digest(self) -> str:
         """sha256 of the events (not the epoch: reruns start at other times)."""
@@ -137,6 +150,12 @@ class NodeFaults:
     def delay_s(self, now: float) -> float:
         """Extra delay of a reply at unix time ``now`` (overlapping spikes add up)."""
         return sum(e.delay_ms for e in self._active("latency", now)) / 1000.0
+
+    def link_delay_s(self, now: float, peer: str) -> float:
+        """Extra delay at ``now`` of the answer to a message from node ``peer``: the
+        link-latency spikes between this node and it."""
+        spikes = self._active("link-latency", now)
+        return sum(e.delay_ms for e in spikes if peer in (e.node, e.peer)) / 1000.0
 
     def fidelity_scale(self, now: float) -> float:
         """Factor on the node's gate fidelities at ``now`` (overlapping ones multiply)."""

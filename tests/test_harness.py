@@ -48,17 +48,20 @@ faults = [{{kind = "latency-spike", node = "random", start_s = 0, duration_s = 6
 
 def test_the_example_suites_parse_and_count_their_cells():
     quick = load_suite(EXAMPLES / "suites" / "quick.toml")
-    assert quick.cells == 4 * 4 * 2 and quick.seed == 7
+    assert quick.cells == 4 * 5 * 2 and quick.seed == 7
     assert {a.name for a in quick.arms} == {
         "distributed/libp2p", "distributed/tcp", "centralized/libp2p", "centralized/tcp",
     }  # fmt: skip
     assert [s.name for s in quick.scenarios] == [
-        "baseline", "latency-spike", "degradation", "node-drop",
+        "baseline", "latency-spike", "degradation", "node-drop", "coordinator-crash",
     ]  # fmt: skip
     full = load_suite(EXAMPLES / "suites" / "full.toml")
     assert full.repeats >= 5 and len(full.arms) == 4
     kinds = {f["kind"] for s in full.scenarios for f in s.faults}
-    assert kinds == {"latency-spike", "fidelity-degradation", "node-drop"}
+    assert kinds == {
+        "latency-spike", "fidelity-degradation", "node-drop", "link-latency-spike",
+        "coordinator-crash",
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -184,3 +187,27 @@ def test_repeats_run_with_distinct_seeds_derived_from_the_suites(tmp_path):
         for r in range(3)
     ]
     assert seeds == [suite.seed, suite.seed + 1, suite.seed + 2]
+
+
+@pytest.mark.slow
+def test_every_job_of_a_coordinator_crash_completes_after_the_restart_in_both_orchestrations(
+    tmp_path,
+):
+    """Issue 17's contract: the coordinator is a process of its own, killed 0.2 s after
+    the group's first submission and started again; every job completes, in both
+    orchestrations, and the rows count the restart."""
+    text = TINY.replace(
+        'modes = ["libp2p", "central"]',
+        'orchestrations = ["distributed", "centralized"]\ntransports = ["libp2p"]',
+    )
+    i = text.index("[[scenarios]]")
+    text = text[:i] + (
+        '[[scenarios]]\nname = "crash"\n'
+        'faults = [{kind = "coordinator-crash", start_s = 0.2, restart_after_s = 1.0}]\n'
+    )
+    suite = load_suite(suite_file(tmp_path, text))
+    run_suite(suite, PluginSystem(), tmp_path / "out", progress=False)
+    rows = read_results(tmp_path / "out")
+    assert len(rows) == 4 and all(r["success"] for r in rows), rows
+    assert all(r["coordinator_restarts"] >= 1 for r in rows[1::2])  # the later job
+    assert {r["orchestration"] for r in rows} == {"distributed", "centralized"}

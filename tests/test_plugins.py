@@ -246,7 +246,10 @@ def test_unknown_names_list_what_is_available(plugins):
         PluginError, match=r"no fallback named 'x'; available: none, replan-affected, replan-all"
     ):
         plugins.get("fallback", "x")
-    with pytest.raises(PluginError, match=r"no fault named 'x'; available: fidelity-degradation, "):
+    with pytest.raises(
+        PluginError,
+        match=r"no fault named 'x'; available: coordinator-crash, fidelity-degradation, ",
+    ):
         plugins.get("fault", "x")
     with pytest.raises(PluginError, match="available: qasm2, qasm3, qiskit"):
         plugins.get("parser", "quil")

@@ -23,10 +23,14 @@ from qorch.builtin.default_cost_model import (
 )
 from qorch.builtin.default_fallback import NoFallback, ReplanAffected, ReplanAll
 from qorch.builtin.default_fault import (
+    CoordinatorCrash,
+    CoordinatorCrashOptions,
     FidelityDegradation,
     FidelityDegradationOptions,
     LatencySpike,
     LatencySpikeOptions,
+    LinkLatencySpike,
+    LinkLatencySpikeOptions,
     NodeDrop,
     NodeDropOptions,
 )
@@ -103,9 +107,12 @@ def qorch_register_orchestrations(register: Register) -> None:
 
 @hookimpl
 def qorch_register_fault_injectors(register: Register) -> None:
-    """Register ``latency-spike``, ``node-drop`` and ``fidelity-degradation`` (FR-013)."""
+    """Register ``latency-spike``, ``node-drop``, ``fidelity-degradation``,
+    ``link-latency-spike`` and ``coordinator-crash`` (FR-013, issue 17)."""
 
     register("latency-spike", LatencySpike, options=LatencySpikeOptions)
+    register("link-latency-spike", LinkLatencySpike, options=LinkLatencySpikeOptions)
+    register("coordinator-crash", CoordinatorCrash, options=CoordinatorCrashOptions)
     register("node-drop", NodeDrop, options=NodeDropOptions)
     register("fidelity-degradation", FidelityDegradation, options=FidelityDegradationOptions)
 

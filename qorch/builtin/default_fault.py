@@ -1,5 +1,5 @@
 """The default fault injectors (FR-013, DESIGN §10): ``latency-spike``, ``node-drop``,
-``fidelity-degradation``.
+``fidelity-degradation``, ``link-latency-spike`` and ``coordinator-crash`` (issue 17).
 
 Each takes the node to hit (``"random"``: one drawn from the schedule's seeded rng), when
 (``start_s`` seconds after the run starts, plus up to ``jitter_s`` drawn from the rng)
@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 
+from qorch.errors import ConfigError
 from qorch.faults import FaultEvent
 from qorch.scenarios import pick_node
 from qorch.topology import Topology
@@ -110,3 +111,65 @@ class FidelityDegradation:
                 "degrade", node, _start(o, rng), o.duration_s, fidelity_scale=o.fidelity_scale
             )
         ]
+
+
+@attrs.frozen
+class LinkLatencySpikeOptions:
+    """Options of ``link-latency-spike``."""
+
+    node: str = _node()
+    peer: str = attrs.field(
+        default="random",
+        metadata={"doc": "the link's other node, or 'random' (one linked to the first, drawn)"},
+    )
+    start_s: float = _seconds(1.0, "seconds after the run starts")
+    jitter_s: float = _seconds(0.0, "a seeded random extra delay of the start, at most this")
+    duration_s: float = _seconds(5.0, "how long the spike lasts")
+    delay_ms: float = _seconds(50.0, "extra delay of each message over the link, ms")
+
+
+class LinkLatencySpike:
+    """The classical channel between two nodes slows down over a window (issue 17)."""
+
+    def __init__(self, options: LinkLatencySpikeOptions) -> None:
+        self.options = options
+
+    def events(self, topology: Topology, rng: random.Random) -> list[FaultEvent]:
+        """One ``link-latency`` event between ``node`` and ``peer``."""
+        o = self.options
+        node = pick_node(o.node, topology, rng)
+        if o.peer == "random":
+            linked = sorted(
+                link.b if link.a == node else link.a
+                for link in topology.links
+                if node in (link.a, link.b)
+            )
+            if not linked:
+                raise ConfigError([f"link-latency-spike: node {node!r} has no link"])
+            peer = rng.choice(linked)
+        else:
+            peer = pick_node(o.peer, topology, rng)
+        start = _start(o, rng)
+        return [FaultEvent("link-latency", node, start, o.duration_s, o.delay_ms, peer=peer)]
+
+
+@attrs.frozen
+class CoordinatorCrashOptions:
+    """Options of ``coordinator-crash``."""
+
+    start_s: float = _seconds(1.0, "seconds after the group's first submission")
+    jitter_s: float = _seconds(0.0, "a seeded random extra delay of the start, at most this")
+    restart_after_s: float = _seconds(2.0, "start the coordinator again this much later")
+
+
+class CoordinatorCrash:
+    """The coordinator process is killed (SIGKILL) and started again (issue 17): played
+    by the harness, whose coordinator is a process of its own."""
+
+    def __init__(self, options: CoordinatorCrashOptions) -> None:
+        self.options = options
+
+    def events(self, topology: Topology, rng: random.Random) -> list[FaultEvent]:
+        """One ``coordinator-crash`` event (its duration is the time until the restart)."""
+        o = self.options
+        return [FaultEvent("coordinator-crash", "coordinator", _start(o, rng), o.restart_after_s)]

@@ -1,10 +1,12 @@
 """``qorch bench run SUITE --out DIR`` (FR-013): every cell of a suite on real clusters.
 
-For each (topology, arm, scenario, strategy, repeat) group a local cluster is started
-(one ``qorch node`` process per node on 127.0.0.1, over the arm's transport, driven by
-its orchestration) with the scenario's fault schedule — seeded by the suite's seed and
-the repeat, so it is the same in every arm — and each circuit runs as one job
-(:func:`~qorch.runtime.job.run_job`).
+For each (topology, arm, scenario, strategy, repeat) group a cluster is started — one
+``qorch node`` process per node on 127.0.0.1 and a ``qorch coordinator`` process of its
+own, over the arm's transport and orchestration
+(:mod:`qorch.harness.process_cluster`) — with the scenario's fault schedule, seeded by
+the suite's seed and the repeat, so it is the same in every arm; each circuit is
+submitted as one job over HTTP and waited for (through coordinator crashes: rows carry
+``coordinator_restarts``).
 Every run appends one JSON line to ``DIR/results.jsonl`` as soon as it ends, so a rerun
 skips the cells already there (resumable). A rich progress bar shows cells done and
 the time left. At the end ``DIR/environment.json`` records the suite, configuration,
@@ -15,7 +17,6 @@ package versions, commit and machine, and the report is written
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import tempfile
 import time
@@ -33,13 +34,14 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from qorch.coordinator.local_cluster import local_cluster
 from qorch.errors import QorchError
+from qorch.harness.process_cluster import ProcessCluster, process_cluster
 from qorch.harness.report import write_report
 from qorch.harness.suite import Arm, CircuitEntry, Scenario, Suite
 from qorch.interfaces import Plugins
 from qorch.plugins import PluginSystem
-from qorch.runtime.job import JobFailed, JobOptions, JobRequest, run_job
+from qorch.qasm_emit import to_qasm3
+from qorch.runtime.job import figures_of
 from qorch.scenarios import build_schedule, scenario_injectors
 from qorch.stats import commit, machine
 from qorch.topology import load_topology
@@ -141,18 +143,17 @@ class _Group:
 
         faults = self.schedule if self.schedule.events else None
         with tempfile.TemporaryDirectory(prefix="qorch-suite-") as tmp:
-            cluster = local_cluster(self.topology, self.plugins, Path(tmp), faults=faults)
-            async with cluster as (registry, client):
+            cluster = process_cluster(self.topology, self.plugins, Path(tmp), faults=faults)
+            async with cluster as running:
                 for entry, key in todo:
-                    row = await self._one(entry, key, registry, client)
+                    row = await self._one(entry, key, running)
                     with (out_dir / RESULTS).open("a") as f:
                         f.write(json.dumps(row, sort_keys=True) + "\n")
                     advance()
         return len(todo)
 
-    async def _one(
-        self, entry: CircuitEntry, key: str, registry: Any, client: Any
-    ) -> dict[str, Any]:
+    async def _one(self, entry: CircuitEntry, key: str, cluster: ProcessCluster) -> dict[str, Any]:
+        """Run one circuit through the group's coordinator (over HTTP); its result row."""
 
         row: dict[str, Any] = {
             "cell": key,
@@ -172,32 +173,28 @@ class _Group:
         began = time.perf_counter()
         try:
             circuit = entry.load(self.plugins, self.suite.seed)
-            result = await run_job(
-                circuit,
-                registry.snapshot,
-                client,
-                self.plugins,
-                JobOptions(
-                    "suite-" + hashlib.sha256(key.encode()).hexdigest()[:16],
-                    JobRequest(shots=self.suite.shots, seed=self.job_seed, strategy=self.strategy),
-                ),
-            )
-        except (JobFailed, QorchError) as exc:
+        except QorchError as exc:
             failure = exc.to_dict()
-            row.update(
-                success=False, failure=failure.get("kind"), failure_message=failure.get("message")
-            )
-        else:
-            row.update(
-                success=True,
-                failure=None,
-                qubits=circuit.num_qubits,
-                plan_digest=result.plan_digest,
-                fidelity_estimate=result.fidelity_estimate,
-                **result.figures(),
-            )
+            return {**row, "success": False, "failure": failure.get("kind"),
+                    "failure_message": failure.get("message"), "latency_ms": 0.0}  # fmt: skip
+        body = {"qasm": to_qasm3(circuit), "format": "qasm3", "shots": self.suite.shots,
+                "seed": self.job_seed, "strategy": self.strategy}  # fmt: skip
+        result = await cluster.submit_and_wait(body)
         row["latency_ms"] = (time.perf_counter() - began) * 1000
-        return row
+        row["coordinator_restarts"] = cluster.restarts
+        if "error" in result:
+            error = result["error"]
+            return {**row, "success": False, "failure": error.get("kind"),
+                    "failure_message": error.get("message")}  # fmt: skip
+        return {
+            **row,
+            "success": True,
+            "failure": None,
+            "qubits": circuit.num_qubits,
+            "plan_digest": result["plan_digest"],
+            "fidelity_estimate": result["fidelity_estimate"],
+            **figures_of(result),
+        }
 
 
 def _environment(suite: Suite, plugins: Plugins) -> dict[str, Any]:

@@ -513,7 +513,7 @@ class Choreography:
         self, part: Part, node: str, verb: str, body: dict[str, Any], timeout: float
     ) -> dict[str, Any]:
         """One message to a peer of the run, counted (request and reply) in its traffic."""
-        message = {"run_id": part.run_id, **body}
+        message = {"run_id": part.run_id, "from": self.name, **body}
         reply = await self.peers.call(node, verb, message, timeout)
         part.peer_messages += 2
         part.peer_bytes += _size(message) + _size(reply)

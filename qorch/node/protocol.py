@@ -50,6 +50,8 @@ T = TypeVar("T")
 
 PROTOCOL_VERSION = "1.1.0"  # 1.1: the choreography verbs, status.peers (issue 17)
 CHOREOGRAPHY_VERBS = ("handout", "notice", "ebit", "bits", "progress", "collect")
+#: the verbs nodes send each other (their body names the sender: ``from``)
+PEER_VERBS = frozenset({"notice", "ebit", "bits", "progress"})
 NODE_VERBS = ("subscribe", "status", "reserve", "cancel", "execute", *CHOREOGRAPHY_VERBS)
 REGISTRY_VERBS = ("announce", "subscribe", "report")
 #: every code a failure reply may carry (``docs/protocol.md`` explains each)
@@ -259,6 +261,7 @@ class PeerMessageBody:
     """A ``notice``, ``ebit``, ``bits`` or ``progress`` between the nodes of one run,
     and the coordinator's ``collect``: the run, the fragment (``*`` for ``collect``),
     the attempt of a remote interaction, the control-plane hops on the chain it ends,
+    the sending node (``from``, unchecked: it only places the message on a link),
     and for ``bits`` the sender's execution record."""
 
     run_id: str = attrs.field(validator=TEXT)

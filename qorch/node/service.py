@@ -143,6 +143,9 @@ class NodeService:
         """Answer one request (never raises for a bad body)."""
         if self.faults is not None and verb in DELAYED_VERBS:
             delay = self.faults.delay_s(self.clock())
+            sender_node = body.get("from") if verb in protocol.PEER_VERBS else None
+            if isinstance(sender_node, str):  # a message over the link from that node
+                delay += self.faults.link_delay_s(self.clock(), sender_node)
             if delay > 0:  # a scheduled latency spike (FR-013)
                 await trio.sleep(delay)
         try:

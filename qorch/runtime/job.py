@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import attrs
@@ -125,23 +125,23 @@ class JobResult:
 
     def figures(self) -> dict[str, Any]:
         """The job's headline numbers, as the store's metrics and the harness record them."""
-        return {
-            "compile_ms": self.compile_ms,
-            "wall_ms": self.wall_ms,
-            "simulate_ms": self.simulate_ms,
-            "critical_path_ms": self.critical_path_ms,
-            "orchestration_overhead_ms": self.orchestration_overhead_ms,
-            "estimated_fidelity": self.estimated_fidelity,
-            "achieved_fidelity": self.achieved_fidelity,
-            "ebits": self.ebits,
-            "retries": self.retries,
-            "fallbacks": len(self.fallbacks),
-            "coordinator_messages": self.coordinator_messages,
-            "peer_messages": self.peer_messages,
-            "bytes": self.bytes,
-            "critical_path_hops": self.critical_path_hops,
-            "ready_to_start_ms": self.ready_to_start_ms,
-        }
+        return figures_of({name: getattr(self, name) for name in FIGURES})
+
+
+#: a job's headline numbers (:meth:`JobResult.figures`)
+FIGURES = (
+    "compile_ms", "wall_ms", "simulate_ms", "critical_path_ms", "orchestration_overhead_ms",
+    "estimated_fidelity", "achieved_fidelity", "ebits", "retries", "fallbacks",
+    "coordinator_messages", "peer_messages", "bytes", "critical_path_hops", "ready_to_start_ms",
+)  # fmt: skip
+
+
+def figures_of(result: Mapping[str, Any]) -> dict[str, Any]:
+    """The headline numbers of a result as plain data (``GET .../result``'s body, or a
+    :class:`JobResult`'s fields): ``fallbacks`` counted."""
+    out = {name: result.get(name) for name in FIGURES}
+    out["fallbacks"] = len(result.get("fallbacks") or ())
+    return out
 
 
 def runtime_policies(settings: Settings) -> tuple[RetryPolicy, Timeouts]:
