@@ -236,7 +236,7 @@ class ApiSettings:
         60, "requests a key may make at once before the per-minute rate applies", ge=1
     )
     max_body_bytes: int = setting(
-        2_000_000, "request bodies larger than this are refused with 413 unread", ge=1024
+        2_000_000, "request bodies larger than this are refused with 413, dropped unparsed", ge=1024
     )
     event_buffer: int = setting(
         1000,

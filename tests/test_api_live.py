@@ -10,6 +10,8 @@ import os
 import signal
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from typing import Any
 
 import httpx
@@ -24,6 +26,7 @@ from tests.conftest import REPO
 BELL = (REPO / "examples" / "circuits" / "bell.qasm").read_text()
 GHZ = (REPO / "examples" / "circuits" / "ghz5.qasm").read_text()
 TOPOLOGY = REPO / "examples" / "topologies" / "noiseless-two-nodes.toml"
+TOO_LARGE = {"kind": "too_large", "message": "request body over 4096 bytes"}
 
 
 @pytest.fixture(scope="module")
@@ -285,6 +288,28 @@ def test_bodies_over_the_limit_get_413_before_they_are_parsed(bare):
     assert streamed.status_code == 413
     small = bare.request("POST", "/api/v1/circuits/submit", {"qasm": ""})
     assert small.status_code == 422  # under the limit: parsed and validated
+
+
+def _urllib_post(url: str, data: Any, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    """POST with Python's urllib (which sends the whole body before it reads a reply)."""
+    request = urllib.request.Request(url, data=data, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as refused:
+        return refused.code, json.loads(refused.read())
+
+
+def test_urllib_gets_the_413_of_a_5_mib_body_not_a_broken_pipe(bare):
+    """Issue 18 item 8 (FR-014): the refused body is read and dropped (up to
+    ``security.DRAIN_BYTES``) so a client that sends it all before reading — urllib,
+    requests — receives the 413, declared or streamed in chunks."""
+    url = bare.url + "/api/v1/circuits/submit"
+    body = json.dumps({"qasm": "x" * (5 * 1024 * 1024)}).encode()
+    json_type = {"Content-Type": "application/json"}
+    assert _urllib_post(url, body, json_type) == (413, TOO_LARGE)
+    chunks = (body[i : i + 65536] for i in range(0, len(body), 65536))  # no Content-Length
+    assert _urllib_post(url, chunks, json_type) == (413, TOO_LARGE)
 
 
 def test_the_rate_limit_admits_the_budget_and_refuses_the_rest(bare):

@@ -44,6 +44,16 @@ CASES = [
     ("q2 arity", Q2 + "qreg q[2];\ncx q[0];\n", "semantic", 4, 1, "takes 2 quantum"),
     ("q2 duplicate", Q2 + "qreg q[2];\nqreg q[3];\n", "semantic", 4, 6, "already defined"),
     ("q2 syntax", Q2 + "qreg q[2]\nh q[0];\n", "syntax", 4, 1, "needed ';'"),
+    # qiskit quotes these two with ' (issue 18): the position was lost with the quotes
+    ("q2 bad expression", Q2 + "qreg q[2];\nrz(1+) q[0];\n", "syntax", 4, 6, "missing operand"),
+    (
+        "q2 measure sizes",
+        Q2 + "qreg q[2];\ncreg c[3];\nmeasure q -> c;\n",
+        "semantic",
+        5,
+        1,
+        "cannot resolve broadcast in measurement",
+    ),
     (
         "q3 undeclared",
         Q3 + "qubit[2] q;\nbit[2] c;\nc[0] = measure r[0];\n",
@@ -228,6 +238,16 @@ def test_qasm2_include_is_resolved_next_to_the_file(plugins, tmp_path):
     assert c.operations == (Operation("x", [0]),)
     err = reject(plugins, src)  # no directory: the include cannot be found
     assert err.line == 3
+
+
+def test_an_error_inside_an_included_file_names_that_file_and_points_at_nothing_here(
+    plugins, tmp_path
+):
+    """FR-003: the position is the included file's, so it is said in the message."""
+    (tmp_path / "bad.inc").write_text("gate flip a { x a }\n")
+    err = reject(plugins, Q2 + 'include "bad.inc";\nqreg q[1];\n', directory=tmp_path)
+    assert err.message.startswith("in included file bad.inc, line 1, column 19: needed ';'")
+    assert (err.line, err.column) == (None, None)
 
 
 # -- qiskit objects ------------------------------------------------------------------------

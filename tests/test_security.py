@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import trio
 
-from qorch.coordinator.security import KeyBook, TokenBucket, needed_role
+from qorch.coordinator.security import DRAIN_BYTES, KeyBook, TokenBucket, drain_body, needed_role
 from qorch.keys import allows, hash_key
 
 
@@ -96,3 +96,41 @@ def test_a_send_that_meets_a_closing_connection_closes_it_instead_of_raising():
     server.stream, server.protocol, server.send_lock = Busy(), Protocol(), trio.Lock()
     trio.run(server.protocol_send, RawData(b"x"))
     assert [type(e) for e in handled] == [Closed]
+
+
+def _body_of(chunks: int | None, size: int = 1 << 20) -> tuple[list[int], object]:
+    """An ASGI ``receive`` giving ``chunks`` chunks of ``size`` bytes (None: endless), and
+    the list of how many it gave; asking past the end fails the test."""
+    given = [0]
+
+    async def receive() -> dict:
+        assert chunks is None or given[0] < chunks, "read past the end of the body"
+        given[0] += 1
+        more = chunks is None or given[0] < chunks
+        return {"type": "http.request", "body": b"x" * size, "more_body": more}
+
+    return given, receive
+
+
+def test_a_refused_body_is_read_to_its_end_so_the_client_gets_the_413():
+    """Issue 18 item 8 (FR-014): the rest of a 5 MiB body is read, not a chunk more."""
+    given, receive = _body_of(5)
+    trio.run(drain_body, receive, 0)
+    assert given == [5]
+
+
+def test_draining_an_endless_body_stops_at_the_bound():
+    given, receive = _body_of(None)
+    trio.run(drain_body, receive, 0)
+    assert given[0] == DRAIN_BYTES // (1 << 20) + 1  # the first chunk past the bound
+
+
+def test_draining_stops_when_the_client_leaves():
+    asked = [0]
+
+    async def receive() -> dict:
+        asked[0] += 1
+        return {"type": "http.disconnect"}
+
+    trio.run(drain_body, receive, 0)
+    assert asked == [1]  # nothing more to read: not asked again

@@ -2,7 +2,9 @@
 
 QASMBench-style files use the gates of qiskit's extended ``qelib1.inc`` (``rzz``,
 ``c3x``, ``cu1`` ...), so we load with ``LEGACY_CUSTOM_INSTRUCTIONS``. qiskit reports
-problems as ``"<input>:LINE,COL: message"`` with a 0-based column; we turn that into a
+problems as ``"<input>:LINE,COL: message"`` with a 0-based column, quoted with ``"`` or
+``'`` (whichever the message does not contain: a bad expression or a measure between
+registers of different sizes comes single-quoted); we turn that into a
 :class:`~qorch.errors.CircuitError` with 1-based line and column and the source line.
 """
 
@@ -19,7 +21,7 @@ from qorch.qasm_emit import own_definitions
 from qorch.qiskit_bridge import from_qiskit
 from qorch.source import CircuitSource, locate_word
 
-_POSITION = re.compile(r'^"?(?P<file>[^:"]*):(?P<line>\d+),(?P<col>\d+): (?P<msg>.*?)"?$', re.S)
+_POSITION = re.compile(r"^(?P<file>[^:]*):(?P<line>\d+),(?P<col>\d+): (?P<msg>.*)$", re.S)
 _SEMANTIC = (
     "not defined",
     "already defined",
@@ -70,10 +72,19 @@ class Qasm2Parser:
         )
 
 
+def _unquote(message: str) -> str:
+    """qiskit's message without the quotes around it (either kind, FR-003)."""
+    message = message.strip()
+    if len(message) >= 2 and message[0] == message[-1] and message[0] in "\"'":
+        return message[1:-1]
+    return message
+
+
 def _to_circuit_error(message: str, text: str) -> CircuitError:
-    m = _POSITION.match(message.strip())
+    message = _unquote(message)
+    m = _POSITION.match(message)
     if not m:
-        return CircuitError(classify(message), message.strip().strip('"'))
+        return CircuitError(classify(message), message)
     msg = m.group("msg")
     line, column = int(m.group("line")), int(m.group("col")) + 1
     if m.group("file") not in ("<input>", ""):

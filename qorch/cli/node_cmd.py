@@ -28,6 +28,7 @@ from qorch.node.advert import LinkQuality
 from qorch.node.presets import PRESETS
 from qorch.node.protocol import REGISTRY_VERBS
 from qorch.node.serving import NodeOptions, run_node
+from qorch.node.watchdog import PARENT_PIPE_OPTION, check_parent_pipe
 from qorch.topology import NodeSpec, load_topology
 from qorch.transport import PeerConfig
 
@@ -84,6 +85,11 @@ def run_node_command(args: argparse.Namespace) -> int:
         net = app.settings.network
         bootstrap: list[str] = list(args.bootstrap if args.bootstrap is not None else net.bootstrap)
         check_addresses(app, bootstrap, "--bootstrap")
+        if args.parent_pipe is not None:
+            try:
+                check_parent_pipe(args.parent_pipe)
+            except ValueError as exc:
+                raise UsageError(f"{PARENT_PIPE_OPTION} {args.parent_pipe}: {exc}") from None
         data_dir = app.settings.data_path()
         if not getattr(args, "data_dir", None):
             data_dir = data_dir / "nodes" / spec.name
@@ -99,6 +105,7 @@ def run_node_command(args: argparse.Namespace) -> int:
             time_scale=app.settings.node.time_scale,
             links=node_links(args, spec.name),
             faults=faults,
+            parent_fd=args.parent_pipe,
         )
         with locked(data_dir, "qorch node"):
             trio.run(lambda: run_node(spec, app, options, on_ready=ready))
@@ -162,6 +169,14 @@ def add_node_arguments(parser: argparse.ArgumentParser, common: argparse.Argumen
         "--faults",
         metavar="FILE",
         help="a fault schedule (JSON) whose latency spikes and degradations this node applies",
+    )
+    parser.add_argument(
+        PARENT_PIPE_OPTION,
+        type=int,
+        default=None,
+        metavar="FD",
+        help="an inherited pipe's read end: stop when it closes, i.e. when the process "
+        "that started the node (qorch run, qorch up, the harness) ends",
     )
     parser.set_defaults(handler=run_node_command)
 

@@ -19,20 +19,32 @@ from typing import Any
 
 import httpx
 
+from qorch.node.watchdog import parent_pipe, parent_pipe_args
+
 READY_TIMEOUT_S = 120.0
+#: the write ends of the parent pipes of the nodes :func:`start_node_process` started:
+#: open while this process lives, so those nodes stop when it ends (issue 18)
+_LIFELINES: list[int] = []
 
 
 def start_node_process(
     topology: Path, name: str, data: Path, env: dict[str, str] | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """A ``qorch node`` process for topology entry ``name``; it and its ready address."""
+    """A ``qorch node`` process for topology entry ``name``; it and its ready address.
+    It stops by itself when this process ends (:mod:`qorch.node.watchdog`)."""
     cmd = [sys.executable, "-m", "qorch", "node", "--topology", str(topology), "--name", name]
-    proc = subprocess.Popen(
-        [*cmd, "--data-dir", str(data)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "QORCH_LOGGING__LEVEL": "WARNING", **(env or {})},
-    )
+    read_end, write_end = parent_pipe()
+    _LIFELINES.append(write_end)
+    try:
+        proc = subprocess.Popen(
+            [*cmd, "--data-dir", str(data), *parent_pipe_args(read_end)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "QORCH_LOGGING__LEVEL": "WARNING", **(env or {})},
+            pass_fds=(read_end,),
+        )
+    finally:
+        os.close(read_end)
     assert proc.stdout is not None
     with selectors.DefaultSelector() as sel:
         sel.register(proc.stdout, selectors.EVENT_READ)

@@ -16,8 +16,12 @@ In order, for each HTTP request or websocket:
    of ``rate_limit_burst`` per key name (or client address without auth) refilled at the
    per-minute rate; an empty bucket → 429 with ``Retry-After`` in whole seconds.
 4. **Body size** (``[api] max_body_bytes``): a declared ``Content-Length`` above it → 413
-   before the body is read; a body that turns out larger while streaming → 413 too, and
-   the handler sees the client gone.
+   before the body reaches the app; a body that turns out larger while streaming → 413
+   too, and the handler sees the client gone. Either way the rest of the body is read and
+   dropped first (at most :data:`DRAIN_BYTES`, for at most :data:`DRAIN_S`): a client that
+   sends its whole body before it reads — Python's ``urllib`` and ``requests`` — would
+   otherwise meet a reset connection (a broken pipe) instead of the 413 (issue 18). A
+   body longer than that bound is answered and the connection closed under it.
 
 Every refusal is JSON ``{"kind", "message"}`` — ``unauthorized``, ``forbidden``,
 ``rate_limited``, ``too_large`` — with no internals in it.
@@ -47,6 +51,10 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+#: at most this much of a refused body is read and dropped before the 413 is sent
+DRAIN_BYTES = 16 * 1024 * 1024
+#: ... and for at most this long
+DRAIN_S = 30.0
 OPEN_PATHS = ("/health",)
 KEY_CACHE_S = 5.0  # a revoked key stops working within this long
 
@@ -212,6 +220,7 @@ class ApiGuard:
         limit = self.settings.max_body_bytes
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
+            await drain_body(receive, 0)
             await _refuse(scope, send, 413, "too_large", f"request body over {limit} bytes", {})
             return
         seen = {"bytes": 0, "refused": False}
@@ -224,6 +233,8 @@ class ApiGuard:
                 seen["bytes"] += len(message.get("body", b""))
                 if seen["bytes"] > limit:
                     seen["refused"] = True
+                    if message.get("more_body", False):
+                        await drain_body(receive, seen["bytes"])
                     await _refuse(
                         scope, send, 413, "too_large", f"request body over {limit} bytes", {}
                     )
@@ -235,6 +246,20 @@ class ApiGuard:
                 await send(message)
 
         await self.app(scope, counted, guarded_send)
+
+
+async def drain_body(receive: Receive, seen: int) -> None:
+    """Read and drop the rest of a refused request body (``seen`` bytes of it already
+    read) until it ends, the client leaves, or :data:`DRAIN_BYTES` / :data:`DRAIN_S` is
+    reached, so that the client is reading when the 413 comes (FR-014, issue 18)."""
+    with trio.move_on_after(DRAIN_S):
+        while seen <= DRAIN_BYTES:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            seen += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return
 
 
 def _headers(scope: Scope) -> dict[str, str]:

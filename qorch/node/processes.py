@@ -4,7 +4,9 @@ Used by ``qorch run`` (an embedded local cluster), the benchmarks and the integr
 tests; :func:`apply_drops` plays a fault schedule's node drops on them (FR-013). Each
 node is a ``qorch node`` child process on 127.0.0.1 (or inside a network namespace
 when ``prefix`` is e.g. ``["ip", "netns", "exec", "ns1"]``) whose stdout is read until
-its ``ready <multiaddr>`` line. Every wait is bounded.
+its ``ready <multiaddr>`` line. Every wait is bounded. A node never outlives the process
+that started it: it holds the read end of a pipe whose write end only this process has
+(:mod:`qorch.node.watchdog`), so if this process dies — even by SIGKILL — its nodes stop.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 import trio
 
 from qorch.faults import FaultEvent, FaultSchedule
+from qorch.node.watchdog import parent_pipe, parent_pipe_args
 
 READY_TIMEOUT_S = 60.0
 
@@ -42,6 +45,7 @@ class NodeProcess:
         self.process: trio.Process | None = None
         self.address = ""
         self.stderr_path = data_dir.with_suffix(".stderr")
+        self._lifeline: int | None = None  # the write end of the node's parent pipe
 
     @property
     def peer_id(self) -> str:
@@ -50,14 +54,24 @@ class NodeProcess:
 
     async def start(self) -> str:
         """Start it and return its address once it prints ``ready``."""
+        self._close_lifeline()  # a restarted node gets a new pipe
+        read_end, self._lifeline = parent_pipe()
         cmd = [*self.prefix, sys.executable, "-m", "qorch", "node", *self.args]
         cmd += ["--name", self.name, "--data-dir", str(self.data_dir)]
+        cmd += parent_pipe_args(read_end)
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         stderr = self.stderr_path.open("ab")
-        self.process = await trio.lowlevel.open_process(
-            cmd, stdout=subprocess.PIPE, stderr=stderr, env={**os.environ, **self.env}
-        )
-        stderr.close()
+        try:
+            self.process = await trio.lowlevel.open_process(
+                cmd,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                env={**os.environ, **self.env},
+                pass_fds=(read_end,),
+            )
+        finally:
+            stderr.close()
+            os.close(read_end)  # the child has its copy; the write end stays here
         assert self.process.stdout is not None
         buf = b""
         with trio.fail_after(READY_TIMEOUT_S):
@@ -96,7 +110,13 @@ class NodeProcess:
             await self.process.wait()
         if self.process.stdout is not None:
             await self.process.stdout.aclose()
+        self._close_lifeline()
         return self.process.returncode
+
+    def _close_lifeline(self) -> None:
+        if self._lifeline is not None:
+            os.close(self._lifeline)
+            self._lifeline = None
 
 
 async def apply_drops(schedule: FaultSchedule, nodes: dict[str, NodeProcess]) -> None:

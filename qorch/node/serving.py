@@ -7,7 +7,8 @@ peer (redialled until it answers) and every peer that subscribed, at once when t
 advert's content changes and every ``[network] refresh_s`` as a heartbeat, over either
 transport (``libp2p``, ``tcp``).
 When the peer is up it calls ``on_ready`` with its first address; SIGTERM or SIGINT
-(or ``stop``) ends it cleanly.
+(or ``stop``) ends it cleanly, and so does the end of the process that started it when
+that handed it a parent pipe (:mod:`qorch.node.watchdog`, issue 18).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,7 @@ from qorch.node.choreography import Choreography, PeerDirectory
 from qorch.node.presets import PRESETS
 from qorch.node.protocol import NODE_VERBS
 from qorch.node.service import NodeService
+from qorch.node.watchdog import watch_parent
 from qorch.topology import NodeSpec
 from qorch.transport import PeerConfig, TransportError
 
@@ -160,8 +163,10 @@ def _addresses(values: Iterable[str]) -> tuple[str, ...]:
 class NodeOptions:
     """Where and how :func:`run_node` runs a node: the address it listens on, the
     bootstrap peers it joins through, its data directory (its identity lives there), the
-    seed and time scale of its simulated QPU, the links it advertises, and the fault
-    schedule (JSON) whose latency spikes and degradations it applies (FR-013)."""
+    seed and time scale of its simulated QPU, the links it advertises, the fault
+    schedule (JSON) whose latency spikes and degradations it applies (FR-013), and the
+    read end of the pipe whose end of file means the process that started it has ended
+    (``parent_fd``, see :mod:`qorch.node.watchdog`)."""
 
     listen: str
     data_dir: Path
@@ -170,6 +175,7 @@ class NodeOptions:
     time_scale: float = 0.0
     links: tuple[LinkQuality, ...] = ()
     faults: Path | None = None
+    parent_fd: int | None = None
 
 
 async def run_node(
@@ -180,8 +186,9 @@ async def run_node(
     on_ready: Callable[[str], None] = print,
     stop: trio.Event | None = None,
 ) -> None:
-    """Run the node ``spec`` describes, as ``options`` say, until SIGTERM/SIGINT or
-    ``stop`` (see the module docstring); ``app`` holds the settings and plugins."""
+    """Run the node ``spec`` describes, as ``options`` say, until SIGTERM/SIGINT,
+    ``stop`` or the end of its parent (see the module docstring); ``app`` holds the
+    settings and plugins."""
     settings: Settings = app.settings
     node_type, offered = node_type_for(app.plugins, spec)
     faults = options.faults
@@ -205,6 +212,8 @@ async def run_node(
         trio.open_nursery() as nursery,
     ):
         await nursery.start(_watch_signals, stop)  # before "ready": a signal then is handled
+        if options.parent_fd is not None:
+            await nursery.start(partial(watch_parent, name=spec.name), options.parent_fd, stop)
         service.choreography = Choreography(spec.name, service, PeerDirectory(peer))
         await nursery.start(service.choreography.run)
         if faults is not None:
