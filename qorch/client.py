@@ -190,8 +190,8 @@ def api_error(reply: httpx.Response, where: str) -> ApiError:
 @attrs.frozen
 class Job:
     """A job's status (``GET /api/v1/jobs/{id}``): ``state`` is ``QUEUED``,
-    ``COMPILING``, ``RUNNING``, ``COMPLETED`` or ``FAILED``; ``error`` the failure's
-    ``{"kind", "message", ...}``; ``raw`` the API's JSON as it came."""
+    ``COMPILING``, ``RESERVING``, ``EXECUTING``, ``COMPLETED`` or ``FAILED``; ``error``
+    the failure's ``{"kind", "message", ...}``; ``raw`` the API's JSON as it came."""
 
     job_id: str
     state: str
