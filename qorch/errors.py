@@ -128,13 +128,24 @@ class PluginError(QorchError):
 
 
 class UnknownImplementation(PluginError):
-    """Config or a caller asked for an implementation name that is not registered."""
+    """Config or a caller asked for an implementation name that is not registered;
+    ``provider`` is the distribution that provides it, when qorch knows one."""
 
-    def __init__(self, kind: str, name: str, available: list[str], broken: list[str]) -> None:
+    def __init__(
+        self,
+        kind: str,
+        name: str,
+        available: list[str],
+        broken: list[str],
+        provider: str | None = None,
+    ) -> None:
         self.impl_kind = kind
         self.name = name
         self.available = available
+        self.provider = provider
         msg = f"no {kind} named {name!r}; available: {', '.join(available) or '(none)'}"
+        if provider:
+            msg += f"; it comes with the distribution {provider} (pip install {provider})"
         if broken:
             msg += "; plugins that failed to load: " + "; ".join(broken)
         super().__init__(msg)

@@ -77,8 +77,8 @@ class PluginSystem:
         for ep in found.select(name=BUILTIN):
             self._load_entry_point(ep)
         if not self.pm.has_plugin(BUILTIN) and BUILTIN not in self._blocked_plugins:
-            missing = PluginError("no entry point 'builtin' of group 'qorch': reinstall qorch")
-            self._break(BUILTIN, "qorch", __version__, "load", missing)
+            missing = PluginError("no entry point 'builtin' of group 'qorch': reinstall qorch-core")
+            self._break(BUILTIN, "qorch-core", __version__, "load", missing)
         if entry_points:
             for ep in found:
                 if ep.name != BUILTIN:
@@ -219,11 +219,37 @@ class PluginSystem:
             return None
         return structure_options(raw, impl.options, where or table)
 
-    def check_config(self) -> None:
+    def missing(self) -> list[dict[str, str | None]]:
+        """The implementations configuration selects that are not installed: each one's
+        ``kind``, ``name``, the ``setting`` selecting it and the ``distribution`` that
+        provides it (``None`` when qorch knows none), for ``qorch plugins`` and ``qorch
+        config show`` to name (issue 21, decision 0016)."""
+        out: list[dict[str, str | None]] = []
+        for k in KINDS:
+            if k.selector is None:
+                continue
+            section, key = k.selector.split(".")
+            name = getattr(getattr(self.settings, section), key)
+            try:
+                self.registry.get(k.name, name)
+            except UnknownImplementation as exc:
+                out.append(
+                    {
+                        "kind": k.name,
+                        "name": name,
+                        "setting": k.selector,
+                        "distribution": exc.provider,
+                    }
+                )
+        return out
+
+    def check_config(self, *, allow_missing: bool = False) -> None:
         """Validate every selection and options table at start-up (FR-011).
 
         Raises :class:`ConfigError` listing every problem: unknown kinds or names in
-        ``[plugins.*]`` tables, unknown selected names, bad option values.
+        ``[plugins.*]`` tables, unknown selected names (unless ``allow_missing``: the
+        commands that describe the installation list them via :meth:`missing`), bad
+        option values.
         """
         problems: list[str] = []
         for kind, tables in self.settings.plugin_options.items():
@@ -245,7 +271,8 @@ class PluginSystem:
                 if not self.settings.options_for(k.name, impl.name):
                     self.options(k.name, impl.name)
             except UnknownImplementation as exc:
-                problems.append(f"{k.selector}: {exc}")
+                if not allow_missing:
+                    problems.append(f"{k.selector}: {exc}")
             except ConfigError as exc:
                 problems.extend(exc.problems)
         if problems:
@@ -365,6 +392,7 @@ class PluginSystem:
                 {"name": n, "distribution": d, "version": v}
                 for n, (d, v) in sorted(self._dists.items())
             ],
+            "missing": self.missing(),
             "broken": [
                 {
                     "plugin": b.plugin,

@@ -62,6 +62,14 @@ def protocol_members(protocol: type) -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
+#: The distribution that provides each default implementation kept out of the kernel
+#: (decision 0016): named when configuration selects one that is not installed.
+PROVIDERS: dict[tuple[str, str], str] = {
+    ("transport", "libp2p"): "qorch-libp2p",
+    ("transport", "tcp"): "qorch-tcp",
+    ("store", "sqlite"): "qorch-sqlite",
+}
+
 #: Every kind, in the order ``qorch plugins`` lists them. Later issues add selectors.
 KINDS: tuple[Kind, ...] = (
     Kind("parser", "qorch_register_parsers", "circuit parsers", interfaces.Parser),
@@ -210,7 +218,11 @@ class Registry:
             return self._items[(kind, name)]
         except KeyError:
             raise UnknownImplementation(
-                kind, name, self.names(kind), [b.describe() for b in self.broken]
+                kind,
+                name,
+                self.names(kind),
+                [b.describe() for b in self.broken],
+                PROVIDERS.get((kind, name)),
             ) from None
 
     def names(self, kind: str) -> list[str]:

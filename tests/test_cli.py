@@ -101,9 +101,9 @@ def test_plugins_json_lists_defaults_with_distributions(capsys):
     assert code == 0
     data = json.loads(out)
     assert {i["name"]: i["distribution"] for i in data["kinds"]["parser"]} == {
-        "qasm2": "qorch",
-        "qasm3": "qorch",
-        "qiskit": "qorch",
+        "qasm2": "qorch-core",
+        "qasm3": "qorch-core",
+        "qiskit": "qorch-core",
     }
     assert data["kinds"]["store"][0]["distribution"] == "qorch-sqlite"
     code, out, _ = run(capsys, "plugins")

@@ -173,7 +173,7 @@ def test_a_suite_runs_resumes_and_reruns_with_the_same_plans_and_faults(tmp_path
     hub = [r for r in a.values() if r["orchestration"] == "centralized"]
     assert hub and all(r["peer_messages"] == 0 for r in hub)
     env = json.loads((tmp_path / "a" / "environment.json").read_text())
-    assert env["seed"] == 3 and env["versions"]["qorch"] and env["cells"] == 8
+    assert env["seed"] == 3 and env["versions"]["qorch-core"] and env["cells"] == 8
 
 
 def test_repeats_run_with_distinct_seeds_derived_from_the_suites(tmp_path):

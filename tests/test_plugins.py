@@ -106,9 +106,9 @@ def test_a_pip_installed_pack_is_listed_with_its_distribution(site):
     listed = plugins.describe()
     by_name = {i["name"]: i for i in listed["kinds"]["cost_model"]}
     assert by_name["pack-fidelity"]["distribution"] == "qorch-goodpack"
-    assert by_name["weighted"]["distribution"] == "qorch"
+    assert by_name["weighted"]["distribution"] == "qorch-core"
     assert listed["kinds"]["store"][0]["distribution"] == "qorch-sqlite"
-    assert listed["kinds"]["parser"][0]["distribution"] == "qorch"
+    assert listed["kinds"]["parser"][0]["distribution"] == "qorch-core"
 
 
 def test_options_come_from_the_plugins_table_and_are_checked(site):

@@ -23,10 +23,14 @@ class App:
 
 
 @contextmanager
-def started(args: argparse.Namespace, role: str = "cli", **overrides: object) -> Iterator[App]:
+def started(
+    args: argparse.Namespace, role: str = "cli", *, allow_missing: bool = False, **overrides: object
+) -> Iterator[App]:
     """Load and validate everything, call the lifecycle hooks, and shut down afterwards.
 
-    ``overrides`` replace settings sections' fields, e.g. ``data_dir="..."``.
+    ``overrides`` replace settings sections' fields, e.g. ``data_dir="..."``;
+    ``allow_missing`` lets a selected implementation be absent (``qorch plugins`` and
+    ``qorch config show`` name it instead, :meth:`PluginSystem.missing`).
     Raises :class:`~qorch.errors.ConfigError` (a bad setting) or
     :class:`~qorch.errors.PluginError` before anything runs.
     """
@@ -38,7 +42,7 @@ def started(args: argparse.Namespace, role: str = "cli", **overrides: object) ->
     fmt = "json" if getattr(args, "log_json", False) else settings.logging.format
     configure_logging(getattr(args, "log_level", None) or settings.logging.level, fmt)
     plugins = PluginSystem(settings)
-    plugins.check_config()
+    plugins.check_config(allow_missing=allow_missing)
     plugins.configure()
     plugins.startup(role)
     try:

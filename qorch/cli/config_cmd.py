@@ -10,16 +10,19 @@ from rich.console import Console
 from rich.table import Table
 
 from qorch.cli.app import App, started
+from qorch.cli.plugins_cmd import warn_missing
 from qorch.config import schema, settings_as_dict, to_toml
 from qorch.converters import converter
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``qorch config show``."""
-    with started(args) as app:
+    """Run ``qorch config show``: also when a selected implementation is not installed
+    (it is named on stderr with the distribution that provides it)."""
+    with started(args, allow_missing=True) as app:
         settings = app.settings
         data = effective_settings(app)
         option_docs = _option_docs(app)
+        warn_missing(app.plugins.missing())
     if args.json:
         print(json.dumps(data, indent=2))
         return 0

@@ -200,7 +200,7 @@ class _Group:
 def _environment(suite: Suite, plugins: Plugins) -> dict[str, Any]:
 
     versions: dict[str, str | None] = {}
-    for dist in ("qorch", "qiskit", "qiskit-aer", "libp2p", "trio", "matplotlib"):
+    for dist in ("qorch-core", "qiskit", "qiskit-aer", "libp2p", "trio", "matplotlib"):
         try:
             versions[dist] = version(dist)
         except PackageNotFoundError:
