@@ -22,6 +22,7 @@ from qorch.cli.arguments import EXECUTED_HELP, positive_int
 from qorch.cli.boundary import run_trio
 from qorch.cli.job_output import print_result, write_executed
 from qorch.coordinator.local_cluster import local_cluster
+from qorch.errors import UsageError
 from qorch.ingest.load import load_circuit_as
 from qorch.runtime.job import JobFailed, JobOptions, JobRequest, run_job
 from qorch.scenarios import load_scenario
@@ -49,6 +50,11 @@ def run(args: argparse.Namespace) -> int:
         schedule = None
         if args.faults:
             schedule = load_scenario(args.faults, app.plugins, topology, args.seed)
+            if any(e.kind == "coordinator-crash" for e in schedule.events):
+                raise UsageError(
+                    f"{args.faults}: coordinator-crash needs a coordinator process of its own; "
+                    "qorch run embeds its coordinator (use a suite: qorch bench run)"
+                )
 
         async def main(tmp: Path) -> Any:
             cluster = local_cluster(Path(args.topology), app.plugins, tmp, faults=schedule)
