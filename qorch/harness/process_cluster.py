@@ -38,7 +38,7 @@ import trio
 from qorch.config import to_toml
 from qorch.faults import FaultEvent, FaultSchedule
 from qorch.interfaces import Plugins
-from qorch.node.processes import NodeProcess, apply_drops
+from qorch.node.processes import NodeProcess, apply_drops, first_line, stop_process
 from qorch.topology import load_topology
 
 READY_TIMEOUT_S = 120.0
@@ -85,29 +85,13 @@ class CoordinatorChild:
             self.process = await trio.lowlevel.open_process(
                 cmd, stdout=subprocess.PIPE, stderr=stderr, env={**os.environ, **self.env}
             )
-        assert self.process.stdout is not None
-        buf = b""
-        with trio.fail_after(READY_TIMEOUT_S):
-            while b"\n" not in buf:
-                chunk = await self.process.stdout.receive_some(4096)
-                if not chunk:
-                    raise RuntimeError("the coordinator exited before it was ready")
-                buf += chunk
-        ready = json.loads(buf.split(b"\n", 1)[0])
+        ready = json.loads(await first_line(self.process, lambda: "the coordinator"))
         self.url, self.peer = ready["url"], ready["peer"]
 
     async def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
         """Send ``sig`` and wait for it to exit (killed if it takes long)."""
-        if self.process is None or self.process.returncode is not None:
-            return
-        self.process.send_signal(sig)
-        with trio.move_on_after(15):
-            await self.process.wait()
-        if self.process.returncode is None:
-            self.process.kill()
-            await self.process.wait()
-        if self.process.stdout is not None:
-            await self.process.stdout.aclose()
+        if self.process is not None:
+            await stop_process(self.process, sig, 15.0)
 
 
 @attrs.define

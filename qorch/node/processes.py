@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import trio
@@ -72,15 +73,7 @@ class NodeProcess:
         finally:
             stderr.close()
             os.close(read_end)  # the child has its copy; the write end stays here
-        assert self.process.stdout is not None
-        buf = b""
-        with trio.fail_after(READY_TIMEOUT_S):
-            while b"\n" not in buf:
-                chunk = await self.process.stdout.receive_some(4096)
-                if not chunk:
-                    raise RuntimeError(f"{self.name} exited before ready: {self.stderr_tail()}")
-                buf += chunk
-        line = buf.split(b"\n", 1)[0].decode()
+        line = await first_line(self.process, lambda: f"{self.name}: {self.stderr_tail()}")
         if not line.startswith("ready "):
             raise RuntimeError(f"{self.name} printed {line!r}, not 'ready ...'")
         self.address = line.split(" ", 1)[1].strip()
@@ -101,15 +94,7 @@ class NodeProcess:
         """Send ``sig`` and wait (bounded) for the exit status; SIGKILL if it lingers."""
         if self.process is None:
             return None
-        if self.process.returncode is None:
-            self.process.send_signal(sig)
-        with trio.move_on_after(timeout):
-            await self.process.wait()
-        if self.process.returncode is None:
-            self.process.kill()
-            await self.process.wait()
-        if self.process.stdout is not None:
-            await self.process.stdout.aclose()
+        await stop_process(self.process, sig, timeout)
         self._close_lifeline()
         return self.process.returncode
 
@@ -117,6 +102,33 @@ class NodeProcess:
         if self._lifeline is not None:
             os.close(self._lifeline)
             self._lifeline = None
+
+
+async def first_line(process: trio.Process, who: Callable[[], str]) -> str:
+    """The first line ``process`` prints on stdout (its ready line), within
+    :data:`READY_TIMEOUT_S`; ``RuntimeError`` naming ``who()`` if it exits first."""
+    assert process.stdout is not None
+    buf = b""
+    with trio.fail_after(READY_TIMEOUT_S):
+        while b"\n" not in buf:
+            chunk = await process.stdout.receive_some(4096)
+            if not chunk:
+                raise RuntimeError(f"exited before ready: {who()}")
+            buf += chunk
+    return buf.split(b"\n", 1)[0].decode()
+
+
+async def stop_process(process: trio.Process, sig: signal.Signals, timeout: float) -> None:
+    """Send ``sig`` (if it still runs) and wait, bounded; SIGKILL if it lingers."""
+    if process.returncode is None:
+        process.send_signal(sig)
+    with trio.move_on_after(timeout):
+        await process.wait()
+    if process.returncode is None:
+        process.kill()
+        await process.wait()
+    if process.stdout is not None:
+        await process.stdout.aclose()
 
 
 async def apply_drops(schedule: FaultSchedule, nodes: dict[str, NodeProcess]) -> None:
