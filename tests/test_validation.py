@@ -168,7 +168,7 @@ EXPECTED = {
         "string number": ["nodes[0].qubits = '2': expected an integer >= 1"],
         "unknown field": [
             "nodes[0].colour: unknown key; expected one of name, qubits, gates, node_type, "
-            "available, degraded, t1_us, t2_us, coherence, comm_qubits, fidelity_scale"
+            "available, degraded, t1_us, t2_us, coherence, comm_qubits, fidelity_scale, address"
         ],
         "missing field": ["nodes[0].qubits: expected an integer >= 1"],
         "range": ["nodes[0].qubits = 0: expected an integer >= 1"],
@@ -177,8 +177,8 @@ EXPECTED = {
         "bool for an integer": ["shots = True: expected an integer >= 1"],
         "string number": ["shots = '500': expected an integer >= 1"],
         "unknown field": [
-            "colour: unknown key; expected one of name, seed, shots, repeats, modes, "
-            "topologies, strategies, circuits, scenarios"
+            "colour: unknown key; expected one of name, seed, shots, repeats, orchestrations, "
+            "transports, modes, topologies, strategies, circuits, scenarios"
         ],
         "missing field": ["topologies: expected a non-empty list of strings"],
         "range": ["shots = 0: expected an integer >= 1"],

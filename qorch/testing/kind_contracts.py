@@ -162,7 +162,8 @@ class NodeTypeContract:
 
 
 class FaultContract:
-    """Every fault injector: valid events on the topology's nodes, seeded."""
+    """Every fault injector: valid events on the topology's nodes (or the coordinator,
+    for a ``coordinator-crash``), seeded."""
 
     def test_events_are_valid_and_seeded(self, plugins: Plugins, name: str) -> None:
         topology = uniform(4, 3)
@@ -170,5 +171,8 @@ class FaultContract:
         events = injector.events(topology, random.Random(5))
         assert all(isinstance(e, FaultEvent) for e in events)
         names = {n.name for n in topology.nodes}
-        assert all(e.node in names and e.start_s >= 0 for e in events)
+        on = [e.node if e.kind != "coordinator-crash" else "coordinator" for e in events]
+        assert all(node in names | {"coordinator"} for node in on)
+        assert all(e.node in names for e in events if e.kind != "coordinator-crash")
+        assert all(e.peer in names | {""} and e.start_s >= 0 for e in events)
         assert events == injector.events(topology, random.Random(5))
