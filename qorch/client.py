@@ -445,10 +445,7 @@ class Client:
         try:
             reply = self.http.request(call.method, call.path, json=call.json, params=call.params)
         except httpx.HTTPError as exc:
-            where = f"{call.method} {self.url}{call.path}"
-            raise Unreachable(
-                "unreachable", f"no answer from {self.url}: {exc}", where=where
-            ) from None
+            raise _unreachable(self.url, call, exc) from None
         return call.answer(reply)
 
     def submit(self, circuit: Any, **options: Any) -> str:
@@ -537,10 +534,7 @@ class AsyncClient:
                 call.method, call.path, json=call.json, params=call.params
             )
         except httpx.HTTPError as exc:
-            where = f"{call.method} {self.url}{call.path}"
-            raise Unreachable(
-                "unreachable", f"no answer from {self.url}: {exc}", where=where
-            ) from None
+            raise _unreachable(self.url, call, exc) from None
         return call.answer(reply)
 
     async def submit(self, circuit: Any, **options: Any) -> str:
@@ -590,3 +584,9 @@ class AsyncClient:
         job_id = await self.submit(circuit, **options)
         await self.wait(job_id, timeout)
         return await self.result(job_id)
+
+
+def _unreachable(url: str, call: _Call[Any], exc: Exception) -> Unreachable:
+    """The error of a request that got no answer."""
+    where = f"{call.method} {url}{call.path}"
+    return Unreachable("unreachable", f"no answer from {url}: {exc}", where=where)

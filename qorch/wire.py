@@ -57,6 +57,12 @@ class ByteStream(Protocol):
         ...
 
 
+def message_size(message: dict[str, Any]) -> int:
+    """A message's size as compact JSON (what a frame carries, bar its length prefix),
+    for counting a run's bytes (issue 17)."""
+    return len(json.dumps(message, separators=(",", ":"), default=str))
+
+
 def encode_frame(message: dict[str, Any]) -> bytes:
     """Varint length + compact JSON (``allow_nan=False``: NaN is not JSON)."""
     payload = json.dumps(message, separators=(",", ":"), allow_nan=False).encode()

@@ -40,7 +40,7 @@ from qorch.coordinator.local_cluster import local_cluster
 from qorch.interfaces import Plugins
 from qorch.ir import Circuit
 from qorch.plan import Plan
-from qorch.runtime.job import runtime_policies
+from qorch.runtime.job import record_end, runtime_policies
 from qorch.runtime.plan_runner import FragmentRun, RunOptions
 from qorch.stats import median_p95, summary_ms, write_result
 
@@ -59,11 +59,6 @@ FLOOR_MS = 300.0  # NFR-003's requirement
 SEQUENTIAL_MESSAGES = 2
 
 
-def _end(run: FragmentRun) -> float | None:
-    ends = [r["ended_at"] for r in run.records if r.get("ended_at") is not None]
-    return max(ends) if ends else run.ended_at
-
-
 def remote_overheads(plan: Plan, runs: dict[str, FragmentRun]) -> list[float]:
     """Per remote fragment of ``plan`` with dependencies, its overhead in seconds
     (module docstring)."""
@@ -71,7 +66,7 @@ def remote_overheads(plan: Plan, runs: dict[str, FragmentRun]) -> list[float]:
     for f in plan.fragments:
         run = runs[f.id]
         starts = [r["started_at"] for r in run.records if r.get("started_at") is not None]
-        ends = [_end(runs[d]) for d in f.depends_on]
+        ends = [record_end(runs[d]) for d in f.depends_on]
         if f.kind == "local" or not starts or not ends or None in ends:
             continue
         out.append(min(starts) - max(e for e in ends if e is not None))

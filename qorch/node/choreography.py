@@ -32,7 +32,6 @@ run's reservation aborts the part.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -46,6 +45,7 @@ from qorch.node import protocol
 from qorch.node.protocol import ContactBody, HandoutBody, PartFragmentBody, PeerMessageBody
 from qorch.node.reservations import Correlation
 from qorch.transport import TransportError
+from qorch.wire import message_size
 
 #: how long a peer's message waits for the hand-out of its run to arrive here
 HANDOUT_WAIT_S = 10.0
@@ -138,10 +138,6 @@ class Part:
             return
         self.state, self.problem = state, problem
         self.finished.set()
-
-
-def _size(message: dict[str, Any]) -> int:
-    return len(json.dumps(message, separators=(",", ":")))
 
 
 class Choreography:
@@ -516,5 +512,5 @@ class Choreography:
         message = {"run_id": part.run_id, "from": self.name, **body}
         reply = await self.peers.call(node, verb, message, timeout)
         part.peer_messages += 2
-        part.peer_bytes += _size(message) + _size(reply)
+        part.peer_bytes += message_size(message) + message_size(reply)
         return reply

@@ -90,28 +90,22 @@ class ChoreographyRunner(PlanRunner):
     async def _retried(
         self, node: str, verb: str, body: dict[str, Any], timeout: float
     ) -> dict[str, Any]:
-        """``verb`` to ``node``, asked again after a lost call (seeded backoff); the node
-        at fault when it never answers."""
-        delays = self.options.retry.delays(self.rng)
-        for attempt in range(self.options.retry.attempts):
-            try:
-                return await self.client.call(node, verb, body, timeout)
-            except TransportError as exc:
-                if attempt + 1 == self.options.retry.attempts:
-                    self._blame(node, f"{node}: {exc.code}: {exc} ({verb})")
-                await trio.sleep(next(delays))
-        raise AssertionError("unreachable")  # pragma: no cover
+        """:meth:`call_retried`; the node at fault when it never answers."""
+        try:
+            return await self.call_retried(node, verb, body, timeout)
+        except TransportError as exc:
+            raise self._failure(node, f"{node}: {exc.code}: {exc} ({verb})") from None
 
-    def _blame(self, node: str, error: str) -> None:
-        """Raise :class:`FragmentFailed` for the first fragment of ``node``."""
+    def _failure(self, node: str, error: str) -> FragmentFailed:
+        """The :class:`FragmentFailed` of ``node``'s first fragment, ``node`` at fault."""
         first = next(f for f in self.plan.fragments if node in ends(f))
-        raise FragmentFailed(first.id, ends(first), self.options.retry.attempts, error, (node,))
+        return FragmentFailed(first.id, ends(first), self.options.retry.attempts, error, (node,))
 
     async def _hand_out(self, node: str, body: dict[str, Any]) -> None:
         reply = await self._retried(node, "handout", body, self.options.timeouts.reserve)
         if not reply.get("ok"):
             error = reply.get("error", {})
-            self._blame(
+            raise self._failure(
                 node, f"{node} refused its part: {error.get('code')}: {error.get('message')}"
             )
 
@@ -120,7 +114,7 @@ class ChoreographyRunner(PlanRunner):
         reply = await self._retried(node, "collect", {"run_id": self.job_id}, timeout)
         if not reply.get("ok"):
             error = reply.get("error", {})
-            self._blame(node, f"{node}: {error.get('code')}: {error.get('message')}")
+            raise self._failure(node, f"{node}: {error.get('code')}: {error.get('message')}")
         if reply.get("state") != "done":
             problem = reply.get("problem") or {}
             fid = problem.get("fragment_id") or next(

@@ -449,13 +449,14 @@ def ready_to_start_ms(plan: Plan, runs: dict[str, FragmentRun]) -> float:
     starts = _starts(runs)
     waits = []
     for f in plan.fragments:
-        ends = [_end(runs[d]) for d in f.depends_on if d in runs]
+        ends = [record_end(runs[d]) for d in f.depends_on if d in runs]
         if f.id in starts and ends and None not in ends:
             waits.append(max(0.0, starts[f.id] - max(e for e in ends if e is not None)))
     return 1000 * sum(waits) / len(waits) if waits else 0.0
 
 
-def _end(run: FragmentRun) -> float | None:
+def record_end(run: FragmentRun) -> float | None:
+    """When ``run`` ended on its nodes (its latest record), else on the runner's clock."""
     ends = [r["ended_at"] for r in run.records if r.get("ended_at") is not None]
     return max(ends) if ends else run.ended_at
 
@@ -505,7 +506,7 @@ def _timing(plan: Plan, runs: dict[str, FragmentRun], idle_time: str) -> Timing 
         return planned_timing(plan)
     spans: dict[str, tuple[float, float]] = {}
     for fid, start in _starts(runs).items():
-        end = _end(runs[fid])
+        end = record_end(runs[fid])
         spans[fid] = (start, end if end is not None else start)
     return Timing(spans)
 

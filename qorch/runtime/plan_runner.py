@@ -27,7 +27,6 @@ and the nodes' execution records (their delivered fidelity feeds the world simul
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import random
 import time
@@ -42,6 +41,7 @@ from qorch.errors import FragmentFailed, ReservationFailed
 from qorch.plan import Fragment, Plan
 from qorch.runtime.retry import RetryPolicy
 from qorch.transport import TransportError
+from qorch.wire import message_size
 
 RESERVE_POLL_S = 0.1  # how often a job waiting for a busy node asks it again
 
@@ -81,11 +81,6 @@ class Traffic:
         self.peer_messages += other.peer_messages
         self.peer_bytes += other.peer_bytes
         self.critical_path_hops = max(self.critical_path_hops, other.critical_path_hops)
-
-
-def message_size(message: dict[str, Any]) -> int:
-    """A message's size as compact JSON (what a transport frames, bar a few bytes)."""
-    return len(json.dumps(message, separators=(",", ":"), default=str))
 
 
 class CountingClient:
@@ -332,7 +327,13 @@ class PlanRunner:
             "duration_s": max(end - window_start, 1e-3),
             "min_fidelity": self.plan.min_fidelity,
         }
-        reply = await self._reserve_call(node, body)
+        try:
+            reply = await self.call_retried(node, "reserve", body, self.options.timeouts.reserve)
+        except TransportError as exc:
+            attempts = self.options.retry.attempts
+            raise ReservationFailed(
+                node, f"did not answer the reservation ({attempts} tries): {exc}"
+            ) from None
         if reply.get("ok"):
             self.reservations[node] = reply["reservation"]["reservation_id"]
             await self.listener.on_reserved(self.job_id, node, self.reservations[node])
@@ -345,20 +346,21 @@ class PlanRunner:
             )
         return error
 
-    async def _reserve_call(self, node: str, body: dict[str, Any]) -> dict[str, Any]:
-        """The reserve request, tried again after a lost or failed call (seeded backoff,
-        as for fragments; the node gives a job its window again, not a second one)."""
+    async def call_retried(
+        self, node: str, verb: str, body: dict[str, Any], timeout: float
+    ) -> dict[str, Any]:
+        """``verb`` to ``node``, asked again after a lost call (the retry policy's seeded
+        backoff, as for fragments; the verbs it serves are idempotent: a node gives a job
+        its window again, not a second one). The last :class:`TransportError` when every
+        try went unanswered."""
         retry = self.options.retry
         delays = retry.delays(self.rng)
         for attempt in range(retry.attempts):
             try:
-                return await self.client.call(node, "reserve", body, self.options.timeouts.reserve)
-            except TransportError as exc:
+                return await self.client.call(node, verb, body, timeout)
+            except TransportError:
                 if attempt + 1 == retry.attempts:
-                    raise ReservationFailed(
-                        node,
-                        f"did not answer the reservation ({retry.attempts} tries): {exc}",
-                    ) from None
+                    raise
                 await trio.sleep(next(delays))
         raise AssertionError("unreachable")  # pragma: no cover
 
